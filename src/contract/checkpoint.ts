@@ -1,0 +1,82 @@
+import { z } from 'zod';
+import { includeKinds } from './inbound.js';
+import { errorClassifications, syncModes } from './records.js';
+
+/**
+ * The value written to the state topic for one connection (CONTRACT.md, "The worker's
+ * checkpoint topic"). It is our own document, versioned so a newer worker can read an
+ * older one; it holds the domain state a connection needs to resume — never an XState
+ * snapshot (whose shape follows the machine) and never a token.
+ */
+export const CHECKPOINT_VERSION = 1;
+
+const isoTime = z.iso.datetime();
+
+/** Where a full sync stands: the phase, which corpus (0 = My Drive, then shared drives in order), which page. */
+export const fullSyncResumeSchema = z.object({
+  phase: z.enum(['drives', 'files', 'catch_up']),
+  corpusIndex: z.number().int().min(0),
+  pageToken: z.string().nullable(),
+});
+export type FullSyncResume = z.infer<typeof fullSyncResumeSchema>;
+
+export const syncCountsSchema = z.record(z.string(), z.number().int().min(0));
+export type SyncCounts = z.infer<typeof syncCountsSchema>;
+
+export const activeSyncSchema = z.object({
+  syncId: z.string(),
+  mode: z.enum(syncModes),
+  startedAt: isoTime,
+  /** `message_id` of the inbound message that caused this sync (the records' `correlation-id`). */
+  correlationId: z.string().nullable(),
+  /** Full sync: the changes token taken before the walk, where the catch-up starts. */
+  startPageToken: z.string().nullable(),
+  /** Full sync: position of the walk; null for incremental syncs, which resume from `cursor`. */
+  resume: fullSyncResumeSchema.nullable(),
+  counts: syncCountsSchema,
+});
+export type ActiveSync = z.infer<typeof activeSyncSchema>;
+
+export const pendingRunSchema = z.object({
+  mode: z.enum(syncModes),
+  correlationId: z.string().nullable(),
+});
+export type PendingRun = z.infer<typeof pendingRunSchema>;
+
+export const backoffSchema = z.object({
+  attempt: z.number().int().min(1),
+  until: isoTime,
+  reason: z.string(),
+  classification: z.enum(errorClassifications),
+});
+export type BackoffState = z.infer<typeof backoffSchema>;
+
+export const channelSchema = z.object({
+  id: z.string(),
+  resourceId: z.string(),
+  expiration: isoTime,
+  openedAt: isoTime,
+});
+export type ChannelState = z.infer<typeof channelSchema>;
+
+export const connectionCheckpointSchema = z.object({
+  version: z.literal(CHECKPOINT_VERSION),
+  connectionId: z.string().min(1),
+  customerId: z.string().min(1),
+  /** The changes-log page token the next incremental sync starts from; null before the first full sync. */
+  cursor: z.string().nullable(),
+  options: z.object({
+    include: z.array(z.enum(includeKinds)),
+    driveIds: z.array(z.string()).nullable(),
+  }),
+  activeSync: activeSyncSchema.nullable(),
+  pending: pendingRunSchema.nullable(),
+  backoff: backoffSchema.nullable(),
+  channel: channelSchema.nullable(),
+  parked: z.object({ reason: z.string(), since: isoTime }).nullable(),
+  lastSync: z
+    .object({ syncId: z.string(), mode: z.enum(syncModes), finishedAt: isoTime, counts: syncCountsSchema })
+    .nullable(),
+  updatedAt: isoTime,
+});
+export type ConnectionCheckpoint = z.infer<typeof connectionCheckpointSchema>;

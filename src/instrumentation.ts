@@ -1,0 +1,45 @@
+import diagnosticsChannel from 'node:diagnostics_channel';
+
+/**
+ * What the worker's parts report about themselves, published on node:diagnostics_channel
+ * so that metrics (src/http/metrics.ts) subscribe without the core knowing about
+ * Prometheus. Publishing to a channel nobody listens to costs almost nothing.
+ * No event carries a token; connection ids are carried for logs and the state page, and
+ * are never turned into metric labels.
+ */
+export interface InstrumentationEvents {
+  /** One Drive API call (inner batch parts included), after it finished. */
+  'drive.call': { method: string; outcome: 'ok' | 'error'; status: number | null; reason: string | null; durationMs: number };
+  /** A Drive answer that said "slow down" (403 rate limit or 429). */
+  'drive.rate_limited': { method: string; status: number; reason: string | null };
+  /** A connection entered backing-off. */
+  'sync.backoff': { classification: string; delayMs: number };
+  'sync.started': { connectionId: string; mode: 'full' | 'incremental' };
+  'sync.finished': { connectionId: string; mode: 'full' | 'incremental'; outcome: 'ok' | 'error'; durationMs: number };
+  /** Records produced and acknowledged by Kafka. */
+  'records.produced': { topic: string; count: number; resourceType: string };
+  'errors.produced': { classification: string };
+  /** Inbound messages: processed, skipped (other integration, duplicate, stale channel) or failed validation. */
+  'message.processed': { topic: string; outcome: 'handled' | 'skipped' | 'invalid' | 'failed' };
+  's3.offloaded': { bytes: number };
+  'webhook.latency': { seconds: number };
+  'quota.tokens': { scope: 'user' | 'project'; available: number };
+}
+
+export type InstrumentationEventName = keyof InstrumentationEvents;
+
+const prefix = 'gdrive-worker:';
+
+export function publish<N extends InstrumentationEventName>(name: N, event: InstrumentationEvents[N]): void {
+  const channel = diagnosticsChannel.channel(prefix + name);
+  if (channel.hasSubscribers) channel.publish(event);
+}
+
+export function subscribe<N extends InstrumentationEventName>(
+  name: N,
+  listener: (event: InstrumentationEvents[N]) => void,
+): () => void {
+  const handler = (message: unknown) => listener(message as InstrumentationEvents[N]);
+  diagnosticsChannel.subscribe(prefix + name, handler);
+  return () => diagnosticsChannel.unsubscribe(prefix + name, handler);
+}
