@@ -73,7 +73,10 @@ const exportMimeMap = z
     try {
       return JSON.parse(v) as unknown;
     } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of Google MIME type to export MIME type' });
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be a JSON object of Google MIME type to export MIME type',
+      });
       return z.NEVER;
     }
   })
@@ -95,51 +98,165 @@ interface VariableDoc {
 
 /** One row per variable: the README table is generated from / checked against this. */
 export const configDocs = {
-  KAFKA_BOOTSTRAP_SERVERS: { default: 'localhost:9092', description: 'Kafka bootstrap servers, comma-separated host:port.' },
-  KAFKA_CONSUMER_GROUP_ID: { default: 'google-drive-worker', description: 'Consumer group of the trigger and webhook consumers.' },
-  KAFKA_CLIENT_ID: { default: '$HOSTNAME or gdrive-worker', description: 'Kafka client id; the StatefulSet pod name, so brokers see stable ids.' },
-  KAFKA_TOPIC_TRIGGER: { default: 'integrations-inbound-trigger', description: 'Consumed: sync triggers from the control plane.' },
-  KAFKA_TOPIC_WEBHOOK: { default: 'integrations-inbound-webhook', description: 'Consumed: Drive push notifications from the webhook proxy.' },
-  KAFKA_TOPIC_RECORDS: { default: 'integrations-incoming-records', description: 'Produced: normalized records.' },
+  KAFKA_BOOTSTRAP_SERVERS: {
+    default: 'localhost:9092',
+    description: 'Kafka bootstrap servers, comma-separated host:port.',
+  },
+  KAFKA_CONSUMER_GROUP_ID: {
+    default: 'google-drive-worker',
+    description: 'Consumer group of the trigger and webhook consumers.',
+  },
+  KAFKA_CLIENT_ID: {
+    default: '$HOSTNAME or gdrive-worker',
+    description: 'Kafka client id; the StatefulSet pod name, so brokers see stable ids.',
+  },
+  KAFKA_TOPIC_TRIGGER: {
+    default: 'integrations-inbound-trigger',
+    description: 'Consumed: sync triggers from the control plane.',
+  },
+  KAFKA_TOPIC_WEBHOOK: {
+    default: 'integrations-inbound-webhook',
+    description: 'Consumed: Drive push notifications from the webhook proxy.',
+  },
+  KAFKA_TOPIC_RECORDS: {
+    default: 'integrations-incoming-records',
+    description: 'Produced: normalized records.',
+  },
   KAFKA_TOPIC_ERRORS: { default: 'integrations-errors', description: 'Produced: classified error records.' },
-  KAFKA_TOPIC_STATE: { default: 'integrations-google-drive-state', description: 'Produced and consumed: per-connection checkpoints (compacted).' },
-  KAFKA_MAX_INLINE_BYTES: { default: '262144', description: 'Largest serialized record sent inline; larger payloads go to S3.' },
-  KAFKA_PRODUCER_IDEMPOTENT: { default: 'true', description: 'Idempotent producer. Must be false against the embedded test broker (see README).' },
+  KAFKA_TOPIC_STATE: {
+    default: 'integrations-google-drive-state',
+    description: 'Produced and consumed: per-connection checkpoints (compacted).',
+  },
+  KAFKA_MAX_INLINE_BYTES: {
+    default: '262144',
+    description: 'Largest serialized record sent inline; larger payloads go to S3.',
+  },
+  KAFKA_PRODUCER_IDEMPOTENT: {
+    default: 'true',
+    description: 'Idempotent producer. Must be false against the embedded test broker (see README).',
+  },
   KAFKA_SSL: { default: 'false', description: 'Connect to Kafka over TLS.' },
-  KAFKA_SASL_MECHANISM: { default: undefined, description: 'plain, scram-sha-256 or scram-sha-512; unset means no SASL.' },
+  KAFKA_SASL_MECHANISM: {
+    default: undefined,
+    description: 'plain, scram-sha-256 or scram-sha-512; unset means no SASL.',
+  },
   KAFKA_SASL_USERNAME: { default: undefined, description: 'SASL user name (with KAFKA_SASL_MECHANISM).' },
-  KAFKA_SASL_PASSWORD: { default: undefined, description: 'SASL password (with KAFKA_SASL_MECHANISM).', secret: true },
-  WORKER_INTEGRATION_ID: { default: 'google-drive', description: 'Inbound messages of other integrations are skipped.' },
-  WORKER_MAX_CONCURRENT_CONNECTIONS: { default: '10', description: 'Connections syncing at once; the rest wait their turn, page by page.' },
-  WORKER_IDLE_EVICTION_SECONDS: { default: '900', description: 'Idle actors are dropped from memory after this long and rehydrated from their checkpoint.' },
-  SYNC_MAX_ATTEMPTS: { default: '8', description: 'Retries of a failing sync before an error record and back to idle.' },
-  GDRIVE_API_BASE_URL: { default: 'https://www.googleapis.com', description: 'Drive API root URL (the emulator in mock mode).' },
+  KAFKA_SASL_PASSWORD: {
+    default: undefined,
+    description: 'SASL password (with KAFKA_SASL_MECHANISM).',
+    secret: true,
+  },
+  WORKER_INTEGRATION_ID: {
+    default: 'google-drive',
+    description: 'Inbound messages of other integrations are skipped.',
+  },
+  WORKER_MAX_CONCURRENT_CONNECTIONS: {
+    default: '10',
+    description: 'Connections syncing at once; the rest wait their turn, page by page.',
+  },
+  WORKER_IDLE_EVICTION_SECONDS: {
+    default: '900',
+    description: 'Idle actors are dropped from memory after this long and rehydrated from their checkpoint.',
+  },
+  SYNC_MAX_ATTEMPTS: {
+    default: '8',
+    description: 'Retries of a failing sync before an error record and back to idle.',
+  },
+  GDRIVE_API_BASE_URL: {
+    default: 'https://www.googleapis.com',
+    description: 'Drive API root URL (the emulator in mock mode).',
+  },
   GDRIVE_PAGE_SIZE: { default: '1000', description: 'pageSize of files.list and changes.list (1-1000).' },
   GDRIVE_INCLUDE_SHARED_DRIVES: { default: 'true', description: 'Sync shared drives besides My Drive.' },
-  GDRIVE_BATCH_REQUESTS: { default: 'true', description: 'Group per-file calls into Drive batch requests of up to 100 parts.' },
-  GDRIVE_QUOTA_USER_PER_MINUTE: { default: '12000', description: 'Request budget per Google user, shared by all actors.' },
-  GDRIVE_QUOTA_PROJECT_PER_MINUTE: { default: '12000', description: 'Request budget per Google Cloud project.' },
-  GDRIVE_CONTENT_MAX_BYTES: { default: '104857600', description: 'Largest binary file downloaded when content is asked for.' },
-  GDRIVE_EXPORT_MIME_MAP: { default: '(Docs markdown, Sheets csv, Slides pdf, Drawings svg)', description: 'JSON map of Workspace MIME type to export MIME type.' },
-  GDRIVE_CHANNEL_ADDRESS: { default: undefined, description: 'HTTPS address Drive posts notifications to; unset disables push channels (polling only).' },
-  GDRIVE_CHANNEL_TOKEN_SECRET: { default: undefined, description: 'Key of the HMAC that signs channel tokens (required with GDRIVE_CHANNEL_ADDRESS).', secret: true },
-  GDRIVE_CHANNEL_TTL_SECONDS: { default: '604800', description: 'Requested channel lifetime (Drive caps changes channels at one week).' },
-  GDRIVE_CHANNEL_RENEW_MARGIN_SECONDS: { default: '3600', description: 'Renew a channel this long before it expires.' },
-  GOOGLE_DRIVE_MOCK_MODE: { default: 'false', description: 'Start the Drive emulator in-process (seeded corpus) and point the worker at it.' },
-  S3_BUCKET_NAME: { default: 'gdrive-worker-payloads', description: 'Bucket for payloads larger than KAFKA_MAX_INLINE_BYTES.' },
+  GDRIVE_BATCH_REQUESTS: {
+    default: 'true',
+    description: 'Group per-file calls into Drive batch requests of up to 100 parts.',
+  },
+  GDRIVE_QUOTA_USER_PER_MINUTE: {
+    default: '12000',
+    description: 'Request budget per Google user, shared by all actors.',
+  },
+  GDRIVE_QUOTA_PROJECT_PER_MINUTE: {
+    default: '12000',
+    description: 'Request budget per Google Cloud project.',
+  },
+  GDRIVE_CONTENT_MAX_BYTES: {
+    default: '104857600',
+    description: 'Largest binary file downloaded when content is asked for.',
+  },
+  GDRIVE_EXPORT_MIME_MAP: {
+    default: '(Docs markdown, Sheets csv, Slides pdf, Drawings svg)',
+    description: 'JSON map of Workspace MIME type to export MIME type.',
+  },
+  GDRIVE_CHANNEL_ADDRESS: {
+    default: undefined,
+    description: 'HTTPS address Drive posts notifications to; unset disables push channels (polling only).',
+  },
+  GDRIVE_CHANNEL_TOKEN_SECRET: {
+    default: undefined,
+    description: 'Key of the HMAC that signs channel tokens (required with GDRIVE_CHANNEL_ADDRESS).',
+    secret: true,
+  },
+  GDRIVE_CHANNEL_TTL_SECONDS: {
+    default: '604800',
+    description: 'Requested channel lifetime (Drive caps changes channels at one week).',
+  },
+  GDRIVE_CHANNEL_RENEW_MARGIN_SECONDS: {
+    default: '3600',
+    description: 'Renew a channel this long before it expires.',
+  },
+  GOOGLE_DRIVE_MOCK_MODE: {
+    default: 'false',
+    description: 'Start the Drive emulator in-process (seeded corpus) and point the worker at it.',
+  },
+  S3_BUCKET_NAME: {
+    default: 'gdrive-worker-payloads',
+    description: 'Bucket for payloads larger than KAFKA_MAX_INLINE_BYTES.',
+  },
   S3_REGION: { default: 'us-east-1', description: 'S3 region.' },
   S3_ENDPOINT: { default: undefined, description: 'Endpoint of an S3-compatible store; unset means AWS.' },
-  S3_FORCE_PATH_STYLE: { default: 'false', description: 'Path-style addressing (most S3-compatible stores).' },
-  S3_KEY_PREFIX: { default: 'google-drive', description: 'Key prefix; objects live under {prefix}/{connection id}/.' },
-  CONTROL_PLANE_BASE_URL: { default: 'http://localhost:8081', description: 'Control plane that hands out Google access tokens.' },
-  CONTROL_PLANE_MTLS_CERT_PATH: { default: undefined, description: 'Client certificate (PEM) for mutual TLS to the control plane.' },
-  CONTROL_PLANE_MTLS_KEY_PATH: { default: undefined, description: 'Client key (PEM) for mutual TLS to the control plane.' },
-  CONTROL_PLANE_MTLS_CA_PATH: { default: undefined, description: 'CA bundle (PEM) that signs the control plane certificate.' },
-  HTTP_HOST: { default: '0.0.0.0', description: 'Address of the HTTP server (health, metrics, state, page).' },
+  S3_FORCE_PATH_STYLE: {
+    default: 'false',
+    description: 'Path-style addressing (most S3-compatible stores).',
+  },
+  S3_KEY_PREFIX: {
+    default: 'google-drive',
+    description: 'Key prefix; objects live under {prefix}/{connection id}/.',
+  },
+  CONTROL_PLANE_BASE_URL: {
+    default: 'http://localhost:8081',
+    description: 'Control plane that hands out Google access tokens.',
+  },
+  CONTROL_PLANE_MTLS_CERT_PATH: {
+    default: undefined,
+    description: 'Client certificate (PEM) for mutual TLS to the control plane.',
+  },
+  CONTROL_PLANE_MTLS_KEY_PATH: {
+    default: undefined,
+    description: 'Client key (PEM) for mutual TLS to the control plane.',
+  },
+  CONTROL_PLANE_MTLS_CA_PATH: {
+    default: undefined,
+    description: 'CA bundle (PEM) that signs the control plane certificate.',
+  },
+  HTTP_HOST: {
+    default: '0.0.0.0',
+    description: 'Address of the HTTP server (health, metrics, state, page).',
+  },
   HTTP_PORT: { default: '8080', description: 'Port of the HTTP server.' },
-  HTTP_AUTH_TOKEN: { default: undefined, description: 'When set, state endpoints and the page require this bearer token.', secret: true },
-  HTTP_WEBHOOK_INGRESS: { default: 'false', description: 'Accept Google notifications at POST /webhooks/google-drive/:connectionId.' },
-  SHUTDOWN_GRACE_SECONDS: { default: '25', description: 'Time SIGTERM allows for in-flight pages, commits and flushes.' },
+  HTTP_AUTH_TOKEN: {
+    default: undefined,
+    description: 'When set, state endpoints and the page require this bearer token.',
+    secret: true,
+  },
+  HTTP_WEBHOOK_INGRESS: {
+    default: 'false',
+    description: 'Accept Google notifications at POST /webhooks/google-drive/:connectionId.',
+  },
+  SHUTDOWN_GRACE_SECONDS: {
+    default: '25',
+    description: 'Time SIGTERM allows for in-flight pages, commits and flushes.',
+  },
   LOG_LEVEL: { default: 'info', description: 'fatal, error, warn, info, debug or trace.' },
   LOG_FORMAT: { default: 'json', description: 'json, or pretty for humans.' },
 } as const satisfies Record<string, VariableDoc>;
@@ -183,7 +300,9 @@ const envSchema = z
     S3_BUCKET_NAME: z
       .string()
       .trim()
-      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { message: 'must be a valid S3 bucket name (3-63 characters)' })
+      .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+        message: 'must be a valid S3 bucket name (3-63 characters)',
+      })
       .default('gdrive-worker-payloads'),
     S3_REGION: nonEmpty.default('us-east-1'),
     S3_ENDPOINT: httpUrl.optional(),
@@ -251,7 +370,11 @@ function toConfig(env: z.infer<typeof envSchema>) {
       ssl: env.KAFKA_SSL,
       sasl:
         env.KAFKA_SASL_MECHANISM && env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD
-          ? { mechanism: env.KAFKA_SASL_MECHANISM, username: env.KAFKA_SASL_USERNAME, password: env.KAFKA_SASL_PASSWORD }
+          ? {
+              mechanism: env.KAFKA_SASL_MECHANISM,
+              username: env.KAFKA_SASL_USERNAME,
+              password: env.KAFKA_SASL_PASSWORD,
+            }
           : null,
     },
     worker: {
@@ -265,7 +388,10 @@ function toConfig(env: z.infer<typeof envSchema>) {
       pageSize: env.GDRIVE_PAGE_SIZE,
       includeSharedDrives: env.GDRIVE_INCLUDE_SHARED_DRIVES,
       batchRequests: env.GDRIVE_BATCH_REQUESTS,
-      quota: { userPerMinute: env.GDRIVE_QUOTA_USER_PER_MINUTE, projectPerMinute: env.GDRIVE_QUOTA_PROJECT_PER_MINUTE },
+      quota: {
+        userPerMinute: env.GDRIVE_QUOTA_USER_PER_MINUTE,
+        projectPerMinute: env.GDRIVE_QUOTA_PROJECT_PER_MINUTE,
+      },
       contentMaxBytes: env.GDRIVE_CONTENT_MAX_BYTES,
       exportMimeMap: env.GDRIVE_EXPORT_MIME_MAP ?? defaultExportMimeMap,
       channels:

@@ -9,13 +9,24 @@ import diagnosticsChannel from 'node:diagnostics_channel';
  */
 export interface InstrumentationEvents {
   /** One Drive API call (inner batch parts included), after it finished. */
-  'drive.call': { method: string; outcome: 'ok' | 'error'; status: number | null; reason: string | null; durationMs: number };
+  'drive.call': {
+    method: string;
+    outcome: 'ok' | 'error';
+    status: number | null;
+    reason: string | null;
+    durationMs: number;
+  };
   /** A Drive answer that said "slow down" (403 rate limit or 429). */
   'drive.rate_limited': { method: string; status: number; reason: string | null };
   /** A connection entered backing-off. */
   'sync.backoff': { classification: string; delayMs: number };
   'sync.started': { connectionId: string; mode: 'full' | 'incremental' };
-  'sync.finished': { connectionId: string; mode: 'full' | 'incremental'; outcome: 'ok' | 'error'; durationMs: number };
+  'sync.finished': {
+    connectionId: string;
+    mode: 'full' | 'incremental';
+    outcome: 'ok' | 'error';
+    durationMs: number;
+  };
   /** Records produced and acknowledged by Kafka. */
   'records.produced': { topic: string; count: number; resourceType: string };
   'errors.produced': { classification: string };

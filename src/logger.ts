@@ -42,10 +42,11 @@ function redactionPaths(): string[] {
 }
 
 /** Bearer credentials, Google access tokens (ya29.…) and JWT-shaped strings inside free text. */
-const secretInText = /(Bearer\s+)[A-Za-z0-9._~+/-]+=*|ya29\.[A-Za-z0-9._-]+|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/g;
+const secretInText =
+  /(Bearer\s+)[A-Za-z0-9._~+/-]+=*|ya29\.[A-Za-z0-9._-]+|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/g;
 
 export function scrubSecrets(text: string): string {
-  return text.replace(secretInText, (match, bearer: string | undefined) =>
+  return text.replace(secretInText, (_match, bearer: string | undefined) =>
     bearer ? `${bearer}[REDACTED]` : '[REDACTED]',
   );
 }
@@ -84,7 +85,12 @@ export function createLogger(options: LoggerOptions): Logger {
   if (options.format === 'pretty') {
     return pino(
       pinoOptions,
-      pinoPretty({ colorize: false, destination: options.destination ?? 1, sync: true, translateTime: 'SYS:HH:MM:ss.l' }),
+      pinoPretty({
+        colorize: false,
+        destination: options.destination ?? 1,
+        sync: true,
+        translateTime: 'SYS:HH:MM:ss.l',
+      }),
     );
   }
   return options.destination

@@ -29,7 +29,10 @@ export interface ConnectionInspector {
   list(filter?: { readonly state?: string }): ConnectionView[];
   get(connectionId: string): ConnectionView | undefined;
   /** Called after every transition of that connection; returns an unsubscribe function. */
-  subscribe(connectionId: string, listener: (view: ConnectionView, transition: TransitionRecord) => void): () => void;
+  subscribe(
+    connectionId: string,
+    listener: (view: ConnectionView, transition: TransitionRecord) => void,
+  ): () => void;
   /** Called after every transition of any connection (the page's overview). */
   subscribeAll(listener: (view: ConnectionView, transition: TransitionRecord) => void): () => void;
 }

@@ -37,9 +37,7 @@ export const triggerMessageSchema = z.object({
   integration_id: nonEmpty,
   integration_connection_id: nonEmpty,
   trigger_type: z.enum(triggerTypes),
-  last_cursor: z
-    .object({ page_token: nonEmpty, timestamp: z.string().optional() })
-    .nullish(),
+  last_cursor: z.object({ page_token: nonEmpty, timestamp: z.string().optional() }).nullish(),
   options: syncOptionsSchema.nullish(),
 });
 export type TriggerMessage = z.infer<typeof triggerMessageSchema>;
