@@ -12,10 +12,16 @@ export const CHECKPOINT_VERSION = 1;
 
 const isoTime = z.iso.datetime();
 
-/** Where a full sync stands: the phase, which corpus (0 = My Drive, then shared drives in order), which page. */
+/**
+ * Where a full sync stands: the phase, the corpus being walked and the page within it.
+ * Corpora are walked in a fixed order — `user` (My Drive and shared-with-me) first, then
+ * shared drives by ascending id — and named rather than numbered, so a drive that
+ * disappears mid-walk cannot shift the walk past one that still has pages to read.
+ */
 export const fullSyncResumeSchema = z.object({
   phase: z.enum(['drives', 'files', 'catch_up']),
-  corpusIndex: z.number().int().min(0),
+  /** `user`, or the id of the shared drive being walked; null before the files phase. */
+  corpus: z.string().nullable(),
   pageToken: z.string().nullable(),
 });
 export type FullSyncResume = z.infer<typeof fullSyncResumeSchema>;
