@@ -1,0 +1,105 @@
+import type { drive_v3 } from 'googleapis';
+import { driveErrors } from '../errors.js';
+import { type RenderContext, renderDrive, renderFile, rfc3339 } from './render.js';
+import type { ChangeEntry, FileRecord } from './types.js';
+import type { DriveWorld } from './world.js';
+
+export interface ChangeListOptions {
+  readonly pageToken: string;
+  readonly pageSize: number;
+  readonly driveId: string | undefined;
+  readonly includeRemoved: boolean;
+  readonly includeCorpusRemovals: boolean;
+  readonly restrictToMyDrive: boolean;
+  readonly includeItemsFromAllDrives: boolean;
+  readonly supportsAllDrives: boolean;
+}
+
+export interface ChangePage {
+  readonly changes: drive_v3.Schema$Change[];
+  readonly nextPageToken?: string;
+  readonly newStartPageToken?: string;
+}
+
+/**
+ * Page tokens are the sequence number of the next entry to read, as decimal strings like
+ * Google's ("660"). One global sequence serves every user log and every shared-drive log;
+ * a token is valid anywhere between 1 and the next sequence number.
+ */
+export function parsePageToken(world: DriveWorld, token: string): number {
+  if (!/^[1-9][0-9]{0,15}$/.test(token)) throw driveErrors.invalidPageToken();
+  const seq = Number(token);
+  if (seq > world.nextSeq) throw driveErrors.invalidPageToken();
+  return seq;
+}
+
+export function startPageToken(world: DriveWorld): string {
+  return String(world.nextSeq);
+}
+
+function inMyDrive(world: DriveWorld, ctx: RenderContext, file: FileRecord | undefined): boolean {
+  return file !== undefined && file.driveId === undefined && world.topRootId(file) === ctx.viewer.rootFolderId;
+}
+
+/** Renders one entry for the viewer, or undefined when it does not concern them under these options. */
+function renderEntry(
+  ctx: RenderContext,
+  entry: ChangeEntry,
+  options: ChangeListOptions,
+): drive_v3.Schema$Change | undefined {
+  const { world, viewer } = ctx;
+  const allDrives = options.includeItemsFromAllDrives && options.supportsAllDrives;
+  if (options.driveId !== undefined) {
+    if (entry.driveId !== options.driveId) return undefined;
+  } else {
+    const concerns = entry.audience.includes(viewer.id) || entry.removedFor.includes(viewer.id);
+    if (!concerns) return undefined;
+    if (entry.driveId !== undefined && !allDrives) return undefined;
+  }
+  const time = rfc3339(entry.time);
+  if (entry.changeType === 'drive') {
+    const driveId = entry.driveId as string;
+    const drive = world.drives.get(driveId);
+    const member = drive?.members.has(viewer.id) ?? false;
+    const removed = !member || entry.removedFor.includes(viewer.id);
+    if (removed && !options.includeRemoved) return undefined;
+    const change: drive_v3.Schema$Change = { kind: 'drive#change', changeType: 'drive', time, removed, driveId };
+    if (!removed && drive) change.drive = renderDrive(ctx, drive);
+    return change;
+  }
+  const fileId = entry.fileId as string;
+  const file = world.files.get(fileId);
+  // The file shown is the item's current state; if it is gone, or the viewer can no longer
+  // see it, the entry reads as a removal, as Google's coalesced log does.
+  const visible = file !== undefined && world.corpusRole(viewer, file) !== undefined;
+  const removed = !visible || (entry.removedFor.includes(viewer.id) && !entry.audience.includes(viewer.id));
+  if (removed && !options.includeRemoved) return undefined;
+  if (options.restrictToMyDrive && !removed && !inMyDrive(world, ctx, file)) return undefined;
+  const change: drive_v3.Schema$Change = { kind: 'drive#change', changeType: 'file', time, removed, fileId };
+  if (entry.driveId !== undefined) change.driveId = entry.driveId;
+  if (file && !removed) change.file = renderFile(ctx, file);
+  else if (file && removed && options.includeCorpusRemovals && world.accessRole(viewer, file)) {
+    change.file = renderFile(ctx, file);
+  }
+  return change;
+}
+
+export function listChanges(ctx: RenderContext, options: ChangeListOptions): ChangePage {
+  const { world, viewer } = ctx;
+  if (options.driveId !== undefined) world.driveOrThrow(options.driveId, viewer);
+  let seq = parsePageToken(world, options.pageToken);
+  const changes: drive_v3.Schema$Change[] = [];
+  const end = world.nextSeq;
+  for (; seq < end; seq++) {
+    const entry = world.entryAt(seq);
+    if (!entry) continue;
+    const change = renderEntry(ctx, entry, options);
+    if (!change) continue;
+    if (changes.length === options.pageSize) {
+      // A further entry concerns the caller: this page is not the last.
+      return { changes, nextPageToken: String(seq) };
+    }
+    changes.push(change);
+  }
+  return { changes, newStartPageToken: String(end) };
+}
