@@ -26,7 +26,7 @@ export interface IssuedTokens {
 }
 
 export type AccessTokenCheck =
-  | { readonly ok: true; readonly userId: string }
+  | { readonly ok: true; readonly userId: string; readonly scopes: readonly string[] }
   | { readonly ok: false; readonly reason: 'unknown' | 'expired' };
 
 export type RefreshOutcome =
@@ -53,6 +53,13 @@ export class IdentityRegistry {
     public tokenLifetimeSeconds = 3600,
     private readonly clock: () => number = Date.now,
   ) {}
+
+  /** Forgets every grant and connection (clients stay registered). */
+  clear(): void {
+    this.refreshGrants.clear();
+    this.accessGrants.clear();
+    this.connections.clear();
+  }
 
   registerClient(clientId: string, clientSecret: string): void {
     this.clients.set(clientId, clientSecret);
@@ -81,7 +88,7 @@ export class IdentityRegistry {
     const grant = this.accessGrants.get(token);
     if (!grant) return { ok: false, reason: 'unknown' };
     if (grant.expiresAt <= this.clock()) return { ok: false, reason: 'expired' };
-    return { ok: true, userId: grant.userId };
+    return { ok: true, userId: grant.userId, scopes: grant.scopes };
   }
 
   /** Admin: make an access token expire now (to test 401 → refresh → retry). */

@@ -4,15 +4,19 @@ import { type RenderContext, renderDrive, renderFile, rfc3339 } from './render.j
 import type { ChangeEntry, FileRecord } from './types.js';
 import type { DriveWorld } from './world.js';
 
-export interface ChangeListOptions {
-  readonly pageToken: string;
-  readonly pageSize: number;
+/** Which entries of the log a caller (or a push channel) wants. */
+export interface ChangeFilter {
   readonly driveId: string | undefined;
   readonly includeRemoved: boolean;
   readonly includeCorpusRemovals: boolean;
   readonly restrictToMyDrive: boolean;
   readonly includeItemsFromAllDrives: boolean;
   readonly supportsAllDrives: boolean;
+}
+
+export interface ChangeListOptions extends ChangeFilter {
+  readonly pageToken: string;
+  readonly pageSize: number;
 }
 
 export interface ChangePage {
@@ -42,10 +46,10 @@ function inMyDrive(world: DriveWorld, ctx: RenderContext, file: FileRecord | und
 }
 
 /** Renders one entry for the viewer, or undefined when it does not concern them under these options. */
-function renderEntry(
+export function changeFor(
   ctx: RenderContext,
   entry: ChangeEntry,
-  options: ChangeListOptions,
+  options: ChangeFilter,
 ): drive_v3.Schema$Change | undefined {
   const { world, viewer } = ctx;
   const allDrives = options.includeItemsFromAllDrives && options.supportsAllDrives;
@@ -93,7 +97,7 @@ export function listChanges(ctx: RenderContext, options: ChangeListOptions): Cha
   for (; seq < end; seq++) {
     const entry = world.entryAt(seq);
     if (!entry) continue;
-    const change = renderEntry(ctx, entry, options);
+    const change = changeFor(ctx, entry, options);
     if (!change) continue;
     if (changes.length === options.pageSize) {
       // A further entry concerns the caller: this page is not the last.

@@ -1,0 +1,176 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { type ChangeFilter, changeFor } from '../store/changes.js';
+import type { ChangeEntry, UserRecord } from '../store/types.js';
+import type { DriveWorld } from '../store/world.js';
+import type { EmulatorRuntime } from './runtime.js';
+
+export const DEFAULT_CHANNEL_LIFETIME_MS = 3600_000;
+export const MAX_CHANGES_CHANNEL_MS = 7 * 24 * 3600_000;
+export const MAX_FILE_CHANNEL_MS = 24 * 3600_000;
+
+export type ChannelTarget =
+  | { readonly kind: 'changes'; readonly filter: ChangeFilter }
+  | { readonly kind: 'file'; readonly fileId: string };
+
+export interface ChannelRecord {
+  readonly id: string;
+  readonly resourceId: string;
+  readonly resourceUri: string;
+  readonly token: string | undefined;
+  readonly expiration: number;
+  readonly address: string;
+  readonly userId: string;
+  readonly target: ChannelTarget;
+  messageNumber: number;
+  stopped: boolean;
+  /** For file channels: what the watcher last saw, to tell add/trash/untrash/remove/update apart. */
+  lastVisible: boolean;
+  lastTrashed: boolean;
+  /** Deliveries go out one after another so numbers arrive in order. */
+  delivery: Promise<void>;
+}
+
+export interface DeliveryRecord {
+  readonly channelId: string;
+  readonly state: string;
+  readonly messageNumber: number;
+  readonly status: number | 'network-error';
+}
+
+/**
+ * Push notifications as Google sends them: a `sync` message numbered 1 when a channel
+ * opens, then one POST per change that concerns the channel, with increasing numbers.
+ * Changes are looked at after the write has returned, so a slow receiver never slows
+ * Drive down. 5xx answers and network failures are retried with exponential backoff.
+ */
+export class PushNotifier {
+  private readonly channels = new Map<string, ChannelRecord>();
+  private unsubscribe: (() => void) | undefined;
+  readonly deliveries: DeliveryRecord[] = [];
+  retryDelaysMs: readonly number[] = [200, 400, 800, 1600];
+
+  constructor(private readonly runtime: EmulatorRuntime) {
+    runtime.onWorld((world) => this.attach(world));
+  }
+
+  private attach(world: DriveWorld): void {
+    this.unsubscribe?.();
+    for (const channel of this.channels.values()) channel.stopped = true;
+    this.channels.clear();
+    this.unsubscribe = world.onChange((entry) => {
+      // Evaluate once the write that produced the entry has finished.
+      setImmediate(() => this.dispatch(world, entry));
+    });
+  }
+
+  open(channel: Omit<ChannelRecord, 'messageNumber' | 'stopped' | 'delivery' | 'lastVisible' | 'lastTrashed'>, trashed: boolean): ChannelRecord {
+    const record: ChannelRecord = {
+      ...channel,
+      messageNumber: 0,
+      stopped: false,
+      lastVisible: true,
+      lastTrashed: trashed,
+      delivery: Promise.resolve(),
+    };
+    this.channels.set(channel.id, record);
+    this.enqueue(record, 'sync');
+    return record;
+  }
+
+  isLive(channelId: string): boolean {
+    const channel = this.channels.get(channelId);
+    return channel !== undefined && !channel.stopped && channel.expiration > Date.now();
+  }
+
+  /** channels.stop: only the same user, only with the right resource id. */
+  stop(channelId: string, resourceId: string, userId: string): boolean {
+    const channel = this.channels.get(channelId);
+    if (!channel || channel.resourceId !== resourceId || channel.userId !== userId) return false;
+    channel.stopped = true;
+    this.channels.delete(channelId);
+    return true;
+  }
+
+  list(): ChannelRecord[] {
+    return [...this.channels.values()];
+  }
+
+  stopAll(): void {
+    for (const channel of this.channels.values()) channel.stopped = true;
+    this.channels.clear();
+  }
+
+  private dispatch(world: DriveWorld, entry: ChangeEntry): void {
+    if (world !== this.runtime.world) return;
+    const now = Date.now();
+    for (const channel of this.channels.values()) {
+      if (channel.stopped) continue;
+      if (channel.expiration <= now) {
+        channel.stopped = true;
+        this.channels.delete(channel.id);
+        continue;
+      }
+      const user = world.users.get(channel.userId);
+      if (!user) continue;
+      const state = this.stateFor(world, user, channel, entry);
+      if (state !== undefined) this.enqueue(channel, state);
+    }
+  }
+
+  private stateFor(world: DriveWorld, user: UserRecord, channel: ChannelRecord, entry: ChangeEntry): string | undefined {
+    const { target } = channel;
+    if (target.kind === 'changes') {
+      const ctx = { world, viewer: user, baseUrl: this.runtime.baseUrl };
+      return changeFor(ctx, entry, target.filter) === undefined ? undefined : 'change';
+    }
+    if (entry.fileId !== target.fileId) return undefined;
+    const file = world.files.get(target.fileId);
+    const visible = file !== undefined && world.accessRole(user, file) !== undefined;
+    const wasVisible = channel.lastVisible;
+    channel.lastVisible = visible;
+    if (!visible || !file) return wasVisible ? 'remove' : undefined;
+    if (!wasVisible) return 'add';
+    const trashed = world.isTrashed(file);
+    const wasTrashed = channel.lastTrashed;
+    channel.lastTrashed = trashed;
+    if (trashed && !wasTrashed) return 'trash';
+    if (!trashed && wasTrashed) return 'untrash';
+    return 'update';
+  }
+
+  private enqueue(channel: ChannelRecord, state: string): void {
+    channel.messageNumber += 1;
+    const messageNumber = channel.messageNumber;
+    channel.delivery = channel.delivery.then(() => this.deliver(channel, state, messageNumber));
+  }
+
+  private async deliver(channel: ChannelRecord, state: string, messageNumber: number): Promise<void> {
+    const headers: Record<string, string> = {
+      'user-agent': 'APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)',
+      'x-goog-channel-id': channel.id,
+      'x-goog-channel-expiration': new Date(channel.expiration).toUTCString(),
+      'x-goog-message-number': String(messageNumber),
+      'x-goog-resource-id': channel.resourceId,
+      'x-goog-resource-state': state,
+      'x-goog-resource-uri': channel.resourceUri,
+    };
+    if (channel.token !== undefined) headers['x-goog-channel-token'] = channel.token;
+    for (let attempt = 0; ; attempt++) {
+      if (channel.stopped && state !== 'sync') return;
+      let status: number | 'network-error';
+      try {
+        const response = await fetch(channel.address, { method: 'POST', headers, body: '' });
+        status = response.status;
+        await response.arrayBuffer().catch(() => undefined);
+      } catch {
+        status = 'network-error';
+      }
+      this.deliveries.push({ channelId: channel.id, state, messageNumber, status });
+      if (this.deliveries.length > 1000) this.deliveries.splice(0, this.deliveries.length - 1000);
+      const retryable = status === 'network-error' || status === 500 || status === 502 || status === 503 || status === 504;
+      const delay = this.retryDelaysMs[attempt];
+      if (!retryable || delay === undefined) return;
+      await sleep(delay);
+    }
+  }
+}
