@@ -1,0 +1,305 @@
+import type { ConnectionCheckpoint } from '../contract/checkpoint.js';
+import type { Logger } from '../logger.js';
+import type { ConnectionInspector, ConnectionView, TransitionRecord } from './inspection.js';
+
+/**
+ * One live connection actor, as the supervisor sees it. The XState specifics (machine,
+ * snapshots, provided services) stay behind this handle, in connection-actor.ts.
+ */
+export interface ConnectionActorHandle<Event> {
+  send(event: Event): void;
+  state(): string;
+  checkpoint(): ConnectionCheckpoint;
+  /** True once the actor reached its final state (disconnected). */
+  isDone(): boolean;
+  /** Called after every transition; the handle reports the event type that caused it. */
+  onTransition(listener: (transition: TransitionRecord) => void): void;
+  stop(): void;
+}
+
+export interface ConnectionActorFactory<Event> {
+  create(checkpoint: ConnectionCheckpoint): ConnectionActorHandle<Event>;
+}
+
+/** The state topic, as the supervisor uses it. */
+export interface CheckpointStore {
+  get(connectionId: string): ConnectionCheckpoint | undefined;
+  connectionsInPartitions(partitions: readonly number[]): ConnectionCheckpoint[];
+  write(checkpoint: ConnectionCheckpoint): Promise<void>;
+  tombstone(connectionId: string): Promise<void>;
+}
+
+interface Resident<Event> {
+  readonly handle: ConnectionActorHandle<Event>;
+  readonly transitions: TransitionRecord[];
+  partition: number | null;
+  lastActivity: number;
+  /** JSON of the last checkpoint handed to the store: unchanged state is not written again. */
+  lastWritten: string;
+  /** Tail of this connection's writes, so they reach the topic in order. */
+  writes: Promise<void>;
+}
+
+export interface SupervisorOptions {
+  readonly idleEvictionMs: number;
+  readonly now?: () => number;
+  /** States in which an actor holds nothing in memory that its checkpoint lacks. */
+  readonly evictableStates?: readonly string[];
+}
+
+const TRANSITIONS_KEPT = 50;
+
+type Listener = (view: ConnectionView, transition: TransitionRecord) => void;
+
+/**
+ * Holds one actor per connection id (STYLE.md: root actors in a Map, not children of one
+ * machine), creates them on first message or from their checkpoint, routes events, writes
+ * every changed checkpoint to the state topic in order, and evicts idle actors.
+ */
+export class ConnectionSupervisor<Event> implements ConnectionInspector {
+  private readonly residents = new Map<string, Resident<Event>>();
+  private readonly listeners = new Map<string, Set<Listener>>();
+  private readonly allListeners = new Set<Listener>();
+  private readonly now: () => number;
+  private readonly evictable: ReadonlySet<string>;
+
+  constructor(
+    private readonly factory: ConnectionActorFactory<Event>,
+    private readonly store: CheckpointStore,
+    private readonly logger: Logger,
+    private readonly options: SupervisorOptions,
+  ) {
+    this.now = options.now ?? Date.now;
+    this.evictable = new Set(options.evictableStates ?? ['idle']);
+  }
+
+  get residentCount(): number {
+    return this.residents.size;
+  }
+
+  /**
+   * Sends an event to a connection's actor (created from its checkpoint, or from `fresh`)
+   * and resolves once the checkpoint that reflects it is on the state topic: only then may
+   * the inbound offset be committed.
+   */
+  async dispatch(
+    connectionId: string,
+    event: Event,
+    fresh: () => ConnectionCheckpoint,
+    partition: number | null,
+  ): Promise<void> {
+    const resident = this.ensure(connectionId, fresh, partition);
+    resident.lastActivity = this.now();
+    resident.handle.send(event);
+    this.persist(connectionId, resident);
+    await resident.writes;
+  }
+
+  /** The current checkpoint of a connection, resident or not. */
+  checkpointOf(connectionId: string): ConnectionCheckpoint | undefined {
+    return this.residents.get(connectionId)?.handle.checkpoint() ?? this.store.get(connectionId);
+  }
+
+  /** Resolves when every write queued so far for that connection is acknowledged. */
+  async flush(connectionId?: string): Promise<void> {
+    if (connectionId !== undefined) {
+      await this.residents.get(connectionId)?.writes;
+      return;
+    }
+    await Promise.all([...this.residents.values()].map((r) => r.writes));
+  }
+
+  /**
+   * After a (re)assignment: actors of partitions this worker no longer owns stop (their
+   * new owner resumes them from the state topic), and connections of the assigned
+   * partitions that have work to resume are started from their checkpoints.
+   */
+  restore(assignedPartitions: readonly number[]): { started: number; stopped: number } {
+    const assigned = new Set(assignedPartitions);
+    let stopped = 0;
+    for (const [connectionId, resident] of this.residents) {
+      if (resident.partition !== null && !assigned.has(resident.partition)) {
+        resident.handle.stop();
+        this.residents.delete(connectionId);
+        stopped++;
+      }
+    }
+    let started = 0;
+    for (const partition of assigned) {
+      for (const checkpoint of this.store.connectionsInPartitions([partition])) {
+        if (this.residents.has(checkpoint.connectionId) || !hasWorkToResume(checkpoint)) continue;
+        this.ensure(checkpoint.connectionId, () => checkpoint, partition);
+        started++;
+      }
+    }
+    this.logger.info({ assignedPartitions, started, stopped }, 'connections restored from checkpoints');
+    return { started, stopped };
+  }
+
+  /** Drops actors that sat idle longer than the eviction age; their checkpoints stay on the topic. */
+  evictIdle(): number {
+    if (this.options.idleEvictionMs <= 0) return 0;
+    const cutoff = this.now() - this.options.idleEvictionMs;
+    let evicted = 0;
+    for (const [connectionId, resident] of this.residents) {
+      const checkpoint = resident.handle.checkpoint();
+      if (
+        resident.lastActivity <= cutoff &&
+        this.evictable.has(resident.handle.state()) &&
+        checkpoint.channel === null &&
+        checkpoint.pending === null
+      ) {
+        resident.handle.stop();
+        this.residents.delete(connectionId);
+        evicted++;
+      }
+    }
+    return evicted;
+  }
+
+  /** Stops every actor (shutdown): in-flight pages end at the next page boundary. */
+  async stopAll(): Promise<void> {
+    await this.flush();
+    for (const resident of this.residents.values()) resident.handle.stop();
+    this.residents.clear();
+  }
+
+  list(filter?: { readonly state?: string }): ConnectionView[] {
+    const views = [...this.residents.keys()]
+      .map((id) => this.view(id))
+      .filter((v): v is ConnectionView => !!v);
+    return filter?.state ? views.filter((v) => v.state === filter.state) : views;
+  }
+
+  get(connectionId: string): ConnectionView | undefined {
+    const view = this.view(connectionId);
+    if (view) return view;
+    const checkpoint = this.store.get(connectionId);
+    return checkpoint
+      ? { connectionId, state: stateFromCheckpoint(checkpoint), resident: false, checkpoint, transitions: [] }
+      : undefined;
+  }
+
+  subscribe(connectionId: string, listener: Listener): () => void {
+    let set = this.listeners.get(connectionId);
+    if (!set) {
+      set = new Set();
+      this.listeners.set(connectionId, set);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0) this.listeners.delete(connectionId);
+    };
+  }
+
+  subscribeAll(listener: Listener): () => void {
+    this.allListeners.add(listener);
+    return () => this.allListeners.delete(listener);
+  }
+
+  private view(connectionId: string): ConnectionView | undefined {
+    const resident = this.residents.get(connectionId);
+    if (!resident) return undefined;
+    return {
+      connectionId,
+      state: resident.handle.state(),
+      resident: true,
+      checkpoint: resident.handle.checkpoint(),
+      transitions: [...resident.transitions],
+    };
+  }
+
+  private ensure(
+    connectionId: string,
+    fresh: () => ConnectionCheckpoint,
+    partition: number | null,
+  ): Resident<Event> {
+    const existing = this.residents.get(connectionId);
+    if (existing) {
+      if (partition !== null) existing.partition = partition;
+      return existing;
+    }
+    const checkpoint = this.store.get(connectionId) ?? fresh();
+    const handle = this.factory.create(checkpoint);
+    const resident: Resident<Event> = {
+      handle,
+      transitions: [],
+      partition,
+      lastActivity: this.now(),
+      lastWritten: JSON.stringify(stripVolatile(checkpoint)),
+      writes: Promise.resolve(),
+    };
+    this.residents.set(connectionId, resident);
+    handle.onTransition((transition) => this.onTransition(connectionId, resident, transition));
+    return resident;
+  }
+
+  private onTransition(connectionId: string, resident: Resident<Event>, transition: TransitionRecord): void {
+    resident.transitions.push(transition);
+    if (resident.transitions.length > TRANSITIONS_KEPT) resident.transitions.shift();
+    resident.lastActivity = this.now();
+    if (resident.handle.isDone()) {
+      // The disconnect service wrote the tombstone; nothing of this connection is written after it.
+      if (this.residents.get(connectionId) === resident) this.residents.delete(connectionId);
+    } else {
+      this.persist(connectionId, resident);
+    }
+    const view: ConnectionView = {
+      connectionId,
+      state: resident.handle.state(),
+      resident: !resident.handle.isDone(),
+      checkpoint: resident.handle.checkpoint(),
+      transitions: [...resident.transitions],
+    };
+    for (const listener of [...(this.listeners.get(connectionId) ?? []), ...this.allListeners]) {
+      try {
+        listener(view, transition);
+      } catch (error) {
+        this.logger.warn({ err: error, connectionId }, 'connection listener failed');
+      }
+    }
+  }
+
+  /** Queues a write of the actor's checkpoint if it changed since the last one. */
+  private persist(connectionId: string, resident: Resident<Event>): void {
+    if (resident.handle.isDone()) return;
+    const checkpoint = resident.handle.checkpoint();
+    const json = JSON.stringify(stripVolatile(checkpoint));
+    if (json === resident.lastWritten) return;
+    resident.lastWritten = json;
+    resident.writes = resident.writes
+      .catch(() => undefined)
+      .then(() => this.store.write(checkpoint))
+      .catch((error: unknown) => {
+        // The next change retries; the offset of the message that caused this one is not
+        // committed, because dispatch() awaits this chain and sees the failure.
+        resident.lastWritten = '';
+        this.logger.error({ err: error, connectionId }, 'checkpoint write failed');
+        throw error;
+      });
+  }
+}
+
+/** `updatedAt` alone changing is not a change worth a write. */
+function stripVolatile(checkpoint: ConnectionCheckpoint): Omit<ConnectionCheckpoint, 'updatedAt'> {
+  const { updatedAt: _updatedAt, ...rest } = checkpoint;
+  return rest;
+}
+
+function hasWorkToResume(checkpoint: ConnectionCheckpoint): boolean {
+  return (
+    checkpoint.activeSync !== null ||
+    checkpoint.pending !== null ||
+    checkpoint.backoff !== null ||
+    checkpoint.channel !== null
+  );
+}
+
+/** The state a non-resident connection would resume in, for the inspector. */
+export function stateFromCheckpoint(checkpoint: ConnectionCheckpoint): string {
+  if (checkpoint.parked) return 'parked';
+  if (checkpoint.backoff) return 'backing-off';
+  if (checkpoint.activeSync) return checkpoint.activeSync.mode === 'full' ? 'full-syncing' : 'incremental';
+  return 'idle';
+}

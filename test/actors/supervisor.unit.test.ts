@@ -1,0 +1,203 @@
+import { describe, expect, it } from 'vitest';
+import type { TransitionRecord } from '../../src/actors/inspection.js';
+import {
+  type CheckpointStore,
+  type ConnectionActorFactory,
+  type ConnectionActorHandle,
+  ConnectionSupervisor,
+} from '../../src/actors/supervisor.js';
+import type { ConnectionCheckpoint } from '../../src/contract/checkpoint.js';
+import { createLogger } from '../../src/logger.js';
+
+/** A tiny stand-in machine: `sync` toggles between idle and full-syncing, `end` finishes. */
+type TestEvent = { type: 'sync' } | { type: 'done'; cursor: string } | { type: 'end' };
+
+function checkpoint(
+  connectionId: string,
+  overrides: Partial<ConnectionCheckpoint> = {},
+): ConnectionCheckpoint {
+  return {
+    version: 1,
+    connectionId,
+    customerId: 'cust',
+    cursor: null,
+    options: { include: ['permissions'], driveIds: null },
+    activeSync: null,
+    pending: null,
+    backoff: null,
+    channel: null,
+    parked: null,
+    lastSync: null,
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    ...overrides,
+  };
+}
+
+class TestHandle implements ConnectionActorHandle<TestEvent> {
+  private current: string;
+  private done = false;
+  private readonly listeners: Array<(t: TransitionRecord) => void> = [];
+  stopped = false;
+  constructor(private data: ConnectionCheckpoint) {
+    this.current = data.activeSync ? 'full-syncing' : 'idle';
+  }
+  send(event: TestEvent): void {
+    const from = this.current;
+    if (event.type === 'sync') {
+      this.current = 'full-syncing';
+      this.data = {
+        ...this.data,
+        activeSync: {
+          syncId: 's1',
+          mode: 'full',
+          startedAt: this.data.updatedAt,
+          correlationId: null,
+          startPageToken: null,
+          resume: null,
+          counts: {},
+        },
+      };
+    } else if (event.type === 'done') {
+      this.current = 'idle';
+      this.data = { ...this.data, activeSync: null, cursor: event.cursor };
+    } else {
+      this.current = 'disconnected';
+      this.done = true;
+    }
+    for (const l of this.listeners) l({ at: 'now', from, to: this.current, event: event.type });
+  }
+  state() {
+    return this.current;
+  }
+  checkpoint() {
+    return this.data;
+  }
+  isDone() {
+    return this.done;
+  }
+  onTransition(listener: (t: TransitionRecord) => void) {
+    this.listeners.push(listener);
+  }
+  stop() {
+    this.stopped = true;
+  }
+}
+
+class MemoryStore implements CheckpointStore {
+  readonly written: ConnectionCheckpoint[] = [];
+  constructor(private readonly byPartition: Map<number, ConnectionCheckpoint[]> = new Map()) {}
+  get(connectionId: string) {
+    return [...this.byPartition.values()].flat().find((c) => c.connectionId === connectionId);
+  }
+  connectionsInPartitions(partitions: readonly number[]) {
+    return partitions.flatMap((p) => this.byPartition.get(p) ?? []);
+  }
+  async write(c: ConnectionCheckpoint) {
+    await new Promise((resolve) => setImmediate(resolve));
+    this.written.push(c);
+  }
+  async tombstone() {}
+}
+
+function setup(store = new MemoryStore(), now = () => 0) {
+  const handles = new Map<string, TestHandle>();
+  const factory: ConnectionActorFactory<TestEvent> = {
+    create(c) {
+      const handle = new TestHandle(c);
+      handles.set(c.connectionId, handle);
+      return handle;
+    },
+  };
+  const logger = createLogger({ level: 'silent', format: 'json' });
+  const supervisor = new ConnectionSupervisor(factory, store, logger, { idleEvictionMs: 1000, now });
+  return { supervisor, store, handles };
+}
+
+describe('ConnectionSupervisor', () => {
+  it('creates one actor per connection and resolves dispatch after the checkpoint is written', async () => {
+    const { supervisor, store, handles } = setup();
+    await supervisor.dispatch('a', { type: 'sync' }, () => checkpoint('a'), 0);
+    expect(store.written.map((c) => c.connectionId)).toEqual(['a']);
+    expect(store.written[0]?.activeSync?.syncId).toBe('s1');
+    await supervisor.dispatch('a', { type: 'done', cursor: '42' }, () => checkpoint('a'), 0);
+    expect(handles.size).toBe(1);
+    expect(store.written.map((c) => c.cursor)).toEqual([null, '42']);
+    expect(supervisor.get('a')).toMatchObject({
+      state: 'idle',
+      resident: true,
+      checkpoint: { cursor: '42' },
+    });
+    expect(supervisor.get('a')?.transitions.map((t) => t.to)).toEqual(['full-syncing', 'idle']);
+  });
+
+  it('does not write a checkpoint that did not change', async () => {
+    const { supervisor, store } = setup();
+    await supervisor.dispatch('a', { type: 'sync' }, () => checkpoint('a'), 0);
+    await supervisor.dispatch('a', { type: 'sync' }, () => checkpoint('a'), 0);
+    expect(store.written).toHaveLength(1);
+  });
+
+  it('forgets a connection that reached its final state', async () => {
+    const { supervisor } = setup();
+    await supervisor.dispatch('a', { type: 'sync' }, () => checkpoint('a'), 0);
+    await supervisor.dispatch('a', { type: 'end' }, () => checkpoint('a'), 0);
+    expect(supervisor.residentCount).toBe(0);
+  });
+
+  it('restores connections with work to resume in assigned partitions, and drops revoked ones', async () => {
+    const busy = checkpoint('busy', {
+      activeSync: {
+        syncId: 's0',
+        mode: 'full',
+        startedAt: '2026-01-01T00:00:00.000Z',
+        correlationId: null,
+        startPageToken: '7',
+        resume: { phase: 'files', corpus: 'user', pageToken: 'p3' },
+        counts: {},
+      },
+    });
+    const quiet = checkpoint('quiet', { cursor: '9' });
+    const elsewhere = checkpoint('elsewhere', { pending: { mode: 'incremental', correlationId: null } });
+    const store = new MemoryStore(
+      new Map([
+        [0, [busy, quiet]],
+        [1, [elsewhere]],
+      ]),
+    );
+    const { supervisor, handles } = setup(store);
+    expect(supervisor.restore([0])).toEqual({ started: 1, stopped: 0 });
+    expect([...handles.keys()]).toEqual(['busy']);
+    expect(supervisor.get('busy')?.state).toBe('full-syncing');
+    // An idle connection is shown from its checkpoint without being loaded.
+    expect(supervisor.get('quiet')).toMatchObject({ resident: false, state: 'idle' });
+    expect(supervisor.restore([1])).toEqual({ started: 1, stopped: 1 });
+    expect(handles.get('busy')?.stopped).toBe(true);
+  });
+
+  it('evicts idle actors after the eviction age, keeping busy ones', async () => {
+    let clock = 0;
+    const { supervisor, handles } = setup(new MemoryStore(), () => clock);
+    await supervisor.dispatch('idle-one', { type: 'sync' }, () => checkpoint('idle-one'), 0);
+    await supervisor.dispatch('idle-one', { type: 'done', cursor: '1' }, () => checkpoint('idle-one'), 0);
+    await supervisor.dispatch('busy-one', { type: 'sync' }, () => checkpoint('busy-one'), 0);
+    clock = 999;
+    expect(supervisor.evictIdle()).toBe(0);
+    clock = 2000;
+    expect(supervisor.evictIdle()).toBe(1);
+    expect(handles.get('idle-one')?.stopped).toBe(true);
+    expect(supervisor.list().map((v) => v.connectionId)).toEqual(['busy-one']);
+  });
+
+  it('tells subscribers about every transition, and survives a throwing listener', async () => {
+    const { supervisor } = setup();
+    const seen: string[] = [];
+    supervisor.subscribeAll(() => {
+      throw new Error('broken listener');
+    });
+    const unsubscribe = supervisor.subscribe('a', (view, t) => seen.push(`${view.connectionId}:${t.to}`));
+    await supervisor.dispatch('a', { type: 'sync' }, () => checkpoint('a'), 0);
+    unsubscribe();
+    await supervisor.dispatch('a', { type: 'done', cursor: '1' }, () => checkpoint('a'), 0);
+    expect(seen).toEqual(['a:full-syncing']);
+  });
+});
