@@ -1,0 +1,203 @@
+import { LRUCache } from 'lru-cache';
+import type { ConnectionCheckpoint } from '../contract/checkpoint.js';
+import { resolveSyncOptions, type TriggerMessage, type WebhookMessage } from '../contract/inbound.js';
+import type { MessageSource } from '../contract/records.js';
+import { publish } from '../instrumentation.js';
+import type { Logger } from '../logger.js';
+import { verifyChannelToken } from './channel-token.js';
+import { type InboundTopics, interpretInbound } from './inbound-message.js';
+import type { ConnectionSupervisor } from './supervisor.js';
+
+/** One consumed Kafka message, as the consumer hands it over. */
+export interface InboundRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly value: Buffer | null;
+}
+
+/** Why a webhook did not reach its connection's actor. */
+export type WebhookRejection = 'unknown_connection' | 'stale_channel' | 'bad_token';
+
+export interface InboundHandlerDeps<Event> {
+  readonly integrationId: string;
+  readonly topics: InboundTopics;
+  readonly supervisor: ConnectionSupervisor<Event>;
+  readonly logger: Logger;
+  /** Key of the channel-token HMAC; null when push channels are off (then every webhook is stale). */
+  readonly channelTokenKey: string | null;
+  /** How many recent inbound message ids are remembered to drop redeliveries. */
+  readonly recentMessageIds: number;
+  readonly triggerEvent: (message: TriggerMessage, source: MessageSource) => Event;
+  readonly webhookEvent: (message: WebhookMessage, source: MessageSource) => Event;
+  /** Produces one `invalid_input` error record; resolves once Kafka acknowledged it. */
+  readonly reportInvalid: (details: {
+    readonly source: MessageSource;
+    readonly customerId: string | null;
+    readonly connectionId: string | null;
+    readonly problem: string;
+  }) => Promise<void>;
+  /** Asks Drive to stop a channel the connection no longer uses; failures are only logged. */
+  readonly stopStaleChannel?: (
+    connectionId: string,
+    channelId: string,
+    resourceId: string | undefined,
+  ) => void;
+  readonly now?: () => Date;
+}
+
+/**
+ * Turns one inbound message into its durable effect and resolves when the offset may be
+ * committed (CONTRACT.md: only for messages whose effect is durable). It never throws for a
+ * bad message — a bad message becomes an error record and never blocks the partition. It
+ * throws only when the effect could not be made durable (Kafka down), so the offset stays
+ * uncommitted and the message comes again.
+ */
+export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>) {
+  const recent = new LRUCache<string, true>({ max: Math.max(1, deps.recentMessageIds) });
+  const now = deps.now ?? (() => new Date());
+
+  function freshCheckpoint(message: TriggerMessage | WebhookMessage): () => ConnectionCheckpoint {
+    const options =
+      'options' in message ? resolveSyncOptions(message.options ?? undefined) : resolveSyncOptions(undefined);
+    return () => ({
+      version: 1,
+      connectionId: message.integration_connection_id,
+      customerId: message.customer_id,
+      cursor: null,
+      options: { include: [...options.include], driveIds: options.driveIds ? [...options.driveIds] : null },
+      activeSync: null,
+      pending: null,
+      backoff: null,
+      channel: null,
+      parked: null,
+      lastSync: null,
+      updatedAt: now().toISOString(),
+    });
+  }
+
+  function webhookRejection(message: WebhookMessage): WebhookRejection | null {
+    const connectionId = message.integration_connection_id;
+    const channelId = message.headers['x-goog-channel-id'];
+    const checkpoint = deps.supervisor.checkpointOf(connectionId);
+    if (!checkpoint) return 'unknown_connection';
+    const current = checkpoint.channel;
+    if (deps.channelTokenKey === null || current === null || current.id !== channelId) {
+      // A token that verifies for this connection is ours, merely old: stop it. One that
+      // does not verify is rejected below, whichever channel it names.
+      if (
+        deps.channelTokenKey &&
+        !verifyChannelToken(
+          deps.channelTokenKey,
+          connectionId,
+          channelId,
+          message.headers['x-goog-channel-token'],
+        )
+      ) {
+        return 'bad_token';
+      }
+      return 'stale_channel';
+    }
+    if (
+      !verifyChannelToken(
+        deps.channelTokenKey,
+        connectionId,
+        channelId,
+        message.headers['x-goog-channel-token'],
+      )
+    ) {
+      return 'bad_token';
+    }
+    return null;
+  }
+
+  return async function handleInbound(record: InboundRecord): Promise<void> {
+    const interpretation = interpretInbound(record.topic, record.value, deps.integrationId, deps.topics);
+    const sourceOf = (messageId: string | null): MessageSource => ({
+      topic: record.topic,
+      partition: record.partition,
+      offset: record.offset,
+      messageId,
+    });
+
+    switch (interpretation.kind) {
+      case 'skip':
+        publish('message.processed', { topic: record.topic, outcome: 'skipped' });
+        return;
+      case 'invalid': {
+        const { envelope } = interpretation;
+        deps.logger.warn(
+          {
+            topic: record.topic,
+            partition: record.partition,
+            offset: record.offset,
+            problem: interpretation.problem,
+          },
+          'invalid inbound message',
+        );
+        await deps.reportInvalid({
+          source: sourceOf(envelope.message_id ?? null),
+          customerId: envelope.customer_id ?? null,
+          connectionId: envelope.integration_connection_id ?? null,
+          problem: interpretation.problem,
+        });
+        publish('message.processed', { topic: record.topic, outcome: 'invalid' });
+        return;
+      }
+      case 'trigger':
+      case 'webhook': {
+        const { message } = interpretation;
+        if (recent.has(message.message_id)) {
+          publish('message.processed', { topic: record.topic, outcome: 'skipped' });
+          return;
+        }
+        const source = sourceOf(message.message_id);
+        let event: Event;
+        if (interpretation.kind === 'trigger') {
+          event = deps.triggerEvent(interpretation.message, source);
+        } else {
+          const rejection = webhookRejection(interpretation.message);
+          if (rejection !== null) {
+            await rejectWebhook(interpretation.message, rejection, source);
+            recent.set(message.message_id, true);
+            return;
+          }
+          event = deps.webhookEvent(interpretation.message, source);
+        }
+        await deps.supervisor.dispatch(
+          message.integration_connection_id,
+          event,
+          freshCheckpoint(message),
+          record.partition,
+        );
+        recent.set(message.message_id, true);
+        publish('message.processed', { topic: record.topic, outcome: 'handled' });
+        return;
+      }
+    }
+  };
+
+  async function rejectWebhook(message: WebhookMessage, rejection: WebhookRejection, source: MessageSource) {
+    const connectionId = message.integration_connection_id;
+    const channelId = message.headers['x-goog-channel-id'];
+    if (rejection === 'bad_token') {
+      deps.logger.warn({ connectionId, channelId }, 'webhook channel token does not verify');
+      await deps.reportInvalid({
+        source,
+        customerId: message.customer_id,
+        connectionId,
+        problem: 'x-goog-channel-token does not verify for this connection and channel',
+      });
+      publish('message.processed', { topic: source.topic, outcome: 'invalid' });
+      return;
+    }
+    deps.logger.info(
+      { connectionId, channelId, rejection },
+      'webhook for a channel that is not current: ignored',
+    );
+    if (rejection === 'stale_channel' && deps.stopStaleChannel) {
+      deps.stopStaleChannel(connectionId, channelId, message.headers['x-goog-resource-id']);
+    }
+    publish('message.processed', { topic: source.topic, outcome: 'skipped' });
+  }
+}
