@@ -1,0 +1,128 @@
+import { describe, expect, it } from 'vitest';
+import { channelTokenFor } from '../../src/actors/channel-token.js';
+import { createInboundHandler } from '../../src/actors/inbound-handler.js';
+import { ConnectionSupervisor } from '../../src/actors/supervisor.js';
+import { createLogger } from '../../src/logger.js';
+import { blankCheckpoint, MemoryCheckpointStore, RecordingFactory } from '../support/stand-in-connections.js';
+
+type Event = { type: 'trigger' | 'webhook'; id: string };
+const topics = { trigger: 'trig', webhook: 'hook' };
+const key = 'channel-key';
+
+function setup(
+  known = [
+    blankCheckpoint('conn_live', {
+      channel: {
+        id: 'chan-now',
+        resourceId: 'r1',
+        expiration: '2030-01-01T00:00:00.000Z',
+        openedAt: '2026-01-01T00:00:00.000Z',
+      },
+    }),
+  ],
+) {
+  const factory = new RecordingFactory<Event>();
+  const store = new MemoryCheckpointStore(known);
+  const logger = createLogger({ level: 'silent', format: 'json' });
+  const supervisor = new ConnectionSupervisor(factory, store, logger, { idleEvictionMs: 0 });
+  const invalid: Array<{ problem: string; connectionId: string | null; offset: string }> = [];
+  const stopped: string[] = [];
+  const handle = createInboundHandler<Event>({
+    integrationId: 'google-drive',
+    topics,
+    supervisor,
+    logger,
+    channelTokenKey: key,
+    recentMessageIds: 100,
+    triggerEvent: (m) => ({ type: 'trigger', id: m.message_id }),
+    webhookEvent: (m) => ({ type: 'webhook', id: m.message_id }),
+    reportInvalid: async (d) => {
+      invalid.push({ problem: d.problem, connectionId: d.connectionId, offset: d.source.offset });
+    },
+    stopStaleChannel: (_c, channelId) => stopped.push(channelId),
+  });
+  let offset = 0;
+  const deliver = (topic: string, value: unknown) =>
+    handle({
+      topic,
+      partition: 0,
+      offset: String(offset++),
+      value: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)),
+    });
+  return { deliver, factory, store, invalid, stopped };
+}
+
+const trigger = (id: string, connection = 'conn_new') => ({
+  message_id: id,
+  customer_id: 'cust_1',
+  integration_id: 'google-drive',
+  integration_connection_id: connection,
+  trigger_type: 'full_sync',
+});
+
+const webhook = (id: string, channelId: string, token: string | undefined) => ({
+  message_id: id,
+  customer_id: 'cust_1',
+  integration_id: 'google-drive',
+  integration_connection_id: 'conn_live',
+  headers: {
+    'x-goog-channel-id': channelId,
+    'x-goog-resource-state': 'change',
+    ...(token ? { 'x-goog-channel-token': token } : {}),
+  },
+});
+
+describe('inbound handler', () => {
+  it('routes a trigger to a new actor and writes its checkpoint before resolving', async () => {
+    const { deliver, factory, store } = setup();
+    await deliver('trig', trigger('m1'));
+    expect(factory.handles.get('conn_new')?.received).toEqual([{ type: 'trigger', id: 'm1' }]);
+    expect(store.written.at(-1)?.connectionId).toBe('conn_new');
+    expect(store.written.at(-1)?.customerId).toBe('cust_1');
+  });
+
+  it('drops a redelivered message id', async () => {
+    const { deliver, factory } = setup();
+    await deliver('trig', trigger('m1'));
+    await deliver('trig', trigger('m1'));
+    expect(factory.handles.get('conn_new')?.received).toHaveLength(1);
+  });
+
+  it('skips other integrations silently and reports garbage once', async () => {
+    const { deliver, factory, invalid } = setup();
+    await deliver('trig', { ...trigger('m2'), integration_id: 'slack' });
+    await deliver('hook', '{oops');
+    await deliver('trig', { ...trigger('m3'), trigger_type: 'explode' });
+    expect(factory.handles.size).toBe(0);
+    expect(invalid).toEqual([
+      { problem: 'value is not valid JSON', connectionId: null, offset: '1' },
+      expect.objectContaining({ connectionId: 'conn_new', offset: '2' }),
+    ]);
+  });
+
+  it('accepts a webhook of the current channel with a token that verifies', async () => {
+    const { deliver, factory } = setup();
+    await deliver('hook', webhook('w1', 'chan-now', channelTokenFor(key, 'conn_live', 'chan-now')));
+    expect(factory.handles.get('conn_live')?.received).toEqual([{ type: 'webhook', id: 'w1' }]);
+  });
+
+  it('rejects a token that does not verify as invalid input', async () => {
+    const { deliver, factory, invalid } = setup();
+    await deliver('hook', webhook('w2', 'chan-now', 'v1.forged'));
+    await deliver('hook', webhook('w3', 'chan-now', undefined));
+    expect(factory.handles.size).toBe(0);
+    expect(invalid.map((i) => i.problem)).toEqual([
+      expect.stringContaining('does not verify'),
+      expect.stringContaining('does not verify'),
+    ]);
+  });
+
+  it('ignores and stops an old channel of ours, and ignores unknown connections', async () => {
+    const { deliver, factory, stopped, invalid } = setup();
+    await deliver('hook', webhook('w4', 'chan-old', channelTokenFor(key, 'conn_live', 'chan-old')));
+    await deliver('hook', { ...webhook('w5', 'chan-x', 'v1.x'), integration_connection_id: 'conn_unknown' });
+    expect(factory.handles.size).toBe(0);
+    expect(stopped).toEqual(['chan-old']);
+    expect(invalid).toEqual([]);
+  });
+});
