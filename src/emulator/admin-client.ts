@@ -85,7 +85,9 @@ export class EmulatorAdminClient {
   private async call<T>(method: string, path: string, body?: unknown): Promise<T> {
     const response = await fetch(`${this.baseUrl}/_emulator${path}`, {
       method,
-      ...(body === undefined ? {} : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+      ...(body === undefined
+        ? {}
+        : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
     });
     const text = await response.text();
     if (!response.ok) throw new EmulatorAdminError(response.status, path, text);
@@ -132,11 +134,16 @@ export class EmulatorAdminClient {
   }
 
   setDriveMember(driveId: string, userId: string, role: DriveMemberRole): Promise<void> {
-    return this.call('PUT', `/drives/${encodeURIComponent(driveId)}/members/${encodeURIComponent(userId)}`, { role });
+    return this.call('PUT', `/drives/${encodeURIComponent(driveId)}/members/${encodeURIComponent(userId)}`, {
+      role,
+    });
   }
 
   removeDriveMember(driveId: string, userId: string): Promise<void> {
-    return this.call('DELETE', `/drives/${encodeURIComponent(driveId)}/members/${encodeURIComponent(userId)}`);
+    return this.call(
+      'DELETE',
+      `/drives/${encodeURIComponent(driveId)}/members/${encodeURIComponent(userId)}`,
+    );
   }
 
   /** Pads every export of the file to `bytes` (null restores), e.g. past 10 MB. */
@@ -157,12 +164,18 @@ export class EmulatorAdminClient {
     return this.call('DELETE', '/counters');
   }
 
-  setQuota(quota: { perUserPerMinute?: number; perProjectPerMinute?: number }): Promise<EmulatorStateSummary['quota']> {
+  setQuota(quota: {
+    perUserPerMinute?: number;
+    perProjectPerMinute?: number;
+  }): Promise<EmulatorStateSummary['quota']> {
     return this.call('PUT', '/quota', quota);
   }
 
   /** Probability of each status per call of `method` (a discovery id such as `drive.files.list`, or `*`). */
-  setFaultProbabilities(method: string, probabilities: { 429?: number; 500?: number; 503?: number }): Promise<void> {
+  setFaultProbabilities(
+    method: string,
+    probabilities: { 429?: number; 500?: number; 503?: number },
+  ): Promise<void> {
     return this.call('PUT', `/faults/${encodeURIComponent(method)}`, probabilities);
   }
 

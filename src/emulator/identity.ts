@@ -30,11 +30,25 @@ export type AccessTokenCheck =
   | { readonly ok: false; readonly reason: 'unknown' | 'expired' };
 
 export type RefreshOutcome =
-  | { readonly ok: true; readonly accessToken: string; readonly expiresIn: number; readonly scopes: readonly string[] }
-  | { readonly ok: false; readonly error: 'invalid_grant' | 'invalid_client' | 'invalid_request' | 'unsupported_grant_type' };
+  | {
+      readonly ok: true;
+      readonly accessToken: string;
+      readonly expiresIn: number;
+      readonly scopes: readonly string[];
+    }
+  | {
+      readonly ok: false;
+      readonly error: 'invalid_grant' | 'invalid_client' | 'invalid_request' | 'unsupported_grant_type';
+    };
 
 export type ConnectionTokenOutcome =
-  | { readonly ok: true; readonly accessToken: string; readonly expiresAt: number; readonly scopes: readonly string[]; readonly userId: string }
+  | {
+      readonly ok: true;
+      readonly accessToken: string;
+      readonly expiresAt: number;
+      readonly scopes: readonly string[];
+      readonly userId: string;
+    }
   | { readonly ok: false; readonly error: 'unknown_connection' | 'reauth_required' };
 
 /**
@@ -65,7 +79,11 @@ export class IdentityRegistry {
     this.clients.set(clientId, clientSecret);
   }
 
-  issue(userId: string, scopes: readonly string[] = [DRIVE_SCOPE], clientId = DEFAULT_CLIENT_ID): IssuedTokens {
+  issue(
+    userId: string,
+    scopes: readonly string[] = [DRIVE_SCOPE],
+    clientId = DEFAULT_CLIENT_ID,
+  ): IssuedTokens {
     const refreshToken = `1//${randomBytes(32).toString('base64url')}`;
     this.refreshGrants.set(refreshToken, { userId, clientId, scopes, revoked: false });
     const access = this.mintAccess(userId, scopes, refreshToken);
@@ -73,7 +91,10 @@ export class IdentityRegistry {
   }
 
   /** A fresh access token for a user without going through a refresh token (admin convenience). */
-  issueAccessToken(userId: string, scopes: readonly string[] = [DRIVE_SCOPE]): { token: string; expiresAt: number } {
+  issueAccessToken(
+    userId: string,
+    scopes: readonly string[] = [DRIVE_SCOPE],
+  ): { token: string; expiresAt: number } {
     return this.mintAccess(userId, scopes, undefined);
   }
 
@@ -99,23 +120,36 @@ export class IdentityRegistry {
     return true;
   }
 
-  refresh(form: { grantType?: string; refreshToken?: string; clientId?: string; clientSecret?: string }): RefreshOutcome {
+  refresh(form: {
+    grantType?: string;
+    refreshToken?: string;
+    clientId?: string;
+    clientSecret?: string;
+  }): RefreshOutcome {
     if (form.grantType !== 'refresh_token') return { ok: false, error: 'unsupported_grant_type' };
     if (form.clientId === undefined || this.clients.get(form.clientId) !== form.clientSecret) {
       return { ok: false, error: 'invalid_client' };
     }
     if (!form.refreshToken) return { ok: false, error: 'invalid_request' };
     const grant = this.refreshGrants.get(form.refreshToken);
-    if (!grant || grant.revoked || grant.clientId !== form.clientId) return { ok: false, error: 'invalid_grant' };
+    if (!grant || grant.revoked || grant.clientId !== form.clientId)
+      return { ok: false, error: 'invalid_grant' };
     const access = this.mintAccess(grant.userId, grant.scopes, form.refreshToken);
-    return { ok: true, accessToken: access.token, expiresIn: this.tokenLifetimeSeconds, scopes: grant.scopes };
+    return {
+      ok: true,
+      accessToken: access.token,
+      expiresIn: this.tokenLifetimeSeconds,
+      scopes: grant.scopes,
+    };
   }
 
   /** The user withdrew consent: refresh tokens die, and so do the access tokens minted from them. */
   revokeUser(userId: string): void {
     for (const grant of this.refreshGrants.values()) if (grant.userId === userId) grant.revoked = true;
-    for (const [token, grant] of this.accessGrants) if (grant.userId === userId) this.accessGrants.delete(token);
-    for (const connection of this.connections.values()) if (connection.userId === userId) delete connection.cached;
+    for (const [token, grant] of this.accessGrants)
+      if (grant.userId === userId) this.accessGrants.delete(token);
+    for (const connection of this.connections.values())
+      if (connection.userId === userId) delete connection.cached;
   }
 
   /** Consent given again: a new refresh token for the user (old ones stay revoked). */
@@ -148,10 +182,22 @@ export class IdentityRegistry {
     if (this.isRevoked(connection.userId)) return { ok: false, error: 'reauth_required' };
     const cached = connection.cached === undefined ? undefined : this.accessGrants.get(connection.cached);
     if (!forceRefresh && cached && cached.expiresAt - this.clock() > 60_000) {
-      return { ok: true, accessToken: connection.cached as string, expiresAt: cached.expiresAt, scopes: cached.scopes, userId: connection.userId };
+      return {
+        ok: true,
+        accessToken: connection.cached as string,
+        expiresAt: cached.expiresAt,
+        scopes: cached.scopes,
+        userId: connection.userId,
+      };
     }
     const access = this.mintAccess(connection.userId, [DRIVE_SCOPE], undefined);
     connection.cached = access.token;
-    return { ok: true, accessToken: access.token, expiresAt: access.expiresAt, scopes: [DRIVE_SCOPE], userId: connection.userId };
+    return {
+      ok: true,
+      accessToken: access.token,
+      expiresAt: access.expiresAt,
+      scopes: [DRIVE_SCOPE],
+      userId: connection.userId,
+    };
   }
 }

@@ -47,8 +47,12 @@ export async function startDriveEmulator(options: DriveEmulatorOptions = {}): Pr
   const runtime = new EmulatorRuntime(seed, options.tokenLifetimeSeconds ?? 3600);
   if (options.quota) {
     runtime.control.setQuota({
-      ...(options.quota.perUserPerMinute !== undefined ? { perUserPerMinute: options.quota.perUserPerMinute } : {}),
-      ...(options.quota.perProjectPerMinute !== undefined ? { perProjectPerMinute: options.quota.perProjectPerMinute } : {}),
+      ...(options.quota.perUserPerMinute !== undefined
+        ? { perUserPerMinute: options.quota.perUserPerMinute }
+        : {}),
+      ...(options.quota.perProjectPerMinute !== undefined
+        ? { perProjectPerMinute: options.quota.perProjectPerMinute }
+        : {}),
     });
   }
   let demo: DemoCredentials | undefined;

@@ -13,7 +13,9 @@ export const ADMIN_PREFIX = '/_emulator';
 
 const createUserSchema = z.object({ email: z.string().email(), displayName: z.string().min(1).optional() });
 const driveSchema = z.object({ name: z.string().min(1), organizerId: z.string().min(1) });
-const memberSchema = z.object({ role: z.enum(['organizer', 'fileOrganizer', 'writer', 'commenter', 'reader']) });
+const memberSchema = z.object({
+  role: z.enum(['organizer', 'fileOrganizer', 'writer', 'commenter', 'reader']),
+});
 const connectionSchema = z.object({ connectionId: z.string().min(1), userId: z.string().min(1) });
 const lifetimeSchema = z.object({ seconds: z.number().int().positive() });
 const expireSchema = z.object({ accessToken: z.string().min(1) });
@@ -24,7 +26,14 @@ const quotaSchema = z.object({
 const probability = z.number().min(0).max(1).optional();
 const faultProbabilitySchema = z.object({ '429': probability, '500': probability, '503': probability });
 const faultScriptSchema = z.object({
-  status: z.union([z.literal(429), z.literal(500), z.literal(502), z.literal(503), z.literal(504), z.literal(403)]),
+  status: z.union([
+    z.literal(429),
+    z.literal(500),
+    z.literal(502),
+    z.literal(503),
+    z.literal(504),
+    z.literal(403),
+  ]),
   count: z.number().int().positive().default(1),
 });
 const latencySchema = z.object({ ms: z.number().int().min(0) });
@@ -64,7 +73,10 @@ function parse<T>(schema: z.ZodType<T>, body: unknown, reply: FastifyReply): T |
   }
   const result = schema.safeParse(value);
   if (!result.success) {
-    reply.code(400).send({ error: 'invalid_request', issues: result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+    reply.code(400).send({
+      error: 'invalid_request',
+      issues: result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`),
+    });
     return undefined;
   }
   return result.data;
@@ -86,7 +98,11 @@ export function userWithTokens(runtime: EmulatorRuntime, user: UserRecord) {
   };
 }
 
-export function registerAdminRoutes(app: FastifyInstance, runtime: EmulatorRuntime, notifier: PushNotifier): void {
+export function registerAdminRoutes(
+  app: FastifyInstance,
+  runtime: EmulatorRuntime,
+  notifier: PushNotifier,
+): void {
   const p = ADMIN_PREFIX;
   const userOr404 = (userId: string, reply: FastifyReply): UserRecord | undefined => {
     const user = runtime.world.users.get(userId);
@@ -130,7 +146,9 @@ export function registerAdminRoutes(app: FastifyInstance, runtime: EmulatorRunti
   app.post(`${p}/tokens/expire`, async (request, reply) => {
     const body = parse(expireSchema, request.body, reply);
     if (!body) return reply;
-    return runtime.identity.expireAccessToken(body.accessToken) ? reply.code(204).send() : reply.code(404).send({ error: 'unknown_token' });
+    return runtime.identity.expireAccessToken(body.accessToken)
+      ? reply.code(204).send()
+      : reply.code(404).send({ error: 'unknown_token' });
   });
 
   app.put(`${p}/settings/token-lifetime`, async (request, reply) => {
@@ -230,7 +248,11 @@ export function registerAdminRoutes(app: FastifyInstance, runtime: EmulatorRunti
   app.post(`${p}/faults/:method/script`, async (request, reply) => {
     const body = parse(faultScriptSchema, request.body, reply);
     if (!body) return reply;
-    runtime.control.scriptFault((request.params as { method: string }).method, body.status as FaultStatus, body.count);
+    runtime.control.scriptFault(
+      (request.params as { method: string }).method,
+      body.status as FaultStatus,
+      body.count,
+    );
     return reply.code(204).send();
   });
 

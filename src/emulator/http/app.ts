@@ -8,8 +8,8 @@ import { exportBytes, registerFileRoutes } from './files.js';
 import { registerOAuthRoutes } from './oauth.js';
 import { stringParam } from './params.js';
 import { PushNotifier } from './push.js';
-import { driveRoute } from './route.js';
 import { registerResourceRoutes } from './resources.js';
+import { driveRoute } from './route.js';
 import type { EmulatorRuntime } from './runtime.js';
 
 /** Uploads may be large; Drive itself allows far more, but tests never need it. */
@@ -39,7 +39,11 @@ export interface EmulatorApp {
 
 /** The whole emulator as one Fastify instance: Drive, uploads, batch, OAuth, control plane, admin. */
 export function buildEmulatorApp(runtime: EmulatorRuntime): EmulatorApp {
-  const app = Fastify({ logger: false, bodyLimit: BODY_LIMIT_BYTES, routerOptions: { ignoreDuplicateSlashes: true } });
+  const app = Fastify({
+    logger: false,
+    bodyLimit: BODY_LIMIT_BYTES,
+    routerOptions: { ignoreDuplicateSlashes: true },
+  });
   const notifier = new PushNotifier(runtime);
 
   // Every body arrives as bytes: JSON, media, multipart/related, multipart/mixed and forms alike.
@@ -55,11 +59,21 @@ export function buildEmulatorApp(runtime: EmulatorRuntime): EmulatorApp {
   app.setErrorHandler((error, _request, reply) => {
     if (error instanceof DriveApiError) {
       for (const [name, value] of Object.entries(error.headers ?? {})) reply.header(name, value);
-      return reply.code(error.status).header('content-type', 'application/json; charset=UTF-8').send(JSON.stringify(error.body));
+      return reply
+        .code(error.status)
+        .header('content-type', 'application/json; charset=UTF-8')
+        .send(JSON.stringify(error.body));
     }
-    const status = typeof (error as { statusCode?: unknown }).statusCode === 'number' ? (error as { statusCode: number }).statusCode : 500;
-    const mapped = status >= 400 && status < 500 ? driveErrors.badRequest('Bad Request') : driveErrors.backendError(500);
-    return reply.code(mapped.status).header('content-type', 'application/json; charset=UTF-8').send(JSON.stringify(mapped.body));
+    const status =
+      typeof (error as { statusCode?: unknown }).statusCode === 'number'
+        ? (error as { statusCode: number }).statusCode
+        : 500;
+    const mapped =
+      status >= 400 && status < 500 ? driveErrors.badRequest('Bad Request') : driveErrors.backendError(500);
+    return reply
+      .code(mapped.status)
+      .header('content-type', 'application/json; charset=UTF-8')
+      .send(JSON.stringify(mapped.body));
   });
 
   app.setNotFoundHandler((_request, reply) => {

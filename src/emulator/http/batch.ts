@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { DriveApiError, driveErrors } from '../errors.js';
-import { boundaryOf, buildEmbeddedHttpResponse, buildMultipart, parseEmbeddedHttpRequest, parseMultipart } from '../multipart.js';
+import {
+  boundaryOf,
+  buildEmbeddedHttpResponse,
+  buildMultipart,
+  parseEmbeddedHttpRequest,
+  parseMultipart,
+} from '../multipart.js';
 import type { EmulatorRuntime } from './runtime.js';
 
 export const MAX_BATCH_PARTS = 100;
@@ -29,7 +35,8 @@ export function registerBatchRoute(app: FastifyInstance, runtime: EmulatorRuntim
   app.post('/batch/drive/v3', async (request, reply) => {
     runtime.control.count('batch');
     const boundary = boundaryOf(String(request.headers['content-type'] ?? ''));
-    if (boundary === undefined) throw driveErrors.badRequest('Batch requests must be multipart/mixed with a boundary.');
+    if (boundary === undefined)
+      throw driveErrors.badRequest('Batch requests must be multipart/mixed with a boundary.');
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const parts = parseMultipart(body, boundary);
     if (parts.length > MAX_BATCH_PARTS) {
@@ -62,7 +69,9 @@ export function registerBatchRoute(app: FastifyInstance, runtime: EmulatorRuntim
         if (typeof type === 'string') responseHeaders['Content-Type'] = type;
         answer = { status: response.statusCode, headers: responseHeaders, body: response.rawPayload };
       } catch (error) {
-        answer = errorPart(error instanceof DriveApiError ? error : driveErrors.badRequest('Malformed batch part.'));
+        answer = errorPart(
+          error instanceof DriveApiError ? error : driveErrors.badRequest('Malformed batch part.'),
+        );
       }
       answers.push({
         headers: {

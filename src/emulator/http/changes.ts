@@ -21,7 +21,8 @@ function changeFilter(call: DriveCall): ChangeFilter {
     includeCorpusRemovals: boolParam(call.query, 'includeCorpusRemovals', false),
     restrictToMyDrive: boolParam(call.query, 'restrictToMyDrive', false),
     includeItemsFromAllDrives:
-      boolParam(call.query, 'includeItemsFromAllDrives', false) || boolParam(call.query, 'includeTeamDriveItems', false),
+      boolParam(call.query, 'includeItemsFromAllDrives', false) ||
+      boolParam(call.query, 'includeTeamDriveItems', false),
     supportsAllDrives: call.support.supportsAllDrives,
   };
 }
@@ -29,7 +30,10 @@ function changeFilter(call: DriveCall): ChangeFilter {
 function getStartPageToken(call: DriveCall): DriveResult {
   const driveId = stringParam(call.query, 'driveId') ?? stringParam(call.query, 'teamDriveId');
   if (driveId !== undefined) call.world.driveOrThrow(driveId, call.user);
-  const value: drive_v3.Schema$StartPageToken = { kind: 'drive#startPageToken', startPageToken: startPageToken(call.world) };
+  const value: drive_v3.Schema$StartPageToken = {
+    kind: 'drive#startPageToken',
+    startPageToken: startPageToken(call.world),
+  };
   return { kind: 'json', value, resource: 'startPageToken' };
 }
 
@@ -57,9 +61,11 @@ function channelRequest(call: DriveCall, maxLifetimeMs: number, notifier: PushNo
   if (Object.keys(body).length === 0) throw driveErrors.required('entity.resource');
   const id = body.id;
   if (typeof id !== 'string' || id === '') throw driveErrors.required('entity.resource.id');
-  if (id.length > 64) throw driveErrors.badRequest(`Channel id must be at most 64 characters: ${id.slice(0, 64)}…`, 'id');
+  if (id.length > 64)
+    throw driveErrors.badRequest(`Channel id must be at most 64 characters: ${id.slice(0, 64)}…`, 'id');
   const type = body.type;
-  if (type !== 'web_hook' && type !== 'webhook') throw driveErrors.badRequest('Invalid value for channel type.', 'type');
+  if (type !== 'web_hook' && type !== 'webhook')
+    throw driveErrors.badRequest('Invalid value for channel type.', 'type');
   const address = body.address;
   if (typeof address !== 'string' || address === '') throw driveErrors.required('entity.resource.address');
   let url: URL;
@@ -69,7 +75,8 @@ function channelRequest(call: DriveCall, maxLifetimeMs: number, notifier: PushNo
     throw driveErrors.badRequest(`Invalid address: ${address}`, 'address');
   }
   // Google requires HTTPS; the emulator also accepts plain HTTP so local receivers work.
-  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw driveErrors.badRequest(`Invalid address: ${address}`, 'address');
+  if (url.protocol !== 'https:' && url.protocol !== 'http:')
+    throw driveErrors.badRequest(`Invalid address: ${address}`, 'address');
   const token = body.token;
   if (token !== undefined && (typeof token !== 'string' || token.length > 256)) {
     throw driveErrors.badRequest('Channel token must be a string of at most 256 characters.', 'token');
@@ -79,7 +86,8 @@ function channelRequest(call: DriveCall, maxLifetimeMs: number, notifier: PushNo
   let expiration = now + DEFAULT_CHANNEL_LIFETIME_MS;
   if (body.expiration !== undefined && body.expiration !== null) {
     const requested = typeof body.expiration === 'string' ? Number(body.expiration) : body.expiration;
-    if (typeof requested !== 'number' || !Number.isFinite(requested) || requested <= now) throw driveErrors.invalidChannelTtl(id);
+    if (typeof requested !== 'number' || !Number.isFinite(requested) || requested <= now)
+      throw driveErrors.invalidChannelTtl(id);
     expiration = Math.min(requested, now + maxLifetimeMs);
   }
   return { id, address, token: typeof token === 'string' ? token : undefined, expiration };
@@ -120,13 +128,18 @@ function openChannel(
       expiration: request.expiration,
       address: request.address,
       userId: call.user.id,
+      target,
     },
     trashed,
   );
   return { kind: 'json', value: channelResponse(record), resource: 'channel' };
 }
 
-export function registerChangeRoutes(app: FastifyInstance, runtime: EmulatorRuntime, notifier: PushNotifier): void {
+export function registerChangeRoutes(
+  app: FastifyInstance,
+  runtime: EmulatorRuntime,
+  notifier: PushNotifier,
+): void {
   driveRoute(app, runtime, {
     method: 'GET',
     url: '/drive/v3/changes/startPageToken',
@@ -134,7 +147,13 @@ export function registerChangeRoutes(app: FastifyInstance, runtime: EmulatorRunt
     resource: 'startPageToken',
     handler: getStartPageToken,
   });
-  driveRoute(app, runtime, { method: 'GET', url: '/drive/v3/changes', id: 'drive.changes.list', resource: 'changeList', handler: changesList });
+  driveRoute(app, runtime, {
+    method: 'GET',
+    url: '/drive/v3/changes',
+    id: 'drive.changes.list',
+    resource: 'changeList',
+    handler: changesList,
+  });
   driveRoute(app, runtime, {
     method: 'POST',
     url: '/drive/v3/changes/watch',
@@ -160,7 +179,14 @@ export function registerChangeRoutes(app: FastifyInstance, runtime: EmulatorRunt
       const file = call.world.fileFor(call.user, call.params.fileId ?? '', call.support);
       const request = channelRequest(call, MAX_FILE_CHANNEL_MS, notifier);
       const uri = `https://www.googleapis.com/drive/v3/files/${file.id}?alt=json`;
-      return openChannel(call, notifier, request, { kind: 'file', fileId: file.id }, uri, call.world.isTrashed(file));
+      return openChannel(
+        call,
+        notifier,
+        request,
+        { kind: 'file', fileId: file.id },
+        uri,
+        call.world.isTrashed(file),
+      );
     },
   });
   driveRoute(app, runtime, {

@@ -37,7 +37,8 @@ function listOptions(call: DriveCall): FileListOptions {
     corpora: corpora as FileListOptions['corpora'],
     driveId: stringParam(query, 'driveId') ?? stringParam(query, 'teamDriveId'),
     includeItemsFromAllDrives:
-      boolParam(query, 'includeItemsFromAllDrives', false) || boolParam(query, 'includeTeamDriveItems', false),
+      boolParam(query, 'includeItemsFromAllDrives', false) ||
+      boolParam(query, 'includeTeamDriveItems', false),
     supportsAllDrives: call.support.supportsAllDrives,
     spaces: spaces.length > 0 ? spaces : ['drive'],
   };
@@ -52,7 +53,8 @@ function filesList(call: DriveCall): DriveResult {
   const { runtime, world } = call;
   let cached = runtime.listCache.get(key);
   // Results are recomputed when the world changed; offsets may then shift, as Google warns.
-  if (!cached || cached.generation !== world.generation) cached = runtime.rememberList(key, listFiles(world, call.user, options));
+  if (!cached || cached.generation !== world.generation)
+    cached = runtime.rememberList(key, listFiles(world, call.user, options));
   const ids = cached.ids.slice(offset, offset + pageSize);
   const files: drive_v3.Schema$File[] = [];
   for (const id of ids) {
@@ -60,7 +62,8 @@ function filesList(call: DriveCall): DriveResult {
     if (file) files.push(renderFile(call.ctx, file));
   }
   const list: drive_v3.Schema$FileList = { kind: 'drive#fileList', incompleteSearch: false, files };
-  if (offset + pageSize < cached.ids.length) list.nextPageToken = encodeOffsetToken(offset + pageSize, 'files');
+  if (offset + pageSize < cached.ids.length)
+    list.nextPageToken = encodeOffsetToken(offset + pageSize, 'files');
   return { kind: 'json', value: list, resource: 'fileList' };
 }
 
@@ -83,10 +86,19 @@ function filesGet(call: DriveCall): DriveResult {
   return { kind: 'json', value: renderFile(call.ctx, file), resource: 'file' };
 }
 
-export function exportBytes(call: DriveCall, file: FileRecord, target: string, capped: boolean, revisionId?: string): Buffer {
-  if (!isWorkspaceType(file.mimeType) || !canExport(file.mimeType, target)) throw driveErrors.conversionNotSupported();
+export function exportBytes(
+  call: DriveCall,
+  file: FileRecord,
+  target: string,
+  capped: boolean,
+  revisionId?: string,
+): Buffer {
+  if (!isWorkspaceType(file.mimeType) || !canExport(file.mimeType, target))
+    throw driveErrors.conversionNotSupported();
   const revision =
-    revisionId === undefined ? call.world.headRevision(file) : file.revisions.find((r) => r.id === revisionId);
+    revisionId === undefined
+      ? call.world.headRevision(file)
+      : file.revisions.find((r) => r.id === revisionId);
   const text = revision?.kind === 'workspace' ? revision.text : '';
   const bytes = renderExport({ name: file.name, mimeType: file.mimeType, text }, target, file.exportPadBytes);
   if (capped && bytes.length > EXPORT_SIZE_LIMIT_BYTES) throw driveErrors.exportSizeLimitExceeded();
@@ -122,7 +134,10 @@ function metadataOf(body: Record<string, unknown>): {
   }
   const shortcut = body.shortcutDetails;
   const shortcutTargetId =
-    typeof shortcut === 'object' && shortcut !== null && 'targetId' in shortcut && typeof shortcut.targetId === 'string'
+    typeof shortcut === 'object' &&
+    shortcut !== null &&
+    'targetId' in shortcut &&
+    typeof shortcut.targetId === 'string'
       ? shortcut.targetId
       : undefined;
   const time = (name: string): number | undefined => {
@@ -160,7 +175,9 @@ function metadataOf(body: Record<string, unknown>): {
   return out;
 }
 
-function nonNullProperties(map: Record<string, string | null> | undefined): Record<string, string> | undefined {
+function nonNullProperties(
+  map: Record<string, string | null> | undefined,
+): Record<string, string> | undefined {
   if (!map) return undefined;
   const out: Record<string, string> = {};
   for (const [key, value] of Object.entries(map)) if (value !== null) out[key] = value;
@@ -179,14 +196,19 @@ function readUpload(call: DriveCall, isUploadPath: boolean): UploadBody {
   const uploadType = stringParam(call.query, 'uploadType');
   const contentType = String(call.headers['content-type'] ?? 'application/octet-stream');
   if (uploadType === 'media') {
-    return { metadata: {}, media: call.body ?? Buffer.alloc(0), mediaType: contentType.split(';')[0]?.trim() };
+    return {
+      metadata: {},
+      media: call.body ?? Buffer.alloc(0),
+      mediaType: contentType.split(';')[0]?.trim(),
+    };
   }
   if (uploadType === 'multipart') {
     const boundary = boundaryOf(contentType);
     if (boundary === undefined) throw driveErrors.badRequest('Bad multipart request: missing boundary.');
     const parts = parseMultipart(call.body ?? Buffer.alloc(0), boundary);
     const [metadataPart, mediaPart] = parts;
-    if (!metadataPart || !mediaPart) throw driveErrors.badRequest('Multipart upload needs a metadata part and a media part.');
+    if (!metadataPart || !mediaPart)
+      throw driveErrors.badRequest('Multipart upload needs a metadata part and a media part.');
     const mediaHeaders = mediaPart.headers as Record<string, string | undefined>;
     return {
       metadata: parseJsonBody(metadataPart.body),
@@ -195,14 +217,18 @@ function readUpload(call: DriveCall, isUploadPath: boolean): UploadBody {
     };
   }
   if (uploadType === undefined) throw driveErrors.required('uploadType');
-  throw driveErrors.badRequest(`Invalid upload type: ${uploadType}. Supported: media, multipart.`, 'uploadType');
+  throw driveErrors.badRequest(
+    `Invalid upload type: ${uploadType}. Supported: media, multipart.`,
+    'uploadType',
+  );
 }
 
 function filesCreate(isUploadPath: boolean) {
   return (call: DriveCall): DriveResult => {
     const upload = readUpload(call, isUploadPath);
     const meta = metadataOf(upload.metadata);
-    if ((meta.parents?.length ?? 0) > 1) throw driveErrors.badRequest('A file can only have one parent.', 'parents');
+    if ((meta.parents?.length ?? 0) > 1)
+      throw driveErrors.badRequest('A file can only have one parent.', 'parents');
     const mimeType =
       meta.mimeType ??
       (upload.media !== undefined
@@ -275,7 +301,8 @@ function filesUpdate(isUploadPath: boolean) {
 function filesCopy(call: DriveCall): DriveResult {
   const source = fileOf(call);
   const meta = metadataOf(parseJsonBody(call.body));
-  if ((meta.parents?.length ?? 0) > 1) throw driveErrors.badRequest('A file can only have one parent.', 'parents');
+  if ((meta.parents?.length ?? 0) > 1)
+    throw driveErrors.badRequest('A file can only have one parent.', 'parents');
   const copy = call.world.copyFile(
     call.user,
     source,
@@ -307,8 +334,20 @@ function filesEmptyTrash(call: DriveCall): DriveResult {
 }
 
 export function registerFileRoutes(app: FastifyInstance, runtime: EmulatorRuntime): void {
-  driveRoute(app, runtime, { method: 'GET', url: '/drive/v3/files', id: 'drive.files.list', resource: 'fileList', handler: filesList });
-  driveRoute(app, runtime, { method: 'GET', url: '/drive/v3/files/:fileId', id: 'drive.files.get', resource: 'file', handler: filesGet });
+  driveRoute(app, runtime, {
+    method: 'GET',
+    url: '/drive/v3/files',
+    id: 'drive.files.list',
+    resource: 'fileList',
+    handler: filesList,
+  });
+  driveRoute(app, runtime, {
+    method: 'GET',
+    url: '/drive/v3/files/:fileId',
+    id: 'drive.files.get',
+    resource: 'file',
+    handler: filesGet,
+  });
   driveRoute(app, runtime, {
     method: 'GET',
     url: '/drive/v3/files/:fileId/export',

@@ -17,13 +17,22 @@ export function boolParam(query: QueryParams, name: string, fallback: boolean): 
   throw driveErrors.badRequest(`Invalid value '${value}'. Values must be true or false.`, name);
 }
 
-export function intParam(query: QueryParams, name: string, fallback: number, min: number, max: number): number {
+export function intParam(
+  query: QueryParams,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   const value = stringParam(query, name);
   if (value === undefined || value === '') return fallback;
   const parsed = Number(value);
   if (!Number.isInteger(parsed)) throw driveErrors.badRequest(`Invalid value '${value}'.`, name);
   if (parsed < min || parsed > max) {
-    throw driveErrors.badRequest(`Invalid value '${value}'. Values must be within the range: [${min}, ${max}]`, name);
+    throw driveErrors.badRequest(
+      `Invalid value '${value}'. Values must be within the range: [${min}, ${max}]`,
+      name,
+    );
   }
   return parsed;
 }
@@ -32,7 +41,10 @@ export function intParam(query: QueryParams, name: string, fallback: number, min
 export function listParam(query: QueryParams, name: string): string[] {
   const raw = query[name];
   const values = Array.isArray(raw) ? raw : raw === undefined ? [] : [raw];
-  return values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v.length > 0);
+  return values
+    .flatMap((v) => v.split(','))
+    .map((v) => v.trim())
+    .filter((v) => v.length > 0);
 }
 
 /** Opaque offset tokens for the lists that are not the change log. */
@@ -102,13 +114,18 @@ export function optionalBoolean(body: Record<string, unknown>, name: string): bo
   return value;
 }
 
-export function optionalStringMap(body: Record<string, unknown>, name: string): Record<string, string | null> | undefined {
+export function optionalStringMap(
+  body: Record<string, unknown>,
+  name: string,
+): Record<string, string | null> | undefined {
   const value = body[name];
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) throw driveErrors.badRequest(`Invalid value at '${name}'.`, name);
+  if (typeof value !== 'object' || Array.isArray(value))
+    throw driveErrors.badRequest(`Invalid value at '${name}'.`, name);
   const out: Record<string, string | null> = {};
   for (const [key, entry] of Object.entries(value as Record<string, unknown>)) {
-    if (entry !== null && typeof entry !== 'string') throw driveErrors.badRequest(`Invalid value at '${name}.${key}'.`, name);
+    if (entry !== null && typeof entry !== 'string')
+      throw driveErrors.badRequest(`Invalid value at '${name}.${key}'.`, name);
     out[key] = entry;
   }
   return out;

@@ -63,7 +63,10 @@ export class PushNotifier {
     });
   }
 
-  open(channel: Omit<ChannelRecord, 'messageNumber' | 'stopped' | 'delivery' | 'lastVisible' | 'lastTrashed'>, trashed: boolean): ChannelRecord {
+  open(
+    channel: Omit<ChannelRecord, 'messageNumber' | 'stopped' | 'delivery' | 'lastVisible' | 'lastTrashed'>,
+    trashed: boolean,
+  ): ChannelRecord {
     const record: ChannelRecord = {
       ...channel,
       messageNumber: 0,
@@ -117,7 +120,12 @@ export class PushNotifier {
     }
   }
 
-  private stateFor(world: DriveWorld, user: UserRecord, channel: ChannelRecord, entry: ChangeEntry): string | undefined {
+  private stateFor(
+    world: DriveWorld,
+    user: UserRecord,
+    channel: ChannelRecord,
+    entry: ChangeEntry,
+  ): string | undefined {
     const { target } = channel;
     if (target.kind === 'changes') {
       const ctx = { world, viewer: user, baseUrl: this.runtime.baseUrl };
@@ -167,7 +175,8 @@ export class PushNotifier {
       }
       this.deliveries.push({ channelId: channel.id, state, messageNumber, status });
       if (this.deliveries.length > 1000) this.deliveries.splice(0, this.deliveries.length - 1000);
-      const retryable = status === 'network-error' || status === 500 || status === 502 || status === 503 || status === 504;
+      const retryable =
+        status === 'network-error' || status === 500 || status === 502 || status === 503 || status === 504;
       const delay = this.retryDelaysMs[attempt];
       if (!retryable || delay === undefined) return;
       await sleep(delay);

@@ -41,10 +41,17 @@ function permissionsList(call: DriveCall): DriveResult {
   const inSharedDrive = file.driveId !== undefined;
   const explicitSize = stringParam(call.query, 'pageSize') !== undefined;
   const pageSize = intParam(call.query, 'pageSize', 100, 1, 100);
-  const all = call.world.effectivePermissions(file).map((p) => renderPermission(call.world, p, inSharedDrive));
+  const all = call.world
+    .effectivePermissions(file)
+    .map((p) => renderPermission(call.world, p, inSharedDrive));
   // Without pageSize, My Drive items return every permission at once; shared-drive items at most 100.
   const size = explicitSize || inSharedDrive ? pageSize : Math.max(all.length, 1);
-  const { page, nextPageToken } = pageOf(all, stringParam(call.query, 'pageToken'), size, `permissions:${file.id}`);
+  const { page, nextPageToken } = pageOf(
+    all,
+    stringParam(call.query, 'pageToken'),
+    size,
+    `permissions:${file.id}`,
+  );
   const list: drive_v3.Schema$PermissionList = { kind: 'drive#permissionList', permissions: page };
   if (nextPageToken !== undefined) list.nextPageToken = nextPageToken;
   return { kind: 'json', value: list, resource: 'permissionList' };
@@ -55,7 +62,11 @@ function permissionsGet(call: DriveCall): DriveResult {
   const id = call.params.permissionId ?? '';
   const found = call.world.effectivePermissions(file).find((p) => p.permission.id === id);
   if (!found) throw driveErrors.notFound('Permission', id, 'permissionId');
-  return { kind: 'json', value: renderPermission(call.world, found, file.driveId !== undefined), resource: 'permission' };
+  return {
+    kind: 'json',
+    value: renderPermission(call.world, found, file.driveId !== undefined),
+    resource: 'permission',
+  };
 }
 
 const PERMISSION_TYPES = new Set<PermissionType>(['user', 'group', 'domain', 'anyone']);
@@ -67,7 +78,8 @@ function permissionsCreate(call: DriveCall): DriveResult {
   const role = optionalString(body, 'role');
   if (type === undefined) throw driveErrors.required('permission.type');
   if (role === undefined) throw driveErrors.required('permission.role');
-  if (!PERMISSION_TYPES.has(type as PermissionType)) throw driveErrors.badRequest('Invalid permission type.', 'permission.type');
+  if (!PERMISSION_TYPES.has(type as PermissionType))
+    throw driveErrors.badRequest('Invalid permission type.', 'permission.type');
   if (!isRole(role)) throw driveErrors.badRequest('Invalid permission role.', 'permission.role');
   const emailAddress = optionalString(body, 'emailAddress');
   const domain = optionalString(body, 'domain');
@@ -88,7 +100,11 @@ function permissionsCreate(call: DriveCall): DriveResult {
     inheritedFrom: undefined,
     permissionType: 'file' as const,
   };
-  return { kind: 'json', value: renderPermission(call.world, effective, file.driveId !== undefined), resource: 'permission' };
+  return {
+    kind: 'json',
+    value: renderPermission(call.world, effective, file.driveId !== undefined),
+    resource: 'permission',
+  };
 }
 
 function permissionsUpdate(call: DriveCall): DriveResult {
@@ -125,7 +141,12 @@ function readableRevisions(call: DriveCall) {
 function revisionsList(call: DriveCall): DriveResult {
   const file = readableRevisions(call);
   const pageSize = intParam(call.query, 'pageSize', 200, 1, 1000);
-  const { page, nextPageToken } = pageOf(file.revisions, stringParam(call.query, 'pageToken'), pageSize, `revisions:${file.id}`);
+  const { page, nextPageToken } = pageOf(
+    file.revisions,
+    stringParam(call.query, 'pageToken'),
+    pageSize,
+    `revisions:${file.id}`,
+  );
   const list: drive_v3.Schema$RevisionList = {
     kind: 'drive#revisionList',
     revisions: page.map((r) => renderRevision(call.ctx, file, r)),
@@ -170,11 +191,17 @@ function commentsList(call: DriveCall): DriveResult {
   const includeDeleted = boolParam(call.query, 'includeDeleted', false);
   const since = stringParam(call.query, 'startModifiedTime');
   const sinceMs = since === undefined ? undefined : Date.parse(since);
-  if (sinceMs !== undefined && Number.isNaN(sinceMs)) throw driveErrors.badRequest('Invalid Value', 'startModifiedTime');
+  if (sinceMs !== undefined && Number.isNaN(sinceMs))
+    throw driveErrors.badRequest('Invalid Value', 'startModifiedTime');
   const comments = file.comments.filter(
     (c) => (includeDeleted || !c.deleted) && (sinceMs === undefined || c.modifiedTime >= sinceMs),
   );
-  const { page, nextPageToken } = pageOf(comments, stringParam(call.query, 'pageToken'), pageSize, `comments:${file.id}`);
+  const { page, nextPageToken } = pageOf(
+    comments,
+    stringParam(call.query, 'pageToken'),
+    pageSize,
+    `comments:${file.id}`,
+  );
   const list: drive_v3.Schema$CommentList = {
     kind: 'drive#commentList',
     comments: page.map((c) => renderComment(call.ctx, c, includeDeleted)),
@@ -222,8 +249,16 @@ function repliesList(call: DriveCall): DriveResult {
   const pageSize = intParam(call.query, 'pageSize', 20, 1, 100);
   const includeDeleted = boolParam(call.query, 'includeDeleted', false);
   const replies = comment.replies.filter((r) => includeDeleted || !r.deleted);
-  const { page, nextPageToken } = pageOf(replies, stringParam(call.query, 'pageToken'), pageSize, `replies:${comment.id}`);
-  const list: drive_v3.Schema$ReplyList = { kind: 'drive#replyList', replies: page.map((r) => renderReply(call.ctx, r)) };
+  const { page, nextPageToken } = pageOf(
+    replies,
+    stringParam(call.query, 'pageToken'),
+    pageSize,
+    `replies:${comment.id}`,
+  );
+  const list: drive_v3.Schema$ReplyList = {
+    kind: 'drive#replyList',
+    replies: page.map((r) => renderReply(call.ctx, r)),
+  };
   if (nextPageToken !== undefined) list.nextPageToken = nextPageToken;
   return { kind: 'json', value: list, resource: 'replyList' };
 }
@@ -248,7 +283,8 @@ function repliesCreate(call: DriveCall): DriveResult {
   if (action !== undefined && action !== 'resolve' && action !== 'reopen') {
     throw driveErrors.badRequest('Invalid value for action.', 'action');
   }
-  if ((content === undefined || content === '') && action === undefined) throw driveErrors.required('content');
+  if ((content === undefined || content === '') && action === undefined)
+    throw driveErrors.required('content');
   const reply = call.world.createReply(call.user, file, comment, {
     ...(content !== undefined ? { content } : {}),
     ...(action !== undefined ? { action } : {}),
@@ -259,7 +295,9 @@ function repliesCreate(call: DriveCall): DriveResult {
 // ------------------------------------------------------------------ shared drives
 
 /** drives.list `q` reuses the file query language over the few fields a drive has. */
-function driveMatcher(q: string | undefined): ((drive: { name: string; createdTime: number; id: string }) => boolean) | undefined {
+function driveMatcher(
+  q: string | undefined,
+): ((drive: { name: string; createdTime: number; id: string }) => boolean) | undefined {
   if (q === undefined || q.trim() === '') return undefined;
   const predicate = compileQuery(q);
   return (drive) => {
@@ -293,7 +331,10 @@ function drivesList(call: DriveCall): DriveResult {
     (d) => d.members.has(call.user.id) && (!matcher || matcher(d)),
   );
   const { page, nextPageToken } = pageOf(drives, stringParam(call.query, 'pageToken'), pageSize, 'drives');
-  const list: drive_v3.Schema$DriveList = { kind: 'drive#driveList', drives: page.map((d) => renderDrive(call.ctx, d)) };
+  const list: drive_v3.Schema$DriveList = {
+    kind: 'drive#driveList',
+    drives: page.map((d) => renderDrive(call.ctx, d)),
+  };
   if (nextPageToken !== undefined) list.nextPageToken = nextPageToken;
   return { kind: 'json', value: list, resource: 'driveList' };
 }
@@ -316,18 +357,46 @@ function drivesUpdate(call: DriveCall): DriveResult {
   const name = optionalString(parseJsonBody(call.body), 'name');
   const driveId = call.params.driveId ?? '';
   const drive =
-    name === undefined ? call.world.driveOrThrow(driveId, call.user) : call.world.renameSharedDrive(call.user, driveId, name);
+    name === undefined
+      ? call.world.driveOrThrow(driveId, call.user)
+      : call.world.renameSharedDrive(call.user, driveId, name);
   return { kind: 'json', value: renderDrive(call.ctx, drive), resource: 'drive' };
 }
 
 export function registerResourceRoutes(app: FastifyInstance, runtime: EmulatorRuntime): void {
   const route = (spec: Parameters<typeof driveRoute>[2]) => driveRoute(app, runtime, spec);
-  route({ method: 'GET', url: '/drive/v3/about', id: 'drive.about.get', fieldsRequired: true, resource: 'about', handler: aboutGet });
+  route({
+    method: 'GET',
+    url: '/drive/v3/about',
+    id: 'drive.about.get',
+    fieldsRequired: true,
+    resource: 'about',
+    handler: aboutGet,
+  });
 
   const permissions = '/drive/v3/files/:fileId/permissions';
-  route({ method: 'GET', url: permissions, id: 'drive.permissions.list', resource: 'permissionList', handler: permissionsList });
-  route({ method: 'GET', url: `${permissions}/:permissionId`, id: 'drive.permissions.get', resource: 'permission', handler: permissionsGet });
-  route({ method: 'POST', url: permissions, id: 'drive.permissions.create', write: true, resource: 'permission', handler: permissionsCreate });
+  route({
+    method: 'GET',
+    url: permissions,
+    id: 'drive.permissions.list',
+    resource: 'permissionList',
+    handler: permissionsList,
+  });
+  route({
+    method: 'GET',
+    url: `${permissions}/:permissionId`,
+    id: 'drive.permissions.get',
+    resource: 'permission',
+    handler: permissionsGet,
+  });
+  route({
+    method: 'POST',
+    url: permissions,
+    id: 'drive.permissions.create',
+    write: true,
+    resource: 'permission',
+    handler: permissionsCreate,
+  });
   route({
     method: 'PATCH',
     url: `${permissions}/:permissionId`,
@@ -336,11 +405,29 @@ export function registerResourceRoutes(app: FastifyInstance, runtime: EmulatorRu
     resource: 'permission',
     handler: permissionsUpdate,
   });
-  route({ method: 'DELETE', url: `${permissions}/:permissionId`, id: 'drive.permissions.delete', write: true, handler: permissionsDelete });
+  route({
+    method: 'DELETE',
+    url: `${permissions}/:permissionId`,
+    id: 'drive.permissions.delete',
+    write: true,
+    handler: permissionsDelete,
+  });
 
   const revisions = '/drive/v3/files/:fileId/revisions';
-  route({ method: 'GET', url: revisions, id: 'drive.revisions.list', resource: 'revisionList', handler: revisionsList });
-  route({ method: 'GET', url: `${revisions}/:revisionId`, id: 'drive.revisions.get', resource: 'revision', handler: revisionsGet });
+  route({
+    method: 'GET',
+    url: revisions,
+    id: 'drive.revisions.list',
+    resource: 'revisionList',
+    handler: revisionsList,
+  });
+  route({
+    method: 'GET',
+    url: `${revisions}/:revisionId`,
+    id: 'drive.revisions.get',
+    resource: 'revision',
+    handler: revisionsGet,
+  });
   route({
     method: 'PATCH',
     url: `${revisions}/:revisionId`,
@@ -351,8 +438,22 @@ export function registerResourceRoutes(app: FastifyInstance, runtime: EmulatorRu
   });
 
   const comments = '/drive/v3/files/:fileId/comments';
-  route({ method: 'GET', url: comments, id: 'drive.comments.list', fieldsRequired: true, resource: 'commentList', handler: commentsList });
-  route({ method: 'GET', url: `${comments}/:commentId`, id: 'drive.comments.get', fieldsRequired: true, resource: 'comment', handler: commentsGet });
+  route({
+    method: 'GET',
+    url: comments,
+    id: 'drive.comments.list',
+    fieldsRequired: true,
+    resource: 'commentList',
+    handler: commentsList,
+  });
+  route({
+    method: 'GET',
+    url: `${comments}/:commentId`,
+    id: 'drive.comments.get',
+    fieldsRequired: true,
+    resource: 'comment',
+    handler: commentsGet,
+  });
   route({
     method: 'POST',
     url: comments,
@@ -363,8 +464,22 @@ export function registerResourceRoutes(app: FastifyInstance, runtime: EmulatorRu
     handler: commentsCreate,
   });
   const replies = `${comments}/:commentId/replies`;
-  route({ method: 'GET', url: replies, id: 'drive.replies.list', fieldsRequired: true, resource: 'replyList', handler: repliesList });
-  route({ method: 'GET', url: `${replies}/:replyId`, id: 'drive.replies.get', fieldsRequired: true, resource: 'reply', handler: repliesGet });
+  route({
+    method: 'GET',
+    url: replies,
+    id: 'drive.replies.list',
+    fieldsRequired: true,
+    resource: 'replyList',
+    handler: repliesList,
+  });
+  route({
+    method: 'GET',
+    url: `${replies}/:replyId`,
+    id: 'drive.replies.get',
+    fieldsRequired: true,
+    resource: 'reply',
+    handler: repliesGet,
+  });
   route({
     method: 'POST',
     url: replies,
@@ -375,8 +490,34 @@ export function registerResourceRoutes(app: FastifyInstance, runtime: EmulatorRu
     handler: repliesCreate,
   });
 
-  route({ method: 'GET', url: '/drive/v3/drives', id: 'drive.drives.list', resource: 'driveList', handler: drivesList });
-  route({ method: 'GET', url: '/drive/v3/drives/:driveId', id: 'drive.drives.get', resource: 'drive', handler: drivesGet });
-  route({ method: 'POST', url: '/drive/v3/drives', id: 'drive.drives.create', write: true, resource: 'drive', handler: drivesCreate });
-  route({ method: 'PATCH', url: '/drive/v3/drives/:driveId', id: 'drive.drives.update', write: true, resource: 'drive', handler: drivesUpdate });
+  route({
+    method: 'GET',
+    url: '/drive/v3/drives',
+    id: 'drive.drives.list',
+    resource: 'driveList',
+    handler: drivesList,
+  });
+  route({
+    method: 'GET',
+    url: '/drive/v3/drives/:driveId',
+    id: 'drive.drives.get',
+    resource: 'drive',
+    handler: drivesGet,
+  });
+  route({
+    method: 'POST',
+    url: '/drive/v3/drives',
+    id: 'drive.drives.create',
+    write: true,
+    resource: 'drive',
+    handler: drivesCreate,
+  });
+  route({
+    method: 'PATCH',
+    url: '/drive/v3/drives/:driveId',
+    id: 'drive.drives.update',
+    write: true,
+    resource: 'drive',
+    handler: drivesUpdate,
+  });
 }

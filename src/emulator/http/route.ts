@@ -2,7 +2,13 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { driveErrors } from '../errors.js';
-import { type FieldMask, parseFields, projectResource, type ResourceKind, validateFields } from '../fields.js';
+import {
+  type FieldMask,
+  parseFields,
+  projectResource,
+  type ResourceKind,
+  validateFields,
+} from '../fields.js';
 import { DRIVE_SCOPE } from '../identity.js';
 import type { RenderContext } from '../store/render.js';
 import type { UserRecord } from '../store/types.js';
@@ -24,7 +30,12 @@ export interface DriveCall {
 }
 
 export type DriveResult =
-  | { readonly kind: 'json'; readonly value: object; readonly resource: ResourceKind; readonly status?: number }
+  | {
+      readonly kind: 'json';
+      readonly value: object;
+      readonly resource: ResourceKind;
+      readonly status?: number;
+    }
   | { readonly kind: 'media'; readonly bytes: Buffer; readonly contentType: string }
   | { readonly kind: 'empty' };
 
@@ -61,7 +72,12 @@ function bearerToken(request: FastifyRequest, query: QueryParams): string | unde
 }
 
 /** Resolves the caller of a Drive call: 401s exactly as Google's front end answers them. */
-export function authenticate(runtime: EmulatorRuntime, request: FastifyRequest, query: QueryParams, write: boolean): UserRecord {
+export function authenticate(
+  runtime: EmulatorRuntime,
+  request: FastifyRequest,
+  query: QueryParams,
+  write: boolean,
+): UserRecord {
   const token = bearerToken(request, query);
   if (token === undefined) throw driveErrors.loginRequired();
   const check = runtime.identity.checkAccessToken(token);
@@ -88,9 +104,14 @@ export async function admitCall(runtime: EmulatorRuntime, methodId: string, user
   if (latency > 0) await sleep(latency);
 }
 
-export function sendResult(reply: FastifyReply, result: DriveResult, mask: FieldMask | undefined): FastifyReply {
+export function sendResult(
+  reply: FastifyReply,
+  result: DriveResult,
+  mask: FieldMask | undefined,
+): FastifyReply {
   if (result.kind === 'empty') return reply.code(204).send();
-  if (result.kind === 'media') return reply.code(200).header('content-type', result.contentType).send(result.bytes);
+  if (result.kind === 'media')
+    return reply.code(200).header('content-type', result.contentType).send(result.bytes);
   const projected = projectResource(result.value, mask, result.resource);
   return reply
     .code(result.status ?? 200)
@@ -121,7 +142,10 @@ export function driveRoute(app: FastifyInstance, runtime: EmulatorRuntime, spec:
         body: Buffer.isBuffer(request.body) ? request.body : undefined,
         headers: request.headers,
         ctx: { world, viewer: user, baseUrl: runtime.baseUrl },
-        support: { supportsAllDrives: boolParam(query, 'supportsAllDrives', false) || boolParam(query, 'supportsTeamDrives', false) },
+        support: {
+          supportsAllDrives:
+            boolParam(query, 'supportsAllDrives', false) || boolParam(query, 'supportsTeamDrives', false),
+        },
         mask,
       };
       const result = await spec.handler(call);

@@ -42,7 +42,9 @@ export function startPageToken(world: DriveWorld): string {
 }
 
 function inMyDrive(world: DriveWorld, ctx: RenderContext, file: FileRecord | undefined): boolean {
-  return file !== undefined && file.driveId === undefined && world.topRootId(file) === ctx.viewer.rootFolderId;
+  return (
+    file !== undefined && file.driveId === undefined && world.topRootId(file) === ctx.viewer.rootFolderId
+  );
 }
 
 /** Renders one entry for the viewer, or undefined when it does not concern them under these options. */
@@ -67,7 +69,13 @@ export function changeFor(
     const member = drive?.members.has(viewer.id) ?? false;
     const removed = !member || entry.removedFor.includes(viewer.id);
     if (removed && !options.includeRemoved) return undefined;
-    const change: drive_v3.Schema$Change = { kind: 'drive#change', changeType: 'drive', time, removed, driveId };
+    const change: drive_v3.Schema$Change = {
+      kind: 'drive#change',
+      changeType: 'drive',
+      time,
+      removed,
+      driveId,
+    };
     if (!removed && drive) change.drive = renderDrive(ctx, drive);
     return change;
   }

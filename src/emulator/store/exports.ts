@@ -78,7 +78,10 @@ function renderBody(source: { name: string; mimeType: string; text: string }, ta
     case 'video/mp4':
       return Buffer.concat([MP4_FTYP, Buffer.from(text, 'utf8')]);
     case 'application/vnd.google-apps.script+json':
-      return Buffer.from(JSON.stringify({ files: [{ name: 'Code', type: 'server_js', source: text }] }), 'utf8');
+      return Buffer.from(
+        JSON.stringify({ files: [{ name: 'Code', type: 'server_js', source: text }] }),
+        'utf8',
+      );
     default:
       // docx/xlsx/pptx/odf/zip/epub are all zip containers.
       return Buffer.concat([ZIP_LOCAL_HEADER, Buffer.from(`${name}\n${text}`, 'utf8')]);

@@ -1,11 +1,5 @@
 import { workspaceBodyFor } from './exports.js';
-import {
-  DOCUMENT_MIME,
-  DRAWING_MIME,
-  FOLDER_MIME,
-  PRESENTATION_MIME,
-  SPREADSHEET_MIME,
-} from './mime.js';
+import { DOCUMENT_MIME, DRAWING_MIME, FOLDER_MIME, PRESENTATION_MIME, SPREADSHEET_MIME } from './mime.js';
 import type { DriveRole, FileRecord, Role, UserRecord } from './types.js';
 import { DriveWorld } from './world.js';
 
@@ -52,11 +46,74 @@ export interface GeneratedCorpus {
   readonly oversizedDocIds: readonly string[];
 }
 
-const FIRST_NAMES = ['Ada', 'Grace', 'Alan', 'Edsger', 'Barbara', 'Donald', 'Frances', 'Ken', 'Margaret', 'Dennis', 'Radia', 'Leslie'];
-const LAST_NAMES = ['Lovelace', 'Hopper', 'Turing', 'Dijkstra', 'Liskov', 'Knuth', 'Allen', 'Thompson', 'Hamilton', 'Ritchie', 'Perlman', 'Lamport'];
-const TOPICS = ['Roadmap', 'Budget', 'Minutes', 'Invoice', 'Report', 'Design', 'Notes', 'Plan', 'Review', 'Forecast', 'Contract', 'Survey'];
-const FOLDER_NAMES = ['Projects', 'Archive', 'Finance', 'Clients', 'Shared', 'Drafts', 'Team', 'Research', 'Legal', 'Photos'];
-const WORDS = ['alpha', 'beta', 'gamma', 'delta', 'quarterly', 'launch', 'customer', 'pipeline', 'sync', 'metrics', 'hiring', 'offsite'];
+const FIRST_NAMES = [
+  'Ada',
+  'Grace',
+  'Alan',
+  'Edsger',
+  'Barbara',
+  'Donald',
+  'Frances',
+  'Ken',
+  'Margaret',
+  'Dennis',
+  'Radia',
+  'Leslie',
+];
+const LAST_NAMES = [
+  'Lovelace',
+  'Hopper',
+  'Turing',
+  'Dijkstra',
+  'Liskov',
+  'Knuth',
+  'Allen',
+  'Thompson',
+  'Hamilton',
+  'Ritchie',
+  'Perlman',
+  'Lamport',
+];
+const TOPICS = [
+  'Roadmap',
+  'Budget',
+  'Minutes',
+  'Invoice',
+  'Report',
+  'Design',
+  'Notes',
+  'Plan',
+  'Review',
+  'Forecast',
+  'Contract',
+  'Survey',
+];
+const FOLDER_NAMES = [
+  'Projects',
+  'Archive',
+  'Finance',
+  'Clients',
+  'Shared',
+  'Drafts',
+  'Team',
+  'Research',
+  'Legal',
+  'Photos',
+];
+const WORDS = [
+  'alpha',
+  'beta',
+  'gamma',
+  'delta',
+  'quarterly',
+  'launch',
+  'customer',
+  'pipeline',
+  'sync',
+  'metrics',
+  'hiring',
+  'offsite',
+];
 const BINARY_TYPES: readonly { mime: string; ext: string }[] = [
   { mime: 'application/pdf', ext: 'pdf' },
   { mime: 'text/plain', ext: 'txt' },
@@ -68,7 +125,14 @@ const BINARY_TYPES: readonly { mime: string; ext: string }[] = [
 ];
 const WORKSPACE_TYPES = [DOCUMENT_MIME, DOCUMENT_MIME, SPREADSHEET_MIME, PRESENTATION_MIME, DRAWING_MIME];
 const SHARE_ROLES: readonly Role[] = ['reader', 'reader', 'commenter', 'writer'];
-const MEMBER_ROLES: readonly DriveRole[] = ['writer', 'writer', 'reader', 'commenter', 'fileOrganizer', 'organizer'];
+const MEMBER_ROLES: readonly DriveRole[] = [
+  'writer',
+  'writer',
+  'reader',
+  'commenter',
+  'fileOrganizer',
+  'organizer',
+];
 
 /** 2024-01-01T00:00:00Z: generated history lies in the past, before any live edit. */
 const CORPUS_EPOCH = Date.UTC(2024, 0, 1);
@@ -137,9 +201,7 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Gener
       world.advanceFixedClock(world.random.int(1_000, 3_600_000));
       const inDrive = driveIds.length > 0 && world.random.chance(driveFraction);
       const rootId = inDrive ? world.random.pick(driveIds) : world.random.pick(users).rootFolderId;
-      const creator = inDrive
-        ? organizer
-        : (users.find((u) => u.rootFolderId === rootId) ?? organizer);
+      const creator = inDrive ? organizer : (users.find((u) => u.rootFolderId === rootId) ?? organizer);
       const candidates = folders.get(rootId) ?? [];
       const parent = world.random.pick(candidates);
       const isFolder = parent.depth < depth && world.random.chance(folderFraction);
@@ -149,17 +211,30 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Gener
       if (isFolder) {
         file = world.createFile(
           creator,
-          { name: `${world.random.pick(FOLDER_NAMES)} ${word} ${n}`, mimeType: FOLDER_MIME, parentId: parent.id },
+          {
+            name: `${world.random.pick(FOLDER_NAMES)} ${word} ${n}`,
+            mimeType: FOLDER_MIME,
+            parentId: parent.id,
+          },
           support,
         );
         candidates.push({ id: file.id, depth: parent.depth + 1 });
       } else if (world.random.chance(workspaceFraction)) {
         const mimeType = world.random.pick(WORKSPACE_TYPES);
         const name = `${topic} ${word} ${n}`;
-        const paragraphs = Array.from({ length: world.random.int(1, 6) }, () => `${world.random.pick(WORDS)} ${world.random.pick(WORDS)} ${world.random.pick(TOPICS).toLowerCase()}`);
+        const paragraphs = Array.from(
+          { length: world.random.int(1, 6) },
+          () =>
+            `${world.random.pick(WORDS)} ${world.random.pick(WORDS)} ${world.random.pick(TOPICS).toLowerCase()}`,
+        );
         file = world.createFile(
           creator,
-          { name, mimeType, parentId: parent.id, workspaceText: workspaceBodyFor(mimeType, name, paragraphs) },
+          {
+            name,
+            mimeType,
+            parentId: parent.id,
+            workspaceText: workspaceBodyFor(mimeType, name, paragraphs),
+          },
           support,
         );
         if (mimeType === DOCUMENT_MIME && oversizedDocIds.length < (options.oversizedDocs ?? 0)) {
@@ -175,7 +250,11 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Gener
             name,
             mimeType: type.mime,
             parentId: parent.id,
-            contentSource: { kind: 'generated', seedText: `${name} r1\n`, size: world.random.int(0, maxBytes) },
+            contentSource: {
+              kind: 'generated',
+              seedText: `${name} r1\n`,
+              size: world.random.int(0, maxBytes),
+            },
           },
           support,
         );
@@ -185,7 +264,8 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Gener
 
     for (const { file, creator } of created) {
       if (file.mimeType === FOLDER_MIME) {
-        if (file.driveId === undefined) shareSometimes(world, file, creator, users, shareDensity, linkShareDensity);
+        if (file.driveId === undefined)
+          shareSometimes(world, file, creator, users, shareDensity, linkShareDensity);
         continue;
       }
       const extra = countFromMean(world, revisionDensity);
@@ -197,7 +277,11 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Gener
           // Replace the empty upload with generated bytes of a fresh size: cheap to hold.
           const last = file.revisions.pop();
           world.pushBinaryRevision(file, creator, {
-            content: { kind: 'generated', seedText: `${file.name} r${file.revisions.length + 1}\n`, size: world.random.int(0, maxBytes) },
+            content: {
+              kind: 'generated',
+              seedText: `${file.name} r${file.revisions.length + 1}\n`,
+              size: world.random.int(0, maxBytes),
+            },
             time: last?.modifiedTime ?? file.modifiedTime,
             originalFilename: file.name,
             keepForever: world.random.chance(0.1),
@@ -208,11 +292,14 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Gener
           world.updateFile(creator, file, { content: Buffer.from(text, 'utf8') }, support);
         }
       }
-      if (file.driveId === undefined) shareSometimes(world, file, creator, users, shareDensity, linkShareDensity);
+      if (file.driveId === undefined)
+        shareSometimes(world, file, creator, users, shareDensity, linkShareDensity);
       const comments = countFromMean(world, commentDensity);
       for (let c = 0; c < comments; c++) {
         world.advanceFixedClock(world.random.int(1_000, 600_000));
-        const comment = world.createComment(creator, file, { content: `${world.random.pick(TOPICS)}: ${world.random.pick(WORDS)}?` });
+        const comment = world.createComment(creator, file, {
+          content: `${world.random.pick(TOPICS)}: ${world.random.pick(WORDS)}?`,
+        });
         const replies = countFromMean(world, replyDensity);
         for (let r = 0; r < replies; r++) {
           world.advanceFixedClock(world.random.int(1_000, 600_000));
@@ -235,7 +322,11 @@ function shareSometimes(
   if (users.length > 1 && world.random.chance(density)) {
     const others = users.filter((u) => u.id !== owner.id);
     const grantee = world.random.pick(others);
-    world.createPermission(owner, file, { type: 'user', role: world.random.pick(SHARE_ROLES), emailAddress: grantee.email });
+    world.createPermission(owner, file, {
+      type: 'user',
+      role: world.random.pick(SHARE_ROLES),
+      emailAddress: grantee.email,
+    });
   }
   if (world.random.chance(linkDensity)) {
     world.createPermission(owner, file, { type: 'anyone', role: 'reader', allowFileDiscovery: false });

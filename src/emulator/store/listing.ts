@@ -14,7 +14,8 @@ export interface FileListOptions {
   readonly spaces: readonly string[];
 }
 
-const iso = (ms: number | undefined): string | undefined => (ms === undefined ? undefined : new Date(ms).toISOString());
+const iso = (ms: number | undefined): string | undefined =>
+  ms === undefined ? undefined : new Date(ms).toISOString();
 
 /** The view of an item `q` and `orderBy` evaluate; costly parts are computed only when a term reads them. */
 export function toQueryable(world: DriveWorld, viewer: UserRecord, file: FileRecord): QueryableFile {

@@ -1,6 +1,14 @@
 import { createHash } from 'node:crypto';
 import type { drive_v3 } from 'googleapis';
-import { EXPORT_FORMATS, extensionFor, FOLDER_MIME, hasBinaryContent, IMPORT_FORMATS, isWorkspaceType, SHORTCUT_MIME } from './mime.js';
+import {
+  EXPORT_FORMATS,
+  extensionFor,
+  FOLDER_MIME,
+  hasBinaryContent,
+  IMPORT_FORMATS,
+  isWorkspaceType,
+  SHORTCUT_MIME,
+} from './mime.js';
 import type {
   BinaryRevisionRecord,
   CommentRecord,
@@ -44,11 +52,16 @@ function photoLinkFor(user: UserRecord): string {
   return `https://lh3.googleusercontent.com/a/default-user=s64?u=${user.id}`;
 }
 
-export function exportLinksFor(ctx: RenderContext, file: FileRecord, revisionId?: string): Record<string, string> {
+export function exportLinksFor(
+  ctx: RenderContext,
+  file: FileRecord,
+  revisionId?: string,
+): Record<string, string> {
   const links: Record<string, string> = {};
   for (const target of EXPORT_FORMATS[file.mimeType] ?? []) {
     const revision = revisionId === undefined ? '' : `&revision=${encodeURIComponent(revisionId)}`;
-    links[target] = `${ctx.baseUrl}/feeds/download/export?id=${file.id}&mimeType=${encodeURIComponent(target)}${revision}`;
+    links[target] =
+      `${ctx.baseUrl}/feeds/download/export?id=${file.id}&mimeType=${encodeURIComponent(target)}${revision}`;
   }
   return links;
 }
@@ -56,9 +69,12 @@ export function exportLinksFor(ctx: RenderContext, file: FileRecord, revisionId?
 function webViewLinkFor(file: FileRecord): string {
   if (file.mimeType === FOLDER_MIME) return `https://drive.google.com/drive/folders/${file.id}`;
   const kind = file.mimeType.slice('application/vnd.google-apps.'.length);
-  if (file.mimeType === 'application/vnd.google-apps.document') return `https://docs.google.com/document/d/${file.id}/edit?usp=drivesdk`;
-  if (file.mimeType === 'application/vnd.google-apps.spreadsheet') return `https://docs.google.com/spreadsheets/d/${file.id}/edit?usp=drivesdk`;
-  if (file.mimeType === 'application/vnd.google-apps.presentation') return `https://docs.google.com/presentation/d/${file.id}/edit?usp=drivesdk`;
+  if (file.mimeType === 'application/vnd.google-apps.document')
+    return `https://docs.google.com/document/d/${file.id}/edit?usp=drivesdk`;
+  if (file.mimeType === 'application/vnd.google-apps.spreadsheet')
+    return `https://docs.google.com/spreadsheets/d/${file.id}/edit?usp=drivesdk`;
+  if (file.mimeType === 'application/vnd.google-apps.presentation')
+    return `https://docs.google.com/presentation/d/${file.id}/edit?usp=drivesdk`;
   if (isWorkspaceType(file.mimeType)) return `https://docs.google.com/${kind}/d/${file.id}/edit?usp=drivesdk`;
   return `https://drive.google.com/file/d/${file.id}/view?usp=drivesdk`;
 }
@@ -81,7 +97,7 @@ function digestsOf(revision: BinaryRevisionRecord): Digests {
   return digests;
 }
 
-export function fileSize(file: FileRecord, head: RevisionRecord | undefined): number | undefined {
+export function fileSize(_file: FileRecord, head: RevisionRecord | undefined): number | undefined {
   if (!head) return undefined;
   return head.kind === 'binary' ? head.size : Buffer.byteLength(head.text, 'utf8');
 }
@@ -100,7 +116,11 @@ export function quotaBytesUsed(file: FileRecord): number {
   return total;
 }
 
-function capabilitiesFor(ctx: RenderContext, file: FileRecord, role: Role | undefined): drive_v3.Schema$File['capabilities'] {
+function capabilitiesFor(
+  ctx: RenderContext,
+  file: FileRecord,
+  role: Role | undefined,
+): drive_v3.Schema$File['capabilities'] {
   const rank = roleRank(role);
   const inSharedDrive = file.driveId !== undefined;
   const canEdit = rank >= roleRank('writer');
@@ -142,7 +162,8 @@ export function renderPermission(
   inSharedDrive: boolean,
 ): drive_v3.Schema$Permission {
   const { permission } = effective;
-  const user = permission.emailAddress === undefined ? undefined : world.usersByEmail.get(permission.emailAddress);
+  const user =
+    permission.emailAddress === undefined ? undefined : world.usersByEmail.get(permission.emailAddress);
   const out: drive_v3.Schema$Permission = {
     kind: 'drive#permission',
     id: permission.id,
@@ -235,7 +256,8 @@ export function renderFile(ctx: RenderContext, file: FileRecord): drive_v3.Schem
       const sharingUser = renderUser(world, file.ownerId, viewer);
       if (sharingUser) out.sharingUser = sharingUser;
     }
-    if (world.canShare(viewer, file)) out.permissions = effective.map((p) => renderPermission(world, p, false));
+    if (world.canShare(viewer, file))
+      out.permissions = effective.map((p) => renderPermission(world, p, false));
   }
   out.permissionIds = effective.map((p) => p.permission.id);
   out.capabilities = capabilitiesFor(ctx, file, role);
@@ -265,7 +287,8 @@ export function renderFile(ctx: RenderContext, file: FileRecord): drive_v3.Schem
       sha256Checksum: { enumerable: true, configurable: true, get: () => digestsOf(head).sha256 },
     });
   }
-  if (isWorkspaceType(file.mimeType) && EXPORT_FORMATS[file.mimeType]) out.exportLinks = exportLinksFor(ctx, file);
+  if (isWorkspaceType(file.mimeType) && EXPORT_FORMATS[file.mimeType])
+    out.exportLinks = exportLinksFor(ctx, file);
   if (file.mimeType === SHORTCUT_MIME && file.shortcutTargetId !== undefined) {
     const target = world.files.get(file.shortcutTargetId);
     out.shortcutDetails = {
@@ -277,7 +300,11 @@ export function renderFile(ctx: RenderContext, file: FileRecord): drive_v3.Schem
   return out;
 }
 
-export function renderRevision(ctx: RenderContext, file: FileRecord, revision: RevisionRecord): drive_v3.Schema$Revision {
+export function renderRevision(
+  ctx: RenderContext,
+  file: FileRecord,
+  revision: RevisionRecord,
+): drive_v3.Schema$Revision {
   const out: drive_v3.Schema$Revision = {
     kind: 'drive#revision',
     id: revision.id,
@@ -336,7 +363,11 @@ export function renderReply(ctx: RenderContext, reply: ReplyRecord): drive_v3.Sc
   return out;
 }
 
-export function renderComment(ctx: RenderContext, comment: CommentRecord, includeDeleted: boolean): drive_v3.Schema$Comment {
+export function renderComment(
+  ctx: RenderContext,
+  comment: CommentRecord,
+  includeDeleted: boolean,
+): drive_v3.Schema$Comment {
   const out: drive_v3.Schema$Comment = {
     kind: 'drive#comment',
     id: comment.id,
@@ -402,7 +433,10 @@ export function renderDrive(ctx: RenderContext, drive: SharedDriveRecord): drive
 }
 
 /** Storage is expensive to total over a big corpus; cached per world generation. */
-const storageCache = new WeakMap<DriveWorld, { generation: number; byUser: Map<string, { usage: number; trash: number }> }>();
+const storageCache = new WeakMap<
+  DriveWorld,
+  { generation: number; byUser: Map<string, { usage: number; trash: number }> }
+>();
 
 export function renderAbout(ctx: RenderContext): drive_v3.Schema$About {
   const { world, viewer } = ctx;
@@ -445,9 +479,22 @@ export function renderAbout(ctx: RenderContext): drive_v3.Schema$About {
     maxUploadSize: String(5 * 1024 ** 4),
     appInstalled: false,
     canCreateDrives: true,
-    folderColorPalette: ['#ac725e', '#d06b64', '#f83a22', '#fa573c', '#ff7537', '#ffad46', '#8f8f8f', '#4986e7'],
+    folderColorPalette: [
+      '#ac725e',
+      '#d06b64',
+      '#f83a22',
+      '#fa573c',
+      '#ff7537',
+      '#ffad46',
+      '#8f8f8f',
+      '#4986e7',
+    ],
     driveThemes: [
-      { id: 'abacus', backgroundImageLink: 'https://ssl.gstatic.com/team_drive_themes/abacus_background.jpg', colorRgb: '#4986e7' },
+      {
+        id: 'abacus',
+        backgroundImageLink: 'https://ssl.gstatic.com/team_drive_themes/abacus_background.jpg',
+        colorRgb: '#4986e7',
+      },
     ],
   };
 }

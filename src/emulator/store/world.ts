@@ -160,7 +160,15 @@ export class DriveWorld {
     const user: UserRecord = { id, email: normalised, displayName, rootFolderId, createdTime };
     this.users.set(id, user);
     this.usersByEmail.set(normalised, user);
-    const root = this.blankFile(rootFolderId, MY_DRIVE_ROOT_NAME, FOLDER_MIME, undefined, undefined, id, createdTime);
+    const root = this.blankFile(
+      rootFolderId,
+      MY_DRIVE_ROOT_NAME,
+      FOLDER_MIME,
+      undefined,
+      undefined,
+      id,
+      createdTime,
+    );
     this.files.set(root.id, Object.assign(root, { isRoot: true }));
     this.generation++;
     return user;
@@ -200,7 +208,7 @@ export class DriveWorld {
 
   driveOrThrow(driveId: string, viewer: UserRecord): SharedDriveRecord {
     const drive = this.drives.get(driveId);
-    if (!drive || !drive.members.has(viewer.id)) throw driveErrors.notFound('Shared drive', driveId, 'driveId');
+    if (!drive?.members.has(viewer.id)) throw driveErrors.notFound('Shared drive', driveId, 'driveId');
     return drive;
   }
 
@@ -266,7 +274,11 @@ export class DriveWorld {
     return role;
   }
 
-  private computeCorpusRole(user: UserRecord, file: FileRecord, memo: Map<string, Role | null>): Role | undefined {
+  private computeCorpusRole(
+    user: UserRecord,
+    file: FileRecord,
+    memo: Map<string, Role | null>,
+  ): Role | undefined {
     let role: Role | undefined;
     if (file.driveId !== undefined) {
       role = this.drives.get(file.driveId)?.members.get(user.id);
@@ -275,7 +287,10 @@ export class DriveWorld {
     }
     if (file.isRoot) return role;
     for (const permission of file.permissions) {
-      if ((permission.type === 'user' || permission.type === 'group') && permission.emailAddress === user.email) {
+      if (
+        (permission.type === 'user' || permission.type === 'group') &&
+        permission.emailAddress === user.email
+      ) {
         role = higherRole(role, permission.role);
       }
     }
@@ -384,7 +399,13 @@ export class DriveWorld {
         const user = this.users.get(userId);
         if (!user) continue;
         consider({
-          permission: { id: user.id, type: 'user', role, emailAddress: user.email, createdTime: drive?.createdTime ?? 0 },
+          permission: {
+            id: user.id,
+            type: 'user',
+            role,
+            emailAddress: user.email,
+            createdTime: drive?.createdTime ?? 0,
+          },
           inherited: !file.isRoot,
           inheritedFrom: file.isRoot ? undefined : file.driveId,
           permissionType: 'member',
@@ -412,7 +433,12 @@ export class DriveWorld {
       }
       if (item.isRoot) break;
       for (const permission of item.permissions) {
-        consider({ permission, inherited, inheritedFrom: inherited ? item.id : undefined, permissionType: 'file' });
+        consider({
+          permission,
+          inherited,
+          inheritedFrom: inherited ? item.id : undefined,
+          permissionType: 'file',
+        });
       }
     }
     return [...byId.values()];
@@ -462,7 +488,11 @@ export class DriveWorld {
    * the users who gained them (ordinary change) and for those who lost them (removal).
    * `touched` is the item the caller edited: it gets an ordinary entry for everyone.
    */
-  private logAudienceDeltas(ids: readonly string[], before: Map<string, Set<string>>, touched: string | undefined): void {
+  private logAudienceDeltas(
+    ids: readonly string[],
+    before: Map<string, Set<string>>,
+    touched: string | undefined,
+  ): void {
     for (const id of ids) {
       const file = this.files.get(id);
       if (!file || file.isRoot) continue;
@@ -553,7 +583,8 @@ export class DriveWorld {
 
   private writableParent(actor: UserRecord, parentId: string, support: DriveSupport): FileRecord {
     const parent = this.fileFor(actor, parentId, support);
-    if (parent.mimeType !== FOLDER_MIME) throw driveErrors.badRequest('The specified parent is not a folder.');
+    if (parent.mimeType !== FOLDER_MIME)
+      throw driveErrors.badRequest('The specified parent is not a folder.');
     this.requireRole(actor, parent, 'writer');
     return parent;
   }
@@ -593,7 +624,12 @@ export class DriveWorld {
         keepForever: spec.keepRevisionForever ?? false,
       });
     } else if (isWorkspaceType(mimeType)) {
-      this.pushWorkspaceRevision(file, actor, spec.workspaceText ?? defaultWorkspaceText(file), file.modifiedTime);
+      this.pushWorkspaceRevision(
+        file,
+        actor,
+        spec.workspaceText ?? defaultWorkspaceText(file),
+        file.modifiedTime,
+      );
     }
     this.files.set(file.id, file);
     this.link(file.id, parent.id);
@@ -606,7 +642,13 @@ export class DriveWorld {
   pushBinaryRevision(
     file: FileRecord,
     actor: UserRecord,
-    revision: { content: ContentSource; time: number; originalFilename: string; keepForever: boolean; id?: string },
+    revision: {
+      content: ContentSource;
+      time: number;
+      originalFilename: string;
+      keepForever: boolean;
+      id?: string;
+    },
   ): BinaryRevisionRecord {
     const size = revision.content.kind === 'bytes' ? revision.content.bytes.length : revision.content.size;
     const record: BinaryRevisionRecord = {
@@ -753,19 +795,28 @@ export class DriveWorld {
     return file;
   }
 
-  private resolveMove(actor: UserRecord, file: FileRecord, patch: FilePatch, support: DriveSupport): FileRecord {
+  private resolveMove(
+    actor: UserRecord,
+    file: FileRecord,
+    patch: FilePatch,
+    support: DriveSupport,
+  ): FileRecord {
     const add = patch.addParents ?? [];
     const remove = (patch.removeParents ?? []).map((id) => (id === 'root' ? actor.rootFolderId : id));
     if (add.length > 1) throw driveErrors.badRequest('Increasing the number of parents is not allowed.');
     if (add.length === 0) {
-      throw driveErrors.badRequest('A file must have exactly one parent; removing the only parent is not supported.');
+      throw driveErrors.badRequest(
+        'A file must have exactly one parent; removing the only parent is not supported.',
+      );
     }
     if (file.parentId !== undefined && !remove.includes(file.parentId)) {
       throw driveErrors.badRequest('Increasing the number of parents is not allowed.');
     }
     const target = this.writableParent(actor, add[0] as string, support);
     if (target.driveId !== file.driveId) {
-      throw driveErrors.badRequest('Moving items between My Drive and shared drives is not supported by the emulator.');
+      throw driveErrors.badRequest(
+        'Moving items between My Drive and shared drives is not supported by the emulator.',
+      );
     }
     for (let item: FileRecord | undefined = target; item; item = this.parentOf(item)) {
       if (item.id === file.id) throw driveErrors.badRequest('The parent would create a cycle.');
@@ -779,7 +830,11 @@ export class DriveWorld {
     const head = this.headRevision(source);
     const content = head?.kind === 'binary' ? contentBytes(head.content) : undefined;
     const workspaceText = head?.kind === 'workspace' ? head.text : undefined;
-    const parentId = spec.parentId ?? (source.parentId !== undefined && this.accessRole(actor, this.parentOf(source) ?? source) ? source.parentId : actor.rootFolderId);
+    const parentId =
+      spec.parentId ??
+      (source.parentId !== undefined && this.accessRole(actor, this.parentOf(source) ?? source)
+        ? source.parentId
+        : actor.rootFolderId);
     return this.createFile(
       actor,
       {
@@ -826,12 +881,15 @@ export class DriveWorld {
     if (!this.canShare(actor, file) || file.isRoot) throw driveErrors.insufficientFilePermissions(file.id);
     if (spec.role === 'owner' && (file.driveId !== undefined || !spec.transferOwnership)) {
       throw driveErrors.badRequest(
-        'The transferOwnership parameter must be enabled when the permission role is \'owner\'.',
+        "The transferOwnership parameter must be enabled when the permission role is 'owner'.",
         'transferOwnership',
       );
     }
     if (file.driveId === undefined && (spec.role === 'organizer' || spec.role === 'fileOrganizer')) {
-      throw driveErrors.badRequest('The provided role is not valid for items outside a shared drive.', 'permission.role');
+      throw driveErrors.badRequest(
+        'The provided role is not valid for items outside a shared drive.',
+        'permission.role',
+      );
     }
     let id: string;
     let emailAddress: string | undefined;
@@ -851,13 +909,23 @@ export class DriveWorld {
     const time = this.now();
     if (spec.role === 'owner') {
       const newOwner = emailAddress === undefined ? undefined : this.usersByEmail.get(emailAddress);
-      if (!newOwner) throw driveErrors.badRequest('The new owner must be a user of this emulator.', 'permission.emailAddress');
+      if (!newOwner)
+        throw driveErrors.badRequest(
+          'The new owner must be a user of this emulator.',
+          'permission.emailAddress',
+        );
       const previousOwner = file.ownerId;
       file.ownerId = newOwner.id;
       removeWhere(file.permissions, (p) => p.id === newOwner.id);
       const previous = previousOwner === undefined ? undefined : this.users.get(previousOwner);
       if (previous) {
-        file.permissions.push({ id: previous.id, type: 'user', role: 'writer', emailAddress: previous.email, createdTime: time });
+        file.permissions.push({
+          id: previous.id,
+          type: 'user',
+          role: 'writer',
+          emailAddress: previous.email,
+          createdTime: time,
+        });
       }
     }
     const existing = file.permissions.find((p) => p.id === id);
@@ -889,7 +957,8 @@ export class DriveWorld {
     if (!this.canShare(actor, file)) throw driveErrors.insufficientFilePermissions(file.id);
     const permission = file.permissions.find((p) => p.id === permissionId);
     if (!permission) throw driveErrors.notFound('Permission', permissionId, 'permissionId');
-    if (role === 'owner') throw driveErrors.badRequest('Use permissions.create with transferOwnership to change the owner.');
+    if (role === 'owner')
+      throw driveErrors.badRequest('Use permissions.create with transferOwnership to change the owner.');
     const subtree = this.subtreeIds(file.id);
     const before = this.audienceSnapshot(subtree);
     permission.role = role;
@@ -903,13 +972,15 @@ export class DriveWorld {
     if (!this.canShare(actor, file)) throw driveErrors.insufficientFilePermissions(file.id);
     const index = file.permissions.findIndex((p) => p.id === permissionId);
     if (index < 0) {
-      if (file.ownerId === permissionId) throw driveErrors.badRequest('The owner of a file cannot be removed.');
+      if (file.ownerId === permissionId)
+        throw driveErrors.badRequest('The owner of a file cannot be removed.');
       throw driveErrors.notFound('Permission', permissionId, 'permissionId');
     }
     const subtree = this.subtreeIds(file.id);
     const before = this.audienceSnapshot(subtree);
     const [removed] = file.permissions.splice(index, 1);
-    const formerGrantee = removed?.emailAddress === undefined ? undefined : this.usersByEmail.get(removed.emailAddress);
+    const formerGrantee =
+      removed?.emailAddress === undefined ? undefined : this.usersByEmail.get(removed.emailAddress);
     if (formerGrantee) file.sharedWithMeTime.delete(formerGrantee.id);
     file.version++;
     this.invalidateAccess();
@@ -928,7 +999,12 @@ export class DriveWorld {
   createComment(
     actor: UserRecord,
     file: FileRecord,
-    spec: { content: string; anchor?: string; quotedFileContent?: { mimeType: string; value: string }; time?: number },
+    spec: {
+      content: string;
+      anchor?: string;
+      quotedFileContent?: { mimeType: string; value: string };
+      time?: number;
+    },
   ): CommentRecord {
     this.requireRole(actor, file, 'commenter');
     const time = spec.time ?? this.now();
@@ -1001,7 +1077,10 @@ export function defaultWorkspaceText(file: Pick<FileRecord, 'name' | 'mimeType'>
   return `${file.name}\n`;
 }
 
-function mergeProperties(current: Record<string, string>, patch: Record<string, string | null>): Record<string, string> {
+function mergeProperties(
+  current: Record<string, string>,
+  patch: Record<string, string | null>,
+): Record<string, string> {
   const next = { ...current };
   for (const [key, value] of Object.entries(patch)) {
     if (value === null) delete next[key];
