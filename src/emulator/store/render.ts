@@ -199,6 +199,22 @@ export function renderPermission(
   return out;
 }
 
+/**
+ * Defines an enumerable field computed on first read: a list page renders a hundred files
+ * and `fields` usually selects a handful, so costly fields are only built when asked for.
+ */
+function lazyField<T extends object, K extends keyof T>(target: T, name: K, compute: () => T[K]): void {
+  let cached: { value: T[K] } | undefined;
+  Object.defineProperty(target, name, {
+    enumerable: true,
+    configurable: true,
+    get: () => {
+      cached ??= { value: compute() };
+      return cached.value;
+    },
+  });
+}
+
 /** The full File resource as this viewer sees it; `fields` projects it afterwards. */
 export function renderFile(ctx: RenderContext, file: FileRecord): drive_v3.Schema$File {
   const { world, viewer } = ctx;
@@ -206,7 +222,11 @@ export function renderFile(ctx: RenderContext, file: FileRecord): drive_v3.Schem
   const head = world.headRevision(file);
   const inSharedDrive = file.driveId !== undefined;
   const trashed = world.isTrashed(file);
-  const effective = world.effectivePermissions(file);
+  let effectiveCache: EffectivePermission[] | undefined;
+  const effective = (): EffectivePermission[] => {
+    effectiveCache ??= world.effectivePermissions(file);
+    return effectiveCache;
+  };
   const out: drive_v3.Schema$File = {
     kind: 'drive#file',
     id: file.id,
@@ -235,8 +255,9 @@ export function renderFile(ctx: RenderContext, file: FileRecord): drive_v3.Schem
   const modifiedByMe = file.modifiedByMe.get(viewer.id);
   out.modifiedByMe = modifiedByMe !== undefined;
   if (modifiedByMe !== undefined) out.modifiedByMeTime = rfc3339(modifiedByMe);
-  const lastModifyingUser = renderUser(world, file.lastModifyingUserId, viewer);
-  if (lastModifyingUser) out.lastModifyingUser = lastModifyingUser;
+  if (world.users.has(file.lastModifyingUserId)) {
+    lazyField(out, 'lastModifyingUser', () => renderUser(world, file.lastModifyingUserId, viewer));
+  }
   if (inSharedDrive) {
     out.driveId = file.driveId as string;
     if (trashed && file.trashedTime !== undefined) {
@@ -245,10 +266,12 @@ export function renderFile(ctx: RenderContext, file: FileRecord): drive_v3.Schem
       if (trashingUser) out.trashingUser = trashingUser;
     }
   } else {
-    const owner = renderUser(world, file.ownerId, viewer);
-    out.owners = owner ? [owner] : [];
+    lazyField(out, 'owners', () => {
+      const owner = renderUser(world, file.ownerId, viewer);
+      return owner ? [owner] : [];
+    });
     out.ownedByMe = file.ownerId === viewer.id;
-    out.shared = effective.some((p) => p.permission.role !== 'owner');
+    lazyField(out, 'shared', () => effective().some((p) => p.permission.role !== 'owner'));
     out.writersCanShare = file.writersCanShare;
     const sharedAt = file.sharedWithMeTime.get(viewer.id);
     if (sharedAt !== undefined && world.isSharedWithMe(viewer, file)) {
@@ -256,11 +279,12 @@ export function renderFile(ctx: RenderContext, file: FileRecord): drive_v3.Schem
       const sharingUser = renderUser(world, file.ownerId, viewer);
       if (sharingUser) out.sharingUser = sharingUser;
     }
-    if (world.canShare(viewer, file))
-      out.permissions = effective.map((p) => renderPermission(world, p, false));
+    if (world.canShare(viewer, file)) {
+      lazyField(out, 'permissions', () => effective().map((p) => renderPermission(world, p, false)));
+    }
   }
-  out.permissionIds = effective.map((p) => p.permission.id);
-  out.capabilities = capabilitiesFor(ctx, file, role);
+  lazyField(out, 'permissionIds', () => effective().map((p) => p.permission.id));
+  lazyField(out, 'capabilities', () => capabilitiesFor(ctx, file, role));
   out.viewersCanCopyContent = true;
   out.copyRequiresWriterPermission = false;
   out.isAppAuthorized = false;
@@ -287,8 +311,9 @@ export function renderFile(ctx: RenderContext, file: FileRecord): drive_v3.Schem
       sha256Checksum: { enumerable: true, configurable: true, get: () => digestsOf(head).sha256 },
     });
   }
-  if (isWorkspaceType(file.mimeType) && EXPORT_FORMATS[file.mimeType])
-    out.exportLinks = exportLinksFor(ctx, file);
+  if (isWorkspaceType(file.mimeType) && EXPORT_FORMATS[file.mimeType]) {
+    lazyField(out, 'exportLinks', () => exportLinksFor(ctx, file));
+  }
   if (file.mimeType === SHORTCUT_MIME && file.shortcutTargetId !== undefined) {
     const target = world.files.get(file.shortcutTargetId);
     out.shortcutDetails = {
