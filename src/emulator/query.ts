@@ -496,8 +496,14 @@ function fileTerm(node: QueryNode, options: QueryOptions): Predicate<QueryableFi
   }
 }
 
-/** Compiles files.list's `q`; 400 "Invalid Value" on `q` for bad syntax or an unknown term. */
+const isBlank = (q: string): boolean => q.trim() === '';
+
+/**
+ * Compiles files.list's `q`; 400 "Invalid Value" on `q` for bad syntax or an unknown term.
+ * A blank `q` filters nothing, as if the parameter were absent (C).
+ */
 export function compileQuery(q: string, options: QueryOptions = {}): (file: QueryableFile) => boolean {
+  if (isBlank(q)) return () => true;
   return combine(parseQuery(q), (node) => fileTerm(node, options));
 }
 
@@ -517,7 +523,7 @@ function mentionsFullText(node: QueryNode): boolean {
 
 /** Whether `q` has a `fullText` term anywhere (Google refuses those with `orderBy`). Throws on bad syntax. */
 export function queryHasFullText(q: string): boolean {
-  return mentionsFullText(parseQuery(q));
+  return !isBlank(q) && mentionsFullText(parseQuery(q));
 }
 
 // ------------------------------------------------------------------ shared drives
@@ -544,6 +550,7 @@ function driveTerm(node: QueryNode): Predicate<QueryableDrive> {
 
 /** Compiles drives.list's `q` (name, createdTime, hidden, memberCount, organizerCount). */
 export function compileDriveQuery(q: string): (drive: QueryableDrive) => boolean {
+  if (isBlank(q)) return () => true;
   return combine(parseQuery(q), driveTerm);
 }
 

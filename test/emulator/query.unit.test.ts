@@ -199,8 +199,6 @@ describe('compileQuery: grammar', () => {
 
   it('rejects bad syntax and unknown terms with 400 Invalid Value on q', () => {
     for (const q of [
-      '',
-      '   ',
       "name = 'unterminated",
       "name = 'x' and",
       "(name = 'x'",
@@ -226,6 +224,12 @@ describe('compileQuery: grammar', () => {
         q,
       ).toEqual({ status: 400, reason: 'invalid', location: 'q' });
     }
+  });
+
+  it('a blank q filters nothing, as if it were absent', () => {
+    expect(matches('', file({ id: 'a' }))).toBe(true);
+    expect(matches('   ', file({ id: 'a', trashed: true }))).toBe(true);
+    expect(queryHasFullText(' ')).toBe(false);
   });
 
   it('queryHasFullText finds fullText anywhere', () => {
