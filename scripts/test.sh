@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 bash scripts/ensure-setup.sh
 
-# npm put node_modules/.bin first on PATH before it existed; after setup it resolves there.
+# `npm test` puts node_modules/.bin first on PATH; say so explicitly for direct runs too.
+export PATH="$PWD/node_modules/.bin:$PATH"
 echo "node $(node --version) ($(command -v node))"
 
 mkdir -p artifacts
