@@ -291,7 +291,8 @@ class BrokerProcess {
     stderrTail: () => string,
   ) {
     this.exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
+      // 'close' comes after the output streams end, so the stderr tail is complete.
+      child.once('close', (code, signal) => {
         this.exitError = new Error(
           `embedded Kafka broker exited (${signal ?? `code ${code}`})${formatStderr(stderrTail())}`,
         );
@@ -369,7 +370,7 @@ export async function startEmbeddedKafka(options: EmbeddedKafkaOptions = {}): Pr
   let timer: NodeJS.Timeout | undefined;
   const failure = new Promise<never>((_, reject) => {
     child.once('error', (cause) => reject(new Error(`cannot start ${binary}`, { cause })));
-    child.once('exit', (code, signal) =>
+    child.once('close', (code, signal) =>
       reject(
         new Error(
           `embedded Kafka broker exited before it was ready (${signal ?? `code ${code}`})${formatStderr(stderr)}`,
@@ -388,7 +389,8 @@ export async function startEmbeddedKafka(options: EmbeddedKafkaOptions = {}): Pr
 
   try {
     const first = await Promise.race([lines.next(), failure]);
-    const parsed = readyLine.safeParse(first.done ? '' : first.value);
+    if (first.done) await failure; // stdout ended: report the exit and its stderr
+    const parsed = readyLine.safeParse(first.value ?? '');
     if (!parsed.success) {
       throw new Error(
         `embedded Kafka broker printed ${JSON.stringify(first.value ?? '')} instead of READY <host:port,...>`,

@@ -293,3 +293,22 @@ describe('faults injected through the broker process stdin', () => {
     await broker.ping();
   });
 });
+
+describe('starting the broker', () => {
+  it('reports a broker that exits before it is ready with its exit code and stderr', async () => {
+    const twice = [
+      { name: 'declared-twice', partitions: 1 },
+      { name: 'declared-twice', partitions: 2 },
+    ];
+    await expect(startEmbeddedKafka({ topics: twice })).rejects.toThrow(
+      /exited before it was ready \(code 1\); its stderr:\n.*cannot create topic declared-twice: .*already exists/,
+    );
+  });
+
+  it('refuses options the broker could not honour before starting it', async () => {
+    await expect(startEmbeddedKafka({ topics: [{ name: 'has space', partitions: 1 }] })).rejects.toThrow(
+      /topic names are 1 to 249 characters/,
+    );
+    await expect(startEmbeddedKafka({ brokers: 0 })).rejects.toThrow();
+  });
+});
