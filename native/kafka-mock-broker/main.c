@@ -27,11 +27,16 @@
  * Facts about librdkafka 2.0.2's mock cluster that shape how it is used
  * (read from src/rdkafka_mock*.c at tag v2.0.2 and measured with kafkajs 2.2.4):
  *  - Broker ids are 1..N, but Metadata reports ControllerId 0 (the field is
- *    never assigned), so clients that send controller-only requests
- *    (kafkajs admin.createTopics, kafkajs's InitProducerId for the idempotent
- *    producer) find no such broker. CreateTopics is not implemented at all.
+ *    never assigned). kafkajs sends controller-only requests to broker 0 and
+ *    fails with "Broker 0 not found in the cached metadata": admin.createTopics,
+ *    createPartitions, deleteTopics, describeConfigs, and the idempotent
+ *    producer's InitProducerId (so transactional producers fail at connect too).
+ *    The mock implements no CreateTopics, ListGroups or DescribeGroups at all
+ *    (kafkajs listGroups/describeGroups/deleteGroups: "does not support the
+ *    requested API version").
  *  - A Metadata request naming an unknown topic auto-creates it when the
- *    request allows auto-creation (kafkajs does by default) with
+ *    request allows auto-creation, which kafkajs does by default (producer
+ *    send, consumer subscribe, admin.fetchTopicMetadata), with
  *    defaults.partition_cnt = 4 partitions and replication factor min(3, N).
  *    Produce/Fetch on an unknown topic auto-create it with partition + 1
  *    partitions. Topics the worker relies on are therefore created here,
@@ -39,6 +44,10 @@
  *  - broker-down closes the broker's connections and its listener (new
  *    connections are refused) but does NOT move partition leadership:
  *    partitions it leads are unavailable until broker-up (or set-leader).
+ *    Partition leaders are picked at random at topic creation.
+ *  - Consumer groups: the first join of an empty group waits 3 s (like
+ *    group.initial.rebalance.delay.ms); any later rebalance waits up to the
+ *    group's session timeout minus 1 s for members to rejoin.
  */
 #define _GNU_SOURCE
 #include <errno.h>
