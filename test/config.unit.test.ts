@@ -115,3 +115,11 @@ describe('a process started with bad configuration', () => {
     expect(result.stderr).not.toMatch(/\bat \S+:\d+/);
   });
 });
+
+describe('the README configuration table', () => {
+  it('documents every variable of src/config.ts', async () => {
+    const { readFile } = await import('node:fs/promises');
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    for (const name of Object.keys(configDocs)) expect(readme).toContain(`| \`${name}\` |`);
+  });
+});
