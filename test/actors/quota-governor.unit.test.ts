@@ -6,6 +6,7 @@ import {
   type QuotaGovernorOptions,
   rateLimitScopeOf,
 } from '../../src/actors/quota-governor.js';
+import { CallControl } from '../../src/emulator/control.js';
 import { type InstrumentationEvents, subscribe } from '../../src/instrumentation.js';
 
 interface Grant {
@@ -374,5 +375,93 @@ describe('quota governor timers', () => {
     expect(clock).toBe(1_500);
     // 15 waits, 15 timers: no polling.
     expect(timers).toHaveLength(15);
+  });
+});
+
+describe('quota governor against the Drive emulator quota accounting', () => {
+  beforeEach(() => {
+    vi.useFakeTimers({ now: 0 });
+  });
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /**
+   * Connections send `callsPerUser` calls each through the governor to the emulator's
+   * own buckets (full-minute burst, as the emulator has), retrying refused calls at once:
+   * the governor alone paces them. Returns refusals and the simulated seconds taken.
+   */
+  async function syncAgainstDrive(options: {
+    governor: { userPerMinute: number; projectPerMinute: number };
+    drive: { perUserPerMinute: number; perProjectPerMinute: number };
+    users: readonly string[];
+    callsPerUser: number;
+  }) {
+    const drive = new CallControl(1, () => Date.now());
+    drive.setQuota(options.drive);
+    const governor = createQuotaGovernor({ ...options.governor, now: () => Date.now() });
+    let refused = 0;
+    let completed = 0;
+    const call = async (googleUser: string) => {
+      for (;;) {
+        await governor.acquire({ googleUser, connectionId: `conn-${googleUser}` });
+        const verdict = drive.charge(googleUser);
+        if (verdict === 'ok') {
+          governor.reportSuccess({ googleUser });
+          completed++;
+          return;
+        }
+        refused++;
+        governor.reportRateLimited({ googleUser, scope: verdict });
+      }
+    };
+    const total = options.users.length * options.callsPerUser;
+    const all = Promise.all(
+      options.users.flatMap((user) => Array.from({ length: options.callsPerUser }, () => call(user))),
+    );
+    let seconds = 0;
+    while (completed < total && seconds < 3_600) {
+      await vi.advanceTimersByTimeAsync(1_000);
+      seconds++;
+    }
+    await all;
+    governor.close();
+    return { refused, completed, seconds };
+  }
+
+  it('receives no rate-limit answer when the governor is sized to the quota', async () => {
+    const outcome = await syncAgainstDrive({
+      governor: { userPerMinute: 1_200, projectPerMinute: 2_400 },
+      drive: { perUserPerMinute: 1_200, perProjectPerMinute: 2_400 },
+      users: ['user-a', 'user-b'],
+      callsPerUser: 4_000,
+    });
+    expect(outcome).toMatchObject({ refused: 0, completed: 8_000 });
+    // At least 95% of the quota: 4,000 calls at 1,200 a minute take 200 s.
+    expect(outcome.seconds).toBeLessThanOrEqual(Math.ceil(((4_000 / 1_200) * 60) / 0.95));
+  });
+
+  it('adapts to a user quota a quarter of its configuration and completes every call', async () => {
+    const outcome = await syncAgainstDrive({
+      governor: { userPerMinute: 1_200, projectPerMinute: 12_000 },
+      drive: { perUserPerMinute: 300, perProjectPerMinute: 12_000 },
+      users: ['user-a'],
+      callsPerUser: 3_000,
+    });
+    expect(outcome.completed).toBe(3_000);
+    expect(outcome.refused).toBeLessThan(3_000 * 0.03);
+    expect(outcome.seconds).toBeLessThanOrEqual(Math.ceil(((3_000 - 300) / 300) * 60 * 1.1));
+  });
+
+  it('adapts to a project quota below its configuration and completes every call', async () => {
+    const outcome = await syncAgainstDrive({
+      governor: { userPerMinute: 1_200, projectPerMinute: 2_400 },
+      drive: { perUserPerMinute: 1_200, perProjectPerMinute: 600 },
+      users: ['user-a', 'user-b', 'user-c'],
+      callsPerUser: 1_000,
+    });
+    expect(outcome.completed).toBe(3_000);
+    expect(outcome.refused).toBeLessThan(3_000 * 0.03);
+    expect(outcome.seconds).toBeLessThanOrEqual(Math.ceil(((3_000 - 600) / 600) * 60 * 1.1));
   });
 });
