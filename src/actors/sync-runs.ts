@@ -1,0 +1,342 @@
+import type { FullSyncResume, SyncCounts } from '../contract/checkpoint.js';
+import type { DriveChange, DriveFile, SharedDrive } from '../contract/drive-resources.js';
+import type { SyncOptions } from '../contract/inbound.js';
+import type { OutboundRecord } from '../contract/records.js';
+import type { DriveCorpus, DriveReader, FileExtras, RecordPublisher } from './ports.js';
+import type { SyncSlots } from './sync-slots.js';
+
+/**
+ * The page loops of full and incremental syncs. Each page is fetched, normalized,
+ * published and acknowledged by Kafka before its progress is reported — the progress is
+ * what the connection's checkpoint stores, so a crash repeats at most the page in flight
+ * (whose records carry the same message ids the second time).
+ */
+
+export interface SyncRecords {
+  drive(drive: SharedDrive): OutboundRecord[];
+  file(file: DriveFile, extras: FileExtras): OutboundRecord[];
+  change(change: DriveChange, extras: FileExtras): OutboundRecord[];
+}
+
+/** A per-file extra that could not be read: reported as an error record, and the sync goes on. */
+export type ExtraFailureHandler = (fileId: string, extra: keyof FileExtras, error: unknown) => Promise<void>;
+
+export interface SyncRunDeps {
+  readonly drive: DriveReader;
+  readonly records: SyncRecords;
+  readonly publisher: RecordPublisher;
+  readonly slots: SyncSlots;
+  /** Decides whether a failed extra stops the page (retryable) or is reported and skipped. */
+  readonly isRetryable: (error: unknown) => boolean;
+  readonly onExtraFailed: ExtraFailureHandler;
+  /** Per-file calls in flight at once within one page. */
+  readonly extrasConcurrency: number;
+}
+
+export interface SyncRunScope {
+  readonly connectionId: string;
+  readonly correlationId: string | null;
+  readonly options: SyncOptions;
+  readonly includeSharedDrives: boolean;
+}
+
+export interface FullSyncPosition {
+  readonly startPageToken: string | null;
+  readonly resume: FullSyncResume | null;
+  readonly counts: SyncCounts;
+}
+
+export interface FullSyncProgress {
+  readonly startPageToken: string;
+  readonly resume: FullSyncResume;
+  readonly counts: SyncCounts;
+}
+
+export interface IncrementalProgress {
+  /** The token the next page (or the next sync) starts from. */
+  readonly cursor: string;
+  readonly counts: SyncCounts;
+}
+
+export interface SyncOutcome {
+  readonly cursor: string;
+  readonly counts: SyncCounts;
+}
+
+const FOLDER = 'application/vnd.google-apps.folder';
+
+export async function runFullSync(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  from: FullSyncPosition,
+  onProgress: (progress: FullSyncProgress) => void,
+  signal: AbortSignal,
+): Promise<SyncOutcome> {
+  let counts: SyncCounts = { ...from.counts };
+  // Bootstrap order (DRIVE_API §10.1): the token comes before the walk, so edits made
+  // during a long walk are replayed by the catch-up below.
+  const startPageToken = from.startPageToken ?? (await deps.drive.getStartPageToken());
+  let resume: FullSyncResume = from.resume ?? { phase: 'drives', corpus: null, pageToken: null };
+  if (from.startPageToken === null) onProgress({ startPageToken, resume, counts });
+
+  if (resume.phase === 'drives') {
+    let pageToken = resume.pageToken;
+    if (wantsSharedDrives(scope)) {
+      do {
+        throwIfAborted(signal);
+        const page = await withSlot(deps, scope, signal, async () => {
+          const drives = await deps.drive.listDrives(pageToken);
+          const records = drives.items
+            .filter((d) => driveInScope(scope, d.id))
+            .flatMap((d) => deps.records.drive(d));
+          await deps.publisher.publish(records, scope.correlationId);
+          return { records, nextPageToken: drives.nextPageToken };
+        });
+        counts = addCounts(counts, page.records);
+        pageToken = page.nextPageToken;
+        resume = pageToken
+          ? { phase: 'drives', corpus: null, pageToken }
+          : { phase: 'files', corpus: null, pageToken: null };
+        onProgress({ startPageToken, resume, counts });
+      } while (pageToken);
+    } else {
+      resume = { phase: 'files', corpus: null, pageToken: null };
+    }
+  }
+
+  if (resume.phase === 'files') {
+    const corpora = await corporaInScope(deps, scope, signal);
+    const startAt = resume.corpus;
+    for (const corpus of corpora) {
+      const name = corpusName(corpus);
+      if (startAt !== null && compareCorpus(name, startAt) < 0) continue;
+      let pageToken = name === startAt ? resume.pageToken : null;
+      do {
+        throwIfAborted(signal);
+        const page = await withSlot(deps, scope, signal, async () => {
+          const files = await deps.drive.listFiles(corpus, pageToken);
+          const records = await recordsForFiles(deps, scope, files.items);
+          await deps.publisher.publish(records, scope.correlationId);
+          return { records, nextPageToken: files.nextPageToken };
+        });
+        counts = addCounts(counts, page.records);
+        pageToken = page.nextPageToken;
+        resume = { phase: 'files', corpus: name, pageToken };
+        onProgress({ startPageToken, resume, counts });
+      } while (pageToken);
+    }
+    resume = { phase: 'catch_up', corpus: null, pageToken: startPageToken };
+    onProgress({ startPageToken, resume, counts });
+  }
+
+  const catchUpFrom = resume.pageToken ?? startPageToken;
+  return runChangeLoop(deps, scope, catchUpFrom, counts, signal, (progress) =>
+    onProgress({
+      startPageToken,
+      resume: { phase: 'catch_up', corpus: null, pageToken: progress.cursor },
+      counts: progress.counts,
+    }),
+  );
+}
+
+export function runIncrementalSync(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  cursor: string,
+  counts: SyncCounts,
+  onProgress: (progress: IncrementalProgress) => void,
+  signal: AbortSignal,
+): Promise<SyncOutcome> {
+  return runChangeLoop(deps, scope, cursor, counts, signal, onProgress);
+}
+
+async function runChangeLoop(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  cursor: string,
+  initialCounts: SyncCounts,
+  signal: AbortSignal,
+  onProgress: (progress: IncrementalProgress) => void,
+): Promise<SyncOutcome> {
+  let counts = { ...initialCounts };
+  let pageToken = cursor;
+  for (;;) {
+    throwIfAborted(signal);
+    const page = await withSlot(deps, scope, signal, async () => {
+      const changes = await deps.drive.listChanges(pageToken);
+      const records = await recordsForChanges(deps, scope, changes.changes);
+      await deps.publisher.publish(records, scope.correlationId);
+      return { records, changes };
+    });
+    counts = addCounts(counts, page.records);
+    // newStartPageToken comes only on the last page (DRIVE_API §4); it is stored only now,
+    // after every change of the window was published.
+    const next = page.changes.nextPageToken ?? page.changes.newStartPageToken;
+    if (next === null)
+      throw new Error('changes.list answered with neither nextPageToken nor newStartPageToken');
+    onProgress({ cursor: next, counts });
+    if (page.changes.nextPageToken === null) return { cursor: next, counts };
+    pageToken = next;
+  }
+}
+
+async function recordsForFiles(deps: SyncRunDeps, scope: SyncRunScope, files: readonly DriveFile[]) {
+  const perFile = await mapWithConcurrency(files, deps.extrasConcurrency, async (file) =>
+    deps.records.file(file, await extrasFor(deps, scope, file)),
+  );
+  return perFile.flat();
+}
+
+async function recordsForChanges(deps: SyncRunDeps, scope: SyncRunScope, changes: readonly DriveChange[]) {
+  const latest = latestChangePerItem(changes).filter((change) => changeInScope(scope, change));
+  const perChange = await mapWithConcurrency(latest, deps.extrasConcurrency, async (change) => {
+    const file = change.file;
+    const live =
+      change.changeType !== 'drive' &&
+      !change.removed &&
+      file !== undefined &&
+      file !== null &&
+      !file.trashed;
+    const extras = live && file ? await extrasFor(deps, scope, file) : {};
+    return deps.records.change(change, extras);
+  });
+  return perChange.flat();
+}
+
+/**
+ * The same item can appear several times in one window (DRIVE_API §10.3); the file in a
+ * change is its current state, so the last entry per item says everything.
+ */
+export function latestChangePerItem(changes: readonly DriveChange[]): DriveChange[] {
+  const byItem = new Map<string, DriveChange>();
+  for (const change of changes) {
+    const key = change.changeType === 'drive' ? `drive:${change.driveId}` : `file:${change.fileId}`;
+    byItem.delete(key);
+    byItem.set(key, change);
+  }
+  return [...byItem.values()];
+}
+
+async function extrasFor(deps: SyncRunDeps, scope: SyncRunScope, file: DriveFile): Promise<FileExtras> {
+  const include = new Set(scope.options.include);
+  const isFolder = file.mimeType === FOLDER;
+  const fetchExtra = async <K extends keyof FileExtras>(
+    extra: K,
+    read: () => Promise<NonNullable<FileExtras[K]>>,
+  ): Promise<FileExtras[K] | undefined> => {
+    try {
+      return await read();
+    } catch (error) {
+      if (deps.isRetryable(error)) throw error;
+      await deps.onExtraFailed(file.id, extra, error);
+      return undefined;
+    }
+  };
+  const [permissions, revisions, comments] = await Promise.all([
+    include.has('permissions')
+      ? // Drive fills `permissions` inline only for My Drive items the caller may share (DRIVE_API §3).
+        file.permissions && !file.driveId
+        ? Promise.resolve(file.permissions)
+        : fetchExtra('permissions', () => deps.drive.allPermissions(file.id))
+      : Promise.resolve(undefined),
+    include.has('revisions') && !isFolder && file.capabilities?.canReadRevisions !== false
+      ? fetchExtra('revisions', () => deps.drive.allRevisions(file.id))
+      : Promise.resolve(undefined),
+    include.has('comments') && !isFolder
+      ? fetchExtra('comments', () => deps.drive.allComments(file.id))
+      : Promise.resolve(undefined),
+  ]);
+  return {
+    ...(permissions ? { permissions } : {}),
+    ...(revisions ? { revisions } : {}),
+    ...(comments ? { comments } : {}),
+  };
+}
+
+function wantsSharedDrives(scope: SyncRunScope): boolean {
+  return scope.includeSharedDrives || scope.options.driveIds !== null;
+}
+
+function driveInScope(scope: SyncRunScope, driveId: string | null | undefined): boolean {
+  if (driveId === null || driveId === undefined) return scope.options.driveIds === null;
+  if (scope.options.driveIds !== null) return scope.options.driveIds.includes(driveId);
+  return scope.includeSharedDrives;
+}
+
+function changeInScope(scope: SyncRunScope, change: DriveChange): boolean {
+  if (change.changeType === 'drive') return driveInScope(scope, change.driveId);
+  // A removal carries no file: it may have been anywhere, and deleting what the consumer
+  // never had is harmless, so removals always pass.
+  if (change.removed || !change.file) return true;
+  return driveInScope(scope, change.file.driveId);
+}
+
+async function corporaInScope(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  signal: AbortSignal,
+): Promise<DriveCorpus[]> {
+  const corpora: DriveCorpus[] = scope.options.driveIds === null ? [{ kind: 'user' }] : [];
+  if (!wantsSharedDrives(scope)) return corpora;
+  const driveIds: string[] = [];
+  let pageToken: string | null = null;
+  do {
+    throwIfAborted(signal);
+    const page = await deps.drive.listDrives(pageToken);
+    for (const drive of page.items) if (driveInScope(scope, drive.id)) driveIds.push(drive.id);
+    pageToken = page.nextPageToken;
+  } while (pageToken);
+  driveIds.sort(compareCorpus);
+  return [...corpora, ...driveIds.map((driveId) => ({ kind: 'drive' as const, driveId }))];
+}
+
+function corpusName(corpus: DriveCorpus): string {
+  return corpus.kind === 'user' ? 'user' : corpus.driveId;
+}
+
+/** `user` first, then shared drives by id: the fixed order the resume point relies on. */
+function compareCorpus(a: string, b: string): number {
+  if (a === b) return 0;
+  if (a === 'user') return -1;
+  if (b === 'user') return 1;
+  return a < b ? -1 : 1;
+}
+
+function addCounts(counts: SyncCounts, records: readonly OutboundRecord[]): SyncCounts {
+  const next = { ...counts };
+  for (const record of records) {
+    const key = record.operation === 'delete' ? `${record.resource_type}_deleted` : record.resource_type;
+    next[key] = (next[key] ?? 0) + 1;
+  }
+  return next;
+}
+
+function withSlot<T>(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  signal: AbortSignal,
+  work: () => Promise<T>,
+): Promise<T> {
+  return deps.slots.withSlot(scope.connectionId, work, signal);
+}
+
+function throwIfAborted(signal: AbortSignal): void {
+  if (signal.aborted) throw signal.reason instanceof Error ? signal.reason : new Error('sync stopped');
+}
+
+async function mapWithConcurrency<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
