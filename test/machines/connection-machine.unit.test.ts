@@ -36,7 +36,7 @@ function harness(checkpoint: ConnectionCheckpoint, maxAttempts = 3) {
     actors: {
       fullSync: service('full'),
       incrementalSync: service('incremental'),
-      disconnect: fromPromise(async () => undefined),
+      disconnect: fromPromise<void, { checkpoint: ConnectionCheckpoint }>(async () => undefined),
     },
     actions: {
       reportError: (_, params) => errors.push(params.failure),
