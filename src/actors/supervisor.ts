@@ -12,8 +12,13 @@ export interface ConnectionActorHandle<Event> {
   checkpoint(): ConnectionCheckpoint;
   /** True once the actor reached its final state (disconnected). */
   isDone(): boolean;
-  /** Called after every transition; the handle reports the event type that caused it. */
+  /**
+   * Called after every change of the actor's snapshot (a page's progress included) with the
+   * event type that caused it; `from === to` when the state stayed the same.
+   */
   onTransition(listener: (transition: TransitionRecord) => void): void;
+  /** Resolves once the actor reached its final state. */
+  whenDone(): Promise<void>;
   stop(): void;
 }
 
@@ -93,6 +98,11 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
     resident.handle.send(event);
     this.persist(connectionId, resident);
     await resident.writes;
+  }
+
+  /** Resolves once a connection's actor ended (after a disconnect); at once if none is resident. */
+  async whenGone(connectionId: string): Promise<void> {
+    await this.residents.get(connectionId)?.handle.whenDone();
   }
 
   /** The current checkpoint of a connection, resident or not. */
@@ -236,15 +246,19 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
   }
 
   private onTransition(connectionId: string, resident: Resident<Event>, transition: TransitionRecord): void {
-    resident.transitions.push(transition);
-    if (resident.transitions.length > TRANSITIONS_KEPT) resident.transitions.shift();
     resident.lastActivity = this.now();
+    const stateChanged = transition.from !== transition.to;
+    if (stateChanged) {
+      resident.transitions.push(transition);
+      if (resident.transitions.length > TRANSITIONS_KEPT) resident.transitions.shift();
+    }
     if (resident.handle.isDone()) {
       // The disconnect service wrote the tombstone; nothing of this connection is written after it.
       if (this.residents.get(connectionId) === resident) this.residents.delete(connectionId);
     } else {
       this.persist(connectionId, resident);
     }
+    if (!stateChanged) return;
     const view: ConnectionView = {
       connectionId,
       state: resident.handle.state(),

@@ -57,6 +57,8 @@ export type ConnectionEvent =
       readonly lastCursor: string | null;
     }
   | { readonly type: 'WEBHOOK_CHANGE'; readonly correlationId: string | null }
+  /** A channel's `sync` notification: it only confirms the channel, nothing is fetched. */
+  | { readonly type: 'WEBHOOK_SYNC' }
   | { readonly type: 'DISCONNECT'; readonly correlationId: string | null }
   | { readonly type: 'CREDENTIALS_REFRESHED' }
   | {
@@ -80,6 +82,8 @@ export interface SyncServiceInput {
 export interface ChannelServiceInput {
   readonly checkpoint: ConnectionCheckpoint;
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const persistedKeys = [
   'version',
@@ -162,9 +166,26 @@ export const connectionMachine = setup({
   actors: {
     fullSync: fromCallback<ConnectionEvent, SyncServiceInput>(() => () => undefined),
     incrementalSync: fromCallback<ConnectionEvent, SyncServiceInput>(() => () => undefined),
-    /** Sends DEADLINE at `until` (epoch ms). Restarts with the actor, so deadlines survive restores. */
-    waitUntil: fromCallback<ConnectionEvent, { until: number; now: number }>(({ input, sendBack }) => {
-      const timer = setTimeout(() => sendBack({ type: 'DEADLINE' }), Math.max(0, input.until - input.now));
+    /**
+     * Sends DEADLINE at `until` (epoch ms; null: never). Restarts with the actor, so
+     * deadlines survive restores. Long waits are chained, since timers cap at ~24.8 days.
+     */
+    waitUntil: fromCallback<ConnectionEvent, { until: number | null; now: number }>(({ input, sendBack }) => {
+      if (input.until === null) return () => undefined;
+      const deadline = input.until;
+      let timer: ReturnType<typeof setTimeout>;
+      const arm = (now: number) => {
+        const remaining = deadline - now;
+        if (remaining <= 0) {
+          sendBack({ type: 'DEADLINE' });
+          return;
+        }
+        timer = setTimeout(
+          () => arm(now + Math.min(remaining, MAX_TIMER_MS)),
+          Math.min(remaining, MAX_TIMER_MS),
+        );
+      };
+      arm(input.now);
       return () => clearTimeout(timer);
     }),
     renewChannel: fromPromise<ChannelState, ChannelServiceInput>(async () => {
@@ -342,7 +363,7 @@ export const connectionMachine = setup({
         id: 'channelDeadline',
         src: 'waitUntil',
         input: ({ context }) => ({
-          until: channelDueAt(context) ?? Number.MAX_SAFE_INTEGER,
+          until: context.channelsEnabled ? channelDueAt(context) : null,
           now: context.env.now().getTime(),
         }),
       },

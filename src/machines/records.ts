@@ -10,6 +10,8 @@ import type {
   SharedDrive,
 } from '../contract/drive-resources.js';
 import {
+  type ErrorRecord,
+  type MessageSource,
   type OutboundRecord,
   type ResourceType,
   SCHEMA_VERSION,
@@ -296,5 +298,53 @@ export function syncCheckpointRecord(ctx: RecordContext, summary: SyncSummary): 
   return {
     ...record(ctx, 'sync_checkpoint', summary.syncId, 'upsert', data, summary.cursor),
     sync: { mode: summary.mode, sync_id: summary.syncId, cursor: summary.cursor },
+  };
+}
+
+export interface ErrorRecordInput {
+  readonly integrationId: string;
+  readonly connectionId: string | null;
+  readonly customerId: string | null;
+  readonly failure: {
+    readonly classification: ErrorRecord['error']['classification'];
+    readonly code: string;
+    readonly message: string;
+    readonly retryable: boolean;
+    readonly httpStatus: number | null;
+  };
+  readonly source: MessageSource | null;
+  readonly resource: { readonly type: string; readonly id: string } | null;
+  readonly attempt: number;
+  readonly occurredAt: Date;
+  /** Distinguishes error records that would otherwise share every field (a fresh UUID per occurrence). */
+  readonly occurrenceId: string;
+}
+
+/** An error record (CONTRACT.md, "Outbound: error"). */
+export function errorRecord(input: ErrorRecordInput): ErrorRecord {
+  return {
+    message_id: input.occurrenceId,
+    schema_version: SCHEMA_VERSION,
+    customer_id: input.customerId,
+    integration_id: input.integrationId,
+    integration_connection_id: input.connectionId,
+    error: {
+      classification: input.failure.classification,
+      code: input.failure.code,
+      message: input.failure.message,
+      retryable: input.failure.retryable,
+      http_status: input.failure.httpStatus,
+    },
+    source: input.source
+      ? {
+          topic: input.source.topic,
+          partition: input.source.partition,
+          offset: input.source.offset,
+          message_id: input.source.messageId,
+        }
+      : null,
+    resource: input.resource,
+    attempt: Math.max(1, input.attempt),
+    occurred_at: input.occurredAt.toISOString(),
   };
 }

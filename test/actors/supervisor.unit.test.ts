@@ -81,6 +81,7 @@ class TestHandle implements ConnectionActorHandle<TestEvent> {
   stop() {
     this.stopped = true;
   }
+  async whenDone() {}
 }
 
 class MemoryStore implements CheckpointStore {

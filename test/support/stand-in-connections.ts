@@ -54,6 +54,7 @@ export class RecordingHandle<Event> implements ConnectionActorHandle<Event> {
     this.listeners.push(listener);
   }
   stop() {}
+  async whenDone() {}
 }
 
 export class RecordingFactory<Event> implements ConnectionActorFactory<Event> {

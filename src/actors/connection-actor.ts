@@ -1,0 +1,318 @@
+import { randomUUID } from 'node:crypto';
+import type { drive_v3 } from 'googleapis';
+import { type AnyActorRef, createActor, fromCallback, fromPromise } from 'xstate';
+import type { ConnectionCheckpoint } from '../contract/checkpoint.js';
+import type { OutboundRecord } from '../contract/records.js';
+import { publish } from '../instrumentation.js';
+import type { AccessTokenProvider } from '../io/control-plane/access-token-client.js';
+import { createDriveReader } from '../io/drive/drive-reader.js';
+import { type MessageSink, recordHeaders } from '../io/kafka/message-sink.js';
+import type { Logger } from '../logger.js';
+import { type ClassifiedFailure, failureOf } from '../machines/classify.js';
+import {
+  type ConnectionEvent,
+  type ConnectionInput,
+  checkpointOf,
+  connectionMachine,
+  type SyncServiceInput,
+  stateNameOf,
+} from '../machines/connection-machine.js';
+import {
+  driveRecord,
+  errorRecord,
+  type RecordContext,
+  recordsForChange,
+  recordsForFile,
+  syncCheckpointRecord,
+} from '../machines/records.js';
+import type { TransitionRecord } from './inspection.js';
+import type { QuotaGovernor } from './quota-governor.js';
+import type { ConnectionActorFactory, ConnectionActorHandle } from './supervisor.js';
+import { runFullSync, runIncrementalSync, type SyncRunDeps, type SyncRunScope } from './sync-runs.js';
+import type { SyncSlots } from './sync-slots.js';
+
+export interface ConnectionServicesDeps {
+  readonly integrationId: string;
+  readonly topics: { readonly records: string; readonly errors: string };
+  readonly sink: MessageSink;
+  readonly tokens: AccessTokenProvider;
+  readonly driveApi: drive_v3.Drive;
+  readonly governor: QuotaGovernor | null;
+  readonly slots: SyncSlots;
+  readonly pageSize: number;
+  readonly includeSharedDrives: boolean;
+  readonly maxAttempts: number;
+  readonly logger: Logger;
+  /** Writes the connection's tombstone once its queued checkpoint writes are done. */
+  readonly forget: (connectionId: string) => Promise<void>;
+  readonly now?: () => Date;
+}
+
+/**
+ * Wires the pure connection machine to the outside (STYLE.md: `createConnectionServices`
+ * passed to `.provide()`), and wraps each actor in the handle the supervisor holds.
+ */
+export function createConnectionActorFactory(
+  deps: ConnectionServicesDeps,
+): ConnectionActorFactory<ConnectionEvent> {
+  const now = deps.now ?? (() => new Date());
+
+  async function publishRecords(records: readonly OutboundRecord[], correlationId: string | null) {
+    if (records.length === 0) return;
+    await deps.sink.send(
+      records.map((record) => ({
+        topic: deps.topics.records,
+        key: record.integration_connection_id,
+        value: JSON.stringify(record),
+        headers: recordHeaders(record, correlationId),
+      })),
+    );
+    const byType = new Map<string, number>();
+    for (const r of records) byType.set(r.resource_type, (byType.get(r.resource_type) ?? 0) + 1);
+    for (const [resourceType, count] of byType)
+      publish('records.produced', { topic: deps.topics.records, count, resourceType });
+  }
+
+  async function publishError(
+    checkpoint: Pick<ConnectionCheckpoint, 'connectionId' | 'customerId'>,
+    failure: ClassifiedFailure,
+    resource: { type: string; id: string } | null,
+    attempt: number,
+  ) {
+    const record = errorRecord({
+      integrationId: deps.integrationId,
+      connectionId: checkpoint.connectionId,
+      customerId: checkpoint.customerId,
+      failure,
+      source: null,
+      resource,
+      attempt,
+      occurredAt: now(),
+      occurrenceId: randomUUID(),
+    });
+    await deps.sink.send([
+      {
+        topic: deps.topics.errors,
+        key: checkpoint.connectionId,
+        value: JSON.stringify(record),
+        headers: {
+          'content-type': 'application/json',
+          'idempotency-key': `${deps.integrationId}:${checkpoint.connectionId}:error:${record.message_id}`,
+          'resource-type': 'error',
+          'correlation-id': '',
+        },
+      },
+    ]);
+    publish('errors.produced', { classification: failure.classification });
+  }
+
+  function syncService(mode: 'full' | 'incremental') {
+    return fromCallback<ConnectionEvent, SyncServiceInput>(({ input, sendBack }) => {
+      const controller = new AbortController();
+      const { checkpoint, activeSync } = input;
+      const started = performance.now();
+      const recordContext = (): RecordContext => ({
+        integrationId: deps.integrationId,
+        connectionId: checkpoint.connectionId,
+        customerId: checkpoint.customerId,
+        mode,
+        syncId: activeSync.syncId,
+        cursor: mode === 'incremental' ? checkpoint.cursor : activeSync.startPageToken,
+        now: now(),
+      });
+      const runDeps: SyncRunDeps = {
+        drive: createDriveReader({
+          api: deps.driveApi,
+          tokens: deps.tokens,
+          connectionId: checkpoint.connectionId,
+          pageSize: deps.pageSize,
+          governor: deps.governor,
+          signal: controller.signal,
+        }),
+        records: {
+          drive: (drive) => [driveRecord(recordContext(), drive)],
+          file: (file, extras) => recordsForFile(recordContext(), file, extras),
+          change: (change, extras) => recordsForChange(recordContext(), change, extras),
+        },
+        publisher: { publish: publishRecords },
+        slots: deps.slots,
+        isRetryable: (error) => failureOf(error).retryable,
+        onExtraFailed: (fileId, extra, error) =>
+          publishError(checkpoint, failureOf(error), { type: extra.replace(/s$/, ''), id: fileId }, 1),
+        extrasConcurrency: 8,
+      };
+      const scope: SyncRunScope = {
+        connectionId: checkpoint.connectionId,
+        correlationId: activeSync.correlationId,
+        options: { include: checkpoint.options.include, driveIds: checkpoint.options.driveIds },
+        includeSharedDrives: deps.includeSharedDrives,
+      };
+      publish('sync.started', { connectionId: checkpoint.connectionId, mode });
+      const run =
+        mode === 'full'
+          ? runFullSync(
+              runDeps,
+              scope,
+              {
+                startPageToken: activeSync.startPageToken,
+                resume: activeSync.resume,
+                counts: activeSync.counts,
+              },
+              (p) =>
+                sendBack({
+                  type: 'SYNC.PROGRESS',
+                  startPageToken: p.startPageToken,
+                  resume: p.resume,
+                  counts: p.counts,
+                }),
+              controller.signal,
+            )
+          : runIncrementalSync(
+              runDeps,
+              scope,
+              checkpoint.cursor ?? '',
+              activeSync.counts,
+              (p) => sendBack({ type: 'SYNC.PROGRESS', cursor: p.cursor, counts: p.counts }),
+              controller.signal,
+            );
+      run
+        .then(async (outcome) => {
+          await publishRecords(
+            [
+              syncCheckpointRecord(recordContext(), {
+                syncId: activeSync.syncId,
+                mode,
+                cursor: outcome.cursor,
+                counts: outcome.counts,
+                startedAt: activeSync.startedAt,
+                finishedAt: now().toISOString(),
+              }),
+            ],
+            activeSync.correlationId,
+          );
+          return outcome;
+        })
+        .then(
+          (outcome) => {
+            if (controller.signal.aborted) return;
+            publish('sync.finished', {
+              connectionId: checkpoint.connectionId,
+              mode,
+              outcome: 'ok',
+              durationMs: performance.now() - started,
+            });
+            sendBack({ type: 'SYNC.DONE', cursor: outcome.cursor, counts: outcome.counts });
+          },
+          (error: unknown) => {
+            if (controller.signal.aborted) return;
+            const failure = failureOf(error);
+            deps.logger.warn(
+              {
+                connectionId: checkpoint.connectionId,
+                mode,
+                classification: failure.classification,
+                code: failure.code,
+              },
+              'sync failed',
+            );
+            publish('sync.finished', {
+              connectionId: checkpoint.connectionId,
+              mode,
+              outcome: 'error',
+              durationMs: performance.now() - started,
+            });
+            sendBack({ type: 'SYNC.FAILED', failure });
+          },
+        );
+      return () => controller.abort(new Error('sync stopped'));
+    });
+  }
+
+  const machine = connectionMachine.provide({
+    actors: {
+      fullSync: syncService('full'),
+      incrementalSync: syncService('incremental'),
+      disconnect: fromPromise<void, { checkpoint: ConnectionCheckpoint }>(async ({ input }) => {
+        await deps.forget(input.checkpoint.connectionId);
+      }),
+    },
+    actions: {
+      reportError: (_, params) => {
+        publishError(params.checkpoint, params.failure, null, params.checkpoint.backoff?.attempt ?? 1).catch(
+          (error: unknown) => deps.logger.error({ err: error }, 'error record could not be produced'),
+        );
+      },
+      syncCompleted: (_, params) => {
+        deps.logger.info(
+          { connectionId: params.checkpoint.connectionId, lastSync: params.checkpoint.lastSync },
+          'sync completed',
+        );
+      },
+    },
+  });
+
+  return {
+    create(checkpoint) {
+      const input: ConnectionInput = {
+        checkpoint,
+        env: { now, random: Math.random, newSyncId: randomUUID },
+        maxAttempts: deps.maxAttempts,
+        channelsEnabled: false,
+        channelRenewMarginMs: 3_600_000,
+      };
+      let lastEvent = 'xstate.init';
+      let root: AnyActorRef | null = null;
+      const actor = createActor(machine, {
+        input,
+        inspect: (inspection) => {
+          try {
+            if (inspection.type === '@xstate.event' && root !== null && inspection.actorRef === root) {
+              lastEvent = inspection.event.type;
+            }
+          } catch {
+            // An inspector that throws would break the actor (STYLE.md): never let it.
+          }
+        },
+      });
+      root = actor;
+      const listeners: Array<(t: TransitionRecord) => void> = [];
+      let previous = stateNameOf(actor.getSnapshot());
+      let done: () => void = () => undefined;
+      const finished = new Promise<void>((resolve) => {
+        done = resolve;
+      });
+      actor.subscribe({
+        next: (snapshot) => {
+          const to = stateNameOf(snapshot);
+          const transition: TransitionRecord = {
+            at: now().toISOString(),
+            from: previous,
+            to,
+            event: lastEvent,
+          };
+          previous = to;
+          for (const listener of listeners) listener(transition);
+          if (snapshot.status === 'done') done();
+        },
+        error: (error) => {
+          deps.logger.error({ err: error, connectionId: checkpoint.connectionId }, 'connection actor failed');
+          done();
+        },
+      });
+      actor.start();
+      const handle: ConnectionActorHandle<ConnectionEvent> = {
+        send: (event) => actor.send(event),
+        state: () => stateNameOf(actor.getSnapshot()),
+        checkpoint: () => checkpointOf(actor.getSnapshot().context),
+        isDone: () => actor.getSnapshot().status === 'done',
+        onTransition: (listener) => listeners.push(listener),
+        whenDone: () => finished,
+        stop: () => {
+          actor.stop();
+          done();
+        },
+      };
+      return handle;
+    },
+  };
+}

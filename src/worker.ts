@@ -1,0 +1,148 @@
+import { randomUUID } from 'node:crypto';
+import { createConnectionActorFactory } from './actors/connection-actor.js';
+import { createInboundHandler } from './actors/inbound-handler.js';
+import { createQuotaGovernor } from './actors/quota-governor.js';
+import { ConnectionSupervisor } from './actors/supervisor.js';
+import { SyncSlots } from './actors/sync-slots.js';
+import type { Config } from './config.js';
+import { resolveSyncOptions } from './contract/inbound.js';
+import { createAccessTokenClient } from './io/control-plane/access-token-client.js';
+import { createDriveApi } from './io/drive/drive-reader.js';
+import { createCheckpointTable } from './io/kafka/checkpoint-table.js';
+import { createInboundConsumer, type InboundConsumer } from './io/kafka/inbound-consumer.js';
+import { createKafka } from './io/kafka/kafka-client.js';
+import { createMessageSink } from './io/kafka/message-sink.js';
+import type { Logger } from './logger.js';
+import type { ConnectionEvent } from './machines/connection-machine.js';
+import { errorRecord } from './machines/records.js';
+
+export interface RunningWorker {
+  readonly supervisor: ConnectionSupervisor<ConnectionEvent>;
+  readonly consumer: InboundConsumer;
+  /** Stops fetching, lets in-flight work reach a page boundary, flushes checkpoints, closes clients. */
+  stop(): Promise<void>;
+}
+
+/** Wires the worker's parts together (the composition root); `main.ts` adds signals and HTTP. */
+export async function startWorker(options: { config: Config; logger: Logger }): Promise<RunningWorker> {
+  const { config, logger } = options;
+  const kafka = createKafka(config.kafka, logger);
+  const sink = await createMessageSink(kafka, { idempotent: config.kafka.idempotentProducer });
+  const table = createCheckpointTable(kafka, {
+    topic: config.kafka.topics.state,
+    groupIdPrefix: `${config.kafka.groupId}-state`,
+    sink,
+    logger,
+  });
+  await table.start();
+  const governor = createQuotaGovernor(config.drive.quota);
+
+  let supervisor: ConnectionSupervisor<ConnectionEvent> | null = null;
+  const factory = createConnectionActorFactory({
+    integrationId: config.worker.integrationId,
+    topics: { records: config.kafka.topics.records, errors: config.kafka.topics.errors },
+    sink,
+    tokens: createAccessTokenClient(config.controlPlane, { integrationId: config.worker.integrationId }),
+    driveApi: createDriveApi(config.drive.baseUrl),
+    governor,
+    slots: new SyncSlots(config.worker.maxConcurrentConnections),
+    pageSize: config.drive.pageSize,
+    includeSharedDrives: config.drive.includeSharedDrives,
+    maxAttempts: config.worker.maxSyncAttempts,
+    logger,
+    forget: async (connectionId) => {
+      await supervisor?.flush(connectionId);
+      await table.tombstone(connectionId);
+    },
+  });
+  const connections = new ConnectionSupervisor<ConnectionEvent>(factory, table, logger, {
+    idleEvictionMs: config.worker.idleEvictionMs,
+  });
+  supervisor = connections;
+
+  const handle = createInboundHandler<ConnectionEvent>({
+    integrationId: config.worker.integrationId,
+    topics: { trigger: config.kafka.topics.trigger, webhook: config.kafka.topics.webhook },
+    supervisor: connections,
+    logger,
+    channelTokenKey: config.drive.channels?.tokenSecret ?? null,
+    recentMessageIds: 10_000,
+    triggerEvent: (message) => {
+      if (message.trigger_type === 'disconnect')
+        return { type: 'DISCONNECT', correlationId: message.message_id };
+      const options = resolveSyncOptions(message.options ?? undefined);
+      return {
+        type: 'TRIGGER',
+        triggerType: message.trigger_type,
+        correlationId: message.message_id,
+        include: options.include,
+        driveIds: options.driveIds,
+        lastCursor: message.last_cursor?.page_token ?? null,
+      };
+    },
+    webhookEvent: (message) =>
+      message.headers['x-goog-resource-state'] === 'sync'
+        ? { type: 'WEBHOOK_SYNC' }
+        : { type: 'WEBHOOK_CHANGE', correlationId: message.message_id },
+    reportInvalid: async (details) => {
+      const record = errorRecord({
+        integrationId: config.worker.integrationId,
+        connectionId: details.connectionId,
+        customerId: details.customerId,
+        failure: {
+          classification: 'invalid_input',
+          code: 'invalid_message',
+          message: details.problem,
+          retryable: false,
+          httpStatus: null,
+        },
+        source: details.source,
+        resource: null,
+        attempt: 1,
+        occurredAt: new Date(),
+        occurrenceId: randomUUID(),
+      });
+      await sink.send([
+        {
+          topic: config.kafka.topics.errors,
+          key: details.connectionId ?? '',
+          value: JSON.stringify(record),
+          headers: {
+            'content-type': 'application/json',
+            'idempotency-key': `${config.worker.integrationId}:${details.connectionId ?? 'unknown'}:error:${record.message_id}`,
+            'resource-type': 'error',
+            'correlation-id': details.source.messageId ?? '',
+          },
+        },
+      ]);
+    },
+  });
+
+  const consumer = createInboundConsumer(kafka, {
+    groupId: config.kafka.groupId,
+    topics: [config.kafka.topics.trigger, config.kafka.topics.webhook],
+    handle,
+    logger,
+    onAssignment: async (assignment) => {
+      await table.waitUntilCaughtUp();
+      connections.restore(assignment.get(config.kafka.topics.trigger) ?? []);
+    },
+  });
+  await consumer.start();
+
+  const eviction = setInterval(() => connections.evictIdle(), 60_000);
+  eviction.unref();
+
+  return {
+    supervisor: connections,
+    consumer,
+    async stop() {
+      clearInterval(eviction);
+      await consumer.stop();
+      await connections.stopAll();
+      governor.close();
+      await table.stop();
+      await sink.close();
+    },
+  };
+}
