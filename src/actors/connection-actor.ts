@@ -22,7 +22,7 @@ import {
   errorRecord,
   type RecordContext,
   recordsForChange,
-  recordsForFile,
+  recordsForListedFile,
   syncCheckpointRecord,
 } from '../machines/records.js';
 import type { TransitionRecord } from './inspection.js';
@@ -131,7 +131,7 @@ export function createConnectionActorFactory(
         }),
         records: {
           drive: (drive) => [driveRecord(recordContext(), drive)],
-          file: (file, extras) => recordsForFile(recordContext(), file, extras),
+          file: (file, extras) => recordsForListedFile(recordContext(), file, extras),
           change: (change, extras) => recordsForChange(recordContext(), change, extras),
         },
         publisher: { publish: publishRecords },

@@ -182,7 +182,7 @@ async function runChangeLoop(
 
 async function recordsForFiles(deps: SyncRunDeps, scope: SyncRunScope, files: readonly DriveFile[]) {
   const perFile = await mapWithConcurrency(files, deps.extrasConcurrency, async (file) =>
-    deps.records.file(file, await extrasFor(deps, scope, file)),
+    deps.records.file(file, file.trashed ? {} : await extrasFor(deps, scope, file)),
   );
   return perFile.flat();
 }

@@ -254,6 +254,17 @@ export function recordsForFile(
   return records;
 }
 
+/** A file found by a full sync's listing: trashed files are deletes there too. */
+export function recordsForListedFile(
+  ctx: RecordContext,
+  file: DriveFile,
+  extras: FileExtrasInput,
+): OutboundRecord[] {
+  if (file.trashed)
+    return [deleteRecord(ctx, fileTypeOf(file), file.id, file.modifiedTime ?? file.version ?? 'trashed')];
+  return recordsForFile(ctx, file, extras);
+}
+
 /**
  * One entry of the change log. Removed (deleted, or access lost) and trashed files become
  * deletes; everything else — moves and renames included — is an upsert of the current state.

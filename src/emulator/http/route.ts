@@ -16,6 +16,8 @@ import type { DriveSupport, DriveWorld } from '../store/world.js';
 import { boolParam, type QueryParams, stringParam } from './params.js';
 import type { EmulatorRuntime } from './runtime.js';
 
+const METHODS_WITH_ALL_DRIVES_FLAG = /^drive\.(files|permissions|changes)\./;
+
 export interface DriveCall {
   readonly runtime: EmulatorRuntime;
   readonly world: DriveWorld;
@@ -143,8 +145,12 @@ export function driveRoute(app: FastifyInstance, runtime: EmulatorRuntime, spec:
         headers: request.headers,
         ctx: { world, viewer: user, baseUrl: runtime.baseUrl },
         support: {
+          // Only files, permissions and changes methods take the flag (discovery document);
+          // revisions, comments and replies have none and serve shared-drive files as they are.
           supportsAllDrives:
-            boolParam(query, 'supportsAllDrives', false) || boolParam(query, 'supportsTeamDrives', false),
+            !METHODS_WITH_ALL_DRIVES_FLAG.test(spec.id) ||
+            boolParam(query, 'supportsAllDrives', false) ||
+            boolParam(query, 'supportsTeamDrives', false),
         },
         mask,
       };

@@ -1,0 +1,135 @@
+import { type drive_v3, google } from 'googleapis';
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { inject } from 'vitest';
+import { type Config, loadConfig } from '../../src/config.js';
+import type { ErrorRecord, OutboundRecord } from '../../src/contract/records.js';
+import {
+  type CorpusOptions,
+  type RunningDriveEmulator,
+  startDriveEmulator,
+} from '../../src/emulator/index.js';
+import { createLogger } from '../../src/logger.js';
+import { type RunningWorker, startWorker } from '../../src/worker.js';
+import { sharedKafka, uniqueName } from '../setup/kafka-broker.global.js';
+import { TopicReader } from './topic-reader.js';
+
+export const PARTITIONS = 4;
+
+/**
+ * One end-to-end world: its own topics on the shared embedded broker, a Drive emulator with
+ * a generated corpus, and helpers to start workers, send triggers and read what landed.
+ */
+export class WorkerWorld {
+  readonly workers: RunningWorker[] = [];
+  private constructor(
+    readonly emulator: RunningDriveEmulator,
+    readonly topics: Config['kafka']['topics'],
+    readonly groupId: string,
+    readonly reader: TopicReader,
+    private readonly producer: Producer,
+    private readonly kafka: Kafka,
+  ) {}
+
+  static async start(corpus: CorpusOptions, seed = 7): Promise<WorkerWorld> {
+    const control = sharedKafka();
+    const topics = {
+      trigger: uniqueName('trigger'),
+      webhook: uniqueName('webhook'),
+      records: uniqueName('records'),
+      errors: uniqueName('errors'),
+      state: uniqueName('state'),
+    };
+    for (const topic of Object.values(topics)) await control.createTopic(topic, PARTITIONS);
+    const emulator = await startDriveEmulator({ seed, corpus });
+    const brokers = inject('kafkaBootstrap');
+    const kafka = new Kafka({ clientId: 'e2e-test', brokers, logLevel: logLevel.NOTHING });
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    const reader = await TopicReader.start(brokers, [topics.records, topics.errors, topics.state]);
+    return new WorkerWorld(emulator, topics, uniqueName('group'), reader, producer, kafka);
+  }
+
+  config(overrides: Record<string, string> = {}): Config {
+    return loadConfig({
+      KAFKA_BOOTSTRAP_SERVERS: inject('kafkaBootstrap').join(','),
+      KAFKA_PRODUCER_IDEMPOTENT: 'false',
+      KAFKA_CONSUMER_GROUP_ID: this.groupId,
+      KAFKA_CLIENT_ID: uniqueName('worker'),
+      KAFKA_TOPIC_TRIGGER: this.topics.trigger,
+      KAFKA_TOPIC_WEBHOOK: this.topics.webhook,
+      KAFKA_TOPIC_RECORDS: this.topics.records,
+      KAFKA_TOPIC_ERRORS: this.topics.errors,
+      KAFKA_TOPIC_STATE: this.topics.state,
+      GDRIVE_API_BASE_URL: this.emulator.url,
+      CONTROL_PLANE_BASE_URL: this.emulator.url,
+      GDRIVE_PAGE_SIZE: '25',
+      LOG_LEVEL: 'silent',
+      ...overrides,
+    });
+  }
+
+  async startWorker(overrides: Record<string, string> = {}): Promise<RunningWorker> {
+    const config = this.config(overrides);
+    const worker = await startWorker({ config, logger: createLogger({ level: 'silent', format: 'json' }) });
+    this.workers.push(worker);
+    return worker;
+  }
+
+  async send(topic: 'trigger' | 'webhook', connectionId: string, value: unknown): Promise<void> {
+    await this.producer.send({
+      topic: this.topics[topic],
+      messages: [{ key: connectionId, value: typeof value === 'string' ? value : JSON.stringify(value) }],
+    });
+  }
+
+  trigger(connectionId: string, triggerType: string, extra: Record<string, unknown> = {}) {
+    return this.send('trigger', connectionId, {
+      message_id: uniqueName('msg'),
+      customer_id: `cust_${connectionId}`,
+      integration_id: 'google-drive',
+      integration_connection_id: connectionId,
+      trigger_type: triggerType,
+      ...extra,
+    });
+  }
+
+  records(connectionId?: string): OutboundRecord[] {
+    const all = this.reader.values<OutboundRecord>(this.topics.records);
+    return connectionId ? all.filter((r) => r.integration_connection_id === connectionId) : all;
+  }
+
+  errors(): ErrorRecord[] {
+    return this.reader.values<ErrorRecord>(this.topics.errors);
+  }
+
+  checkpointsDone(connectionId: string): number {
+    return this.records(connectionId).filter((r) => r.resource_type === 'sync_checkpoint').length;
+  }
+
+  async waitForSyncs(connectionId: string, count: number, timeoutMs = 90_000): Promise<void> {
+    await this.reader.waitFor(
+      `${count} sync_checkpoint records of ${connectionId}`,
+      () => this.checkpointsDone(connectionId) >= count,
+      timeoutMs,
+    );
+  }
+
+  /** googleapis as the given user, as the user's own apps would edit their Drive. */
+  driveAs(accessToken: string): {
+    drive: drive_v3.Drive;
+    auth: { headers: Record<string, string>; retry: false };
+  } {
+    return {
+      drive: google.drive({ version: 'v3', rootUrl: `${this.emulator.url}/` }),
+      auth: { headers: { Authorization: `Bearer ${accessToken}` }, retry: false },
+    };
+  }
+
+  async stop(): Promise<void> {
+    for (const worker of this.workers.splice(0)) await worker.stop().catch(() => undefined);
+    await this.reader.stop();
+    await this.producer.disconnect();
+    await this.emulator.close();
+    void this.kafka;
+  }
+}
