@@ -121,9 +121,12 @@ describe('paging with small page sizes reaches the end', () => {
     const withHistory = await drive.files.list({
       pageSize: 1000,
       q: "mimeType != 'application/vnd.google-apps.folder'",
-      fields: 'files(id,mimeType)',
+      fields: 'files(id,mimeType,capabilities(canReadRevisions))',
     });
-    const fileIds = (withHistory.data.files ?? []).map((f) => f.id as string);
+    // Reading history needs writer access (DRIVE_API §3): files merely shared with the user are left out.
+    const fileIds = (withHistory.data.files ?? [])
+      .filter((f) => f.capabilities?.canReadRevisions === true)
+      .map((f) => f.id as string);
     let revisionsPaged = 0;
     let commentsPaged = 0;
     for (const fileId of fileIds.slice(0, 15)) {
