@@ -1,0 +1,88 @@
+import Fastify, {
+  type FastifyInstance,
+  type RawReplyDefaultExpression,
+  type RawRequestDefaultExpression,
+  type RawServerDefault,
+} from 'fastify';
+import type { ConnectionInspector, ReadinessCheck } from '../actors/inspection.js';
+import type { Config } from '../config.js';
+import type { MessageSink } from '../io/kafka/message-sink.js';
+import type { Logger } from '../logger.js';
+import { requireToken } from './auth.js';
+import type { WorkerMetrics } from './metrics.js';
+import { connectionEventsRoute } from './routes/connection-events.js';
+import { connectionGetRoute } from './routes/connection-get.js';
+import { connectionsListRoute } from './routes/connections-list.js';
+import { eventsRoute } from './routes/events.js';
+import { healthLiveRoute } from './routes/health-live.js';
+import { healthReadyRoute } from './routes/health-ready.js';
+import { metricsRoute } from './routes/metrics.js';
+import { statusPageRoute } from './routes/status-page.js';
+import { webhookIngressRoute } from './routes/webhook-ingress.js';
+import { EventStreams } from './sse.js';
+
+export interface HttpAppDeps {
+  readonly config: Pick<Config, 'http' | 'kafka' | 'worker'>;
+  readonly logger: Logger;
+  readonly inspector: ConnectionInspector;
+  readonly readiness: readonly ReadinessCheck[];
+  readonly metrics: WorkerMetrics;
+  /** Required when config.http.webhookIngress is on; the ingress route is not registered otherwise. */
+  readonly webhookSink?: MessageSink;
+  /** Interval of SSE keep-alive comments; 15 s by default (below common 30–60 s proxy idle timeouts). */
+  readonly sseKeepAliveMs?: number;
+}
+
+export type HttpApp = FastifyInstance<
+  RawServerDefault,
+  RawRequestDefaultExpression,
+  RawReplyDefaultExpression,
+  Logger
+>;
+
+/**
+ * The worker's HTTP surface as one Fastify instance, not listening: `main.ts` calls
+ * `app.listen({ host: config.http.host, port: config.http.port })`, tests call
+ * `app.inject()`. Closing the app ends open event streams first, so shutdown never waits
+ * on a browser tab.
+ */
+export async function buildHttpApp(deps: HttpAppDeps): Promise<HttpApp> {
+  const { config } = deps;
+  if (config.http.webhookIngress && !deps.webhookSink) {
+    throw new Error('HTTP_WEBHOOK_INGRESS is on but no webhook sink was given to buildHttpApp');
+  }
+  const app = Fastify({
+    loggerInstance: deps.logger.child({ component: 'http' }),
+    // Probes and scrapes every few seconds would drown the log; failures are still logged.
+    disableRequestLogging: true,
+    // While closing, new requests get 503 so the load balancer moves on.
+    return503OnClosing: true,
+  });
+  const streams = new EventStreams(deps.sseKeepAliveMs ?? 15_000);
+  app.addHook('preClose', async () => streams.endAll());
+  deps.metrics.observeConnections(deps.inspector);
+
+  await app.register(healthLiveRoute);
+  await app.register(healthReadyRoute, { readiness: deps.readiness });
+  await app.register(metricsRoute, { metrics: deps.metrics });
+
+  const authToken = config.http.authToken;
+  await app.register(async (protectedScope) => {
+    protectedScope.addHook('onRequest', requireToken(authToken));
+    await protectedScope.register(connectionsListRoute, { inspector: deps.inspector });
+    await protectedScope.register(connectionGetRoute, { inspector: deps.inspector });
+    await protectedScope.register(connectionEventsRoute, { inspector: deps.inspector, streams });
+    await protectedScope.register(eventsRoute, { inspector: deps.inspector, streams });
+  });
+  // The page checks the token itself: it also accepts `?token=` once and answers with a form.
+  await app.register(statusPageRoute, { authToken });
+
+  if (config.http.webhookIngress && deps.webhookSink) {
+    await app.register(webhookIngressRoute, {
+      sink: deps.webhookSink,
+      topic: config.kafka.topics.webhook,
+      integrationId: config.worker.integrationId,
+    });
+  }
+  return app;
+}
