@@ -150,7 +150,6 @@ async function main(): Promise<void> {
   say('\nrecords on the records topic, by resource type:');
   for (const [key, count] of [...counts].sort()) say(`  ${key.padEnd(24)} ${count}`);
   say(`\ndone in ${((Date.now() - started) / 1000).toFixed(1)} s. Next:`);
-  say('  npm run records -- --brokers <host:port>     print the records topic as readable lines');
   say('  npm run emulator -- --port 4000              the Drive emulator alone, with a token to try');
   say('  DEMO_KEEP=1 npm run demo                     keep everything running after the demo');
 
