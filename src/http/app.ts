@@ -1,5 +1,6 @@
 import Fastify, {
   type FastifyInstance,
+  LogController,
   type RawReplyDefaultExpression,
   type RawRequestDefaultExpression,
   type RawServerDefault,
@@ -53,10 +54,23 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<HttpApp> {
   }
   const app = Fastify({
     loggerInstance: deps.logger.child({ component: 'http' }),
-    // Probes and scrapes every few seconds would drown the log; failures are still logged.
-    disableRequestLogging: true,
+    // No per-request lines: probes and scrapes every few seconds would drown the log, and
+    // a request line would carry `/?token=…`. Handlers log what matters themselves.
+    logController: new LogController({ disableRequestLogging: true }),
     // While closing, new requests get 503 so the load balancer moves on.
     return503OnClosing: true,
+  });
+  app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
+    const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;
+    if (status >= 500) {
+      // The route pattern, not the URL: a URL may carry `?token=`.
+      request.log.error(
+        { err: error, method: request.method, route: request.routeOptions.url },
+        'request failed',
+      );
+      return reply.code(status).send({ error: 'internal', message: 'internal error' });
+    }
+    return reply.code(status).send({ error: 'bad_request', message: error.message });
   });
   const streams = new EventStreams(deps.sseKeepAliveMs ?? 15_000);
   app.addHook('preClose', async () => streams.endAll());
