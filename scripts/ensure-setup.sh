@@ -37,7 +37,7 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 # (b) Debian packages: the broker's build dependencies and kcat.
 debian_installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 missing=()
-for package in librdkafka-dev kcat prometheus; do
+for package in librdkafka-dev kcat prometheus chromium; do
   debian_installed "$package" || missing+=("$package")
 done
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
