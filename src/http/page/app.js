@@ -31,7 +31,7 @@ const EDGES = [
   ['parked', 'idle'],
   ['idle', 'disconnecting'],
 ];
-const BOX = { w: 132, h: 34 };
+const BOX = { w: 150, h: 34 };
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
 const connections = new Map();

@@ -67,6 +67,9 @@ export const statusPageRoute: FastifyPluginAsync<{ authToken: string | null }> =
     return reply.type('text/html; charset=utf-8').send(index);
   });
 
+  // Browsers ask for it on every page; an empty answer keeps 404s out of their consoles.
+  app.get('/favicon.ico', async (_request, reply) => reply.code(204).send());
+
   app.get('/page/:file', async (request, reply) => {
     const params = assetParamsSchema.safeParse(request.params);
     const body = params.success ? files.get(params.data.file) : undefined;
