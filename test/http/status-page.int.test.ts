@@ -116,7 +116,7 @@ describe('live status page', () => {
 
     // A marker on the window survives only if the page is not reloaded.
     await page.evaluate(() => {
-      (window as unknown as { notReloaded: boolean }).notReloaded = true;
+      (globalThis as unknown as { notReloaded: boolean }).notReloaded = true;
     });
     await expect.poll(() => inspector.listenerCount()).toBe(1);
     inspector.transition('conn_alpha', 'idle', 'SYNC.DONE', {
@@ -137,7 +137,7 @@ describe('live status page', () => {
     expect(await page.locator('#transitions li').first().textContent()).toContain(
       'full-syncing → idle  (SYNC.DONE)',
     );
-    expect(await page.evaluate(() => (window as unknown as { notReloaded?: boolean }).notReloaded)).toBe(
+    expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(
       true,
     );
 
