@@ -6,4 +6,4 @@ const rows = Object.entries(configDocs).map(([name, doc]) => {
   const secret = 'secret' in doc && doc.secret ? ' (secret)' : '';
   return `| \`${name}\` | ${fallback} | ${doc.description}${secret} |`;
 });
-process.stdout.write(['| Variable | Default | Meaning |', '|---|---|---|', ...rows].join('\n') + '\n');
+process.stdout.write(`${['| Variable | Default | Meaning |', '|---|---|---|', ...rows].join('\n')}\n`);
