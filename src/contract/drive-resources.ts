@@ -17,6 +17,7 @@ export const driveUserSchema = z
     me: z.boolean().optional(),
   })
   .loose();
+export type DriveUser = z.infer<typeof driveUserSchema>;
 
 export const drivePermissionSchema = z
   .object({
@@ -150,38 +151,81 @@ export const driveChangeSchema = z
   .loose();
 export type DriveChange = z.infer<typeof driveChangeSchema>;
 
-export const fileListSchema = z.object({
-  nextPageToken: z.string().optional(),
-  incompleteSearch: z.boolean().optional(),
-  files: z.array(driveFileSchema).default([]),
-});
-export const changeListSchema = z.object({
-  nextPageToken: z.string().optional(),
-  newStartPageToken: z.string().optional(),
-  changes: z.array(driveChangeSchema).default([]),
-});
-export const permissionListSchema = z.object({
-  nextPageToken: z.string().optional(),
-  permissions: z.array(drivePermissionSchema).default([]),
-});
-export const revisionListSchema = z.object({
-  nextPageToken: z.string().optional(),
-  revisions: z.array(driveRevisionSchema).default([]),
-});
-export const commentListSchema = z.object({
-  nextPageToken: z.string().optional(),
-  comments: z.array(driveCommentSchema).default([]),
-});
-export const driveListSchema = z.object({
-  nextPageToken: z.string().optional(),
-  drives: z.array(sharedDriveSchema).default([]),
-});
-export const startPageTokenSchema = z.object({ startPageToken: z.string().min(1) });
+/*
+ * List envelopes. Items default to [] because Drive leaves an empty page's array out, and
+ * pages can be empty before the end of a list (DRIVE_API.md §1.3): only the absence of
+ * nextPageToken ends one.
+ */
+export const fileListSchema = z
+  .object({
+    nextPageToken: z.string().optional(),
+    incompleteSearch: z.boolean().optional(),
+    files: z.array(driveFileSchema).default([]),
+  })
+  .loose();
+export type FileList = z.infer<typeof fileListSchema>;
+
+/** `newStartPageToken` appears on the last page only; it is the next sync's cursor. */
+export const changeListSchema = z
+  .object({
+    nextPageToken: z.string().optional(),
+    newStartPageToken: z.string().optional(),
+    changes: z.array(driveChangeSchema).default([]),
+  })
+  .loose();
+export type ChangeList = z.infer<typeof changeListSchema>;
+
+export const permissionListSchema = z
+  .object({
+    nextPageToken: z.string().optional(),
+    permissions: z.array(drivePermissionSchema).default([]),
+  })
+  .loose();
+export type PermissionList = z.infer<typeof permissionListSchema>;
+
+export const revisionListSchema = z
+  .object({
+    nextPageToken: z.string().optional(),
+    revisions: z.array(driveRevisionSchema).default([]),
+  })
+  .loose();
+export type RevisionList = z.infer<typeof revisionListSchema>;
+
+export const commentListSchema = z
+  .object({
+    nextPageToken: z.string().optional(),
+    comments: z.array(driveCommentSchema).default([]),
+  })
+  .loose();
+export type CommentList = z.infer<typeof commentListSchema>;
+
+/** `replies.list`, for a comment whose embedded replies were cut short. */
+export const replyListSchema = z
+  .object({
+    nextPageToken: z.string().optional(),
+    replies: z.array(driveReplySchema).default([]),
+  })
+  .loose();
+export type ReplyList = z.infer<typeof replyListSchema>;
+
+export const driveListSchema = z
+  .object({
+    nextPageToken: z.string().optional(),
+    drives: z.array(sharedDriveSchema).default([]),
+  })
+  .loose();
+export type DriveList = z.infer<typeof driveListSchema>;
+
+export const startPageTokenSchema = z.object({ startPageToken: z.string().min(1) }).loose();
+export type StartPageToken = z.infer<typeof startPageTokenSchema>;
+
+/** A push channel as `changes.watch` returns it; `expiration` (int64 ms) may come as a string or a number. */
 export const channelSchema = z
   .object({
     id: z.string(),
     resourceId: z.string(),
     resourceUri: z.string().optional(),
+    token: z.string().optional(),
     expiration: z.union([z.string(), z.number()]).optional(),
   })
   .loose();
@@ -197,7 +241,8 @@ export const FILE_FIELDS = [
   `lastModifyingUser(${USER_FIELDS}),shortcutDetails(targetId,targetMimeType),capabilities(canReadRevisions,canDownload)`,
 ].join(',');
 export const REVISION_FIELDS = `id,mimeType,modifiedTime,keepForever,md5Checksum,size,originalFilename,lastModifyingUser(${USER_FIELDS})`;
-const REPLY_FIELDS = 'id,createdTime,modifiedTime,author(displayName),content,deleted,action';
+// Comment and reply authors carry no email address or permission id (DRIVE_API.md §3).
+export const REPLY_FIELDS = 'id,createdTime,modifiedTime,author(displayName),content,deleted,action';
 export const COMMENT_FIELDS = `id,createdTime,modifiedTime,author(displayName),content,deleted,resolved,quotedFileContent,replies(${REPLY_FIELDS})`;
 export const DRIVE_FIELDS = 'id,name,createdTime,hidden,colorRgb';
 
@@ -206,4 +251,7 @@ export const CHANGE_LIST_FIELDS = `nextPageToken,newStartPageToken,changes(chang
 export const PERMISSION_LIST_FIELDS = `nextPageToken,permissions(${PERMISSION_FIELDS})`;
 export const REVISION_LIST_FIELDS = `nextPageToken,revisions(${REVISION_FIELDS})`;
 export const COMMENT_LIST_FIELDS = `nextPageToken,comments(${COMMENT_FIELDS})`;
+export const REPLY_LIST_FIELDS = `nextPageToken,replies(${REPLY_FIELDS})`;
 export const DRIVE_LIST_FIELDS = `nextPageToken,drives(${DRIVE_FIELDS})`;
+export const START_PAGE_TOKEN_FIELDS = 'startPageToken';
+export const CHANNEL_FIELDS = 'id,resourceId,resourceUri,token,expiration';
