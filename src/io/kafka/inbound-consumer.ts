@@ -1,124 +1,365 @@
-import type { Consumer, Kafka } from 'kafkajs';
+import {
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  type Kafka,
+  KafkaJSError,
+  type KafkaJSErrorMetadata,
+} from 'kafkajs';
 import type { Logger } from '../../logger.js';
 
+/** One consumed message, as the worker's handler sees it. */
 export interface InboundMessage {
   readonly topic: string;
   readonly partition: number;
   readonly offset: string;
   readonly key: string | null;
   readonly value: Buffer | null;
+  /** Headers as UTF-8 strings (the first value of a repeated header). */
+  readonly headers: Readonly<Record<string, string>>;
+  /** The message's Kafka timestamp, ms since the epoch. */
+  readonly timestamp: number;
 }
+
+/** Partitions per topic, as a group join handed them to this member. */
+export type PartitionAssignment = ReadonlyMap<string, readonly number[]>;
 
 export interface InboundConsumerOptions {
   readonly groupId: string;
   readonly topics: readonly string[];
-  /** Resolves when the message's effect is durable; throwing leaves its offset uncommitted. */
+  /**
+   * Resolves once the message's effect is durable: only then is its offset committed.
+   * Throwing leaves it (and everything after it in its partition) uncommitted; kafkajs
+   * delivers it again after a backoff.
+   */
   readonly handle: (message: InboundMessage) => Promise<void>;
-  /** Runs on every group join, before any message of the new assignment is handled. */
-  readonly onAssignment: (assignment: ReadonlyMap<string, readonly number[]>) => Promise<void>;
+  /**
+   * Runs after every group join with the whole new assignment, and completes before any
+   * message is handled in that generation (see `createInboundConsumer`). If it throws, no
+   * message is handled and it runs again at the next delivery attempt.
+   */
+  readonly onAssignment: (assignment: PartitionAssignment) => Promise<void>;
   readonly logger: Logger;
+  /** Partitions handled at once; one partition's messages are always handled one by one. Default 4. */
   readonly partitionsConsumedConcurrently?: number;
+  /** During a long batch, commit at least every this many handled messages. Default 50. */
+  readonly commitEveryMessages?: number;
+  /** During a long batch, commit at least this often. Default 1000 ms. */
+  readonly commitEveryMs?: number;
+  readonly sessionTimeoutMs?: number;
+  readonly heartbeatIntervalMs?: number;
+  readonly maxWaitTimeMs?: number;
+  /** Where a group without committed offsets starts. Default: the beginning. */
+  readonly fromBeginning?: boolean;
+}
+
+export interface PartitionProgress {
+  readonly topic: string;
+  readonly partition: number;
+  /** Offset of the last message handled here, null before the first. */
+  readonly lastHandledOffset: string | null;
+  /** Offset committed by this member (the next one to read), null before the first commit. */
+  readonly committedOffset: string | null;
+  /** High watermark seen with the latest batch of the partition. */
+  readonly highWatermark: string | null;
+  /** Messages not yet handled, as of the latest batch; null before the first batch. */
+  readonly lag: number | null;
 }
 
 export interface InboundConsumerStatus {
+  /** True between a group join and the next rebalance, crash or stop. */
   readonly joined: boolean;
-  readonly assignment: ReadonlyMap<string, readonly number[]>;
+  /** False once stopped, or after a crash kafkajs does not restart from. */
+  readonly running: boolean;
+  readonly paused: boolean;
+  readonly assignment: PartitionAssignment;
+  /** Progress of the assigned partitions that delivered at least one batch. */
+  readonly partitions: readonly PartitionProgress[];
 }
 
 export interface InboundConsumer {
+  /** Connects, subscribes, and resolves once the first group join completed. */
   start(): Promise<void>;
-  /** Stops fetching, lets the message in hand finish, commits, leaves the group. */
+  /** Stops fetching, lets the message in hand finish, commits, leaves the group, disconnects. */
   stop(): Promise<void>;
+  /** Stops fetching every topic; the batch in hand stops after its current message. */
+  pause(): void;
+  resume(): void;
   status(): InboundConsumerStatus;
 }
 
 /**
- * The trigger and webhook consumer: manual commits of exactly the offsets whose effect is
- * durable (STYLE.md: eachBatch, autoCommit off, explicit `offset + 1`), one partition's
- * messages strictly in order.
+ * Thrown out of `eachBatch` when the handler (or the assignment hook) failed. A retriable
+ * KafkaJSError, so kafkajs neither logs it a second time nor gives up: it backs off,
+ * fetches again from the last resolved offset, and after its retries restarts the consumer.
+ */
+export class InboundHandlingError extends KafkaJSError {
+  override readonly name = 'InboundHandlingError';
+  constructor(message: string, cause: unknown) {
+    // kafkajs's constructor takes `cause` too; its type declarations leave it out.
+    const metadata: KafkaJSErrorMetadata & { cause?: Error } = {
+      retriable: true,
+      cause: cause instanceof Error ? cause : new Error(String(cause)),
+    };
+    super(message, metadata);
+  }
+}
+
+function headerStrings(headers: IHeaders | undefined): Record<string, string> {
+  const result: Record<string, string> = {};
+  for (const [name, raw] of Object.entries(headers ?? {})) {
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    if (value !== undefined) result[name] = value.toString();
+  }
+  return result;
+}
+
+const nextOffset = (offset: string): string => (BigInt(offset) + 1n).toString();
+const partitionKey = (topic: string, partition: number) => `${topic}\u0000${partition}`;
+
+interface AssignmentGate {
+  readonly assignment: PartitionAssignment;
+  attempt: Promise<void>;
+  failed: boolean;
+}
+
+interface MutableProgress {
+  topic: string;
+  partition: number;
+  lastHandledOffset: string | null;
+  committedOffset: string | null;
+  highWatermark: string | null;
+}
+
+/**
+ * The trigger and webhook consumer (CONTRACT.md: offsets committed by hand, only for
+ * messages whose effect is durable; STYLE.md: eachBatch, autoCommit off, explicit
+ * `offset + 1`).
+ *
+ * What kafkajs 2.2.4 guarantees, read in its source and checked by the e2e tests:
+ * - `GROUP_JOIN` is emitted synchronously inside `joinAndSync`, after SyncGroup and before
+ *   the fetchers of the new generation start; and a rebalance only begins once every batch
+ *   in hand has returned (FetchManager.stop waits for its fetchers' queues). So a gate set
+ *   in the GROUP_JOIN listener is in place before any batch of the new generation, and
+ *   `eachBatch` awaits it: `onAssignment` completes before any message of that generation
+ *   is handled. kafkajs itself would not wait: the event's listeners are not awaited.
+ * - `consumer.commitOffsets` silently commits nothing once `stop()` began (Runner checks
+ *   `running`); the batch's `commitOffsetsIfNecessary(offsets)` commits through the
+ *   consumer group directly, so the last handled offsets are committed during a stop too.
+ * - After `eachBatch` throws, the next fetch starts at the last resolved offset, so the
+ *   failed message is delivered again; messages after it are not skipped.
  */
 export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOptions): InboundConsumer {
+  const logger = options.logger.child({ component: 'inbound-consumer' });
+  const heartbeatIntervalMs = options.heartbeatIntervalMs ?? 3_000;
+  const commitEveryMessages = Math.max(1, options.commitEveryMessages ?? 50);
+  const commitEveryMs = options.commitEveryMs ?? 1_000;
   const consumer: Consumer = kafka.consumer({
     groupId: options.groupId,
-    sessionTimeout: 30_000,
-    heartbeatInterval: 3_000,
-    maxWaitTimeInMs: 500,
+    sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+    heartbeatInterval: heartbeatIntervalMs,
+    maxWaitTimeInMs: options.maxWaitTimeMs ?? 500,
+    allowAutoTopicCreation: false,
   });
-  let joined = false;
-  let assignment: ReadonlyMap<string, readonly number[]> = new Map();
-  let assignmentReady: Promise<void> = Promise.resolve();
 
-  consumer.on(consumer.events.GROUP_JOIN, (event) => {
-    joined = true;
-    assignment = new Map(Object.entries(event.payload.memberAssignment));
-    const current = assignment;
-    assignmentReady = assignmentReady
-      .catch(() => undefined)
-      .then(() => options.onAssignment(current))
+  let joined = false;
+  let running = false;
+  let started = false;
+  let paused = false;
+  let gate: AssignmentGate = { assignment: new Map(), attempt: Promise.resolve(), failed: false };
+  const progress = new Map<string, MutableProgress>();
+
+  function runAssignmentHook(target: AssignmentGate): void {
+    target.failed = false;
+    target.attempt = Promise.resolve()
+      .then(() => options.onAssignment(target.assignment))
       .catch((error: unknown) => {
-        options.logger.error({ err: error }, 'restoring connections after an assignment failed');
+        target.failed = true;
+        logger.error({ err: error }, 'the assignment hook failed; no message is handled until it succeeds');
         throw error;
       });
-  });
-  consumer.on(consumer.events.DISCONNECT, () => {
-    joined = false;
-  });
-  consumer.on(consumer.events.CRASH, (event) => {
-    joined = false;
-    options.logger.error(
-      { err: event.payload.error, restart: event.payload.restart },
-      'inbound consumer crashed',
+    // The failure is reported by the batch that awaits it; this only avoids an unhandled rejection.
+    target.attempt.catch(() => undefined);
+  }
+
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    joined = true;
+    const assignment = new Map(
+      Object.entries(payload.memberAssignment).map(([topic, partitions]) => [topic, [...partitions]]),
+    );
+    for (const [key, entry] of progress) {
+      if (!assignment.get(entry.topic)?.includes(entry.partition)) progress.delete(key);
+    }
+    gate = { assignment, attempt: Promise.resolve(), failed: false };
+    runAssignmentHook(gate);
+    logger.info(
+      { assignment: Object.fromEntries(assignment), generationMember: payload.memberId },
+      'joined the consumer group',
     );
   });
+  consumer.on(consumer.events.REBALANCING, () => {
+    joined = false;
+  });
+  consumer.on(consumer.events.STOP, () => {
+    joined = false;
+  });
+  consumer.on(consumer.events.CRASH, ({ payload }) => {
+    joined = false;
+    if (!payload.restart) running = false;
+    logger.error(
+      { err: payload.error, restart: payload.restart },
+      payload.restart ? 'inbound consumer crashed; kafkajs restarts it' : 'inbound consumer crashed for good',
+    );
+  });
+
+  /**
+   * Awaits `work` while heartbeating, so a slow message or hook does not cost the group
+   * membership. A heartbeat that reports a rebalance is kept and rethrown after `work`.
+   */
+  async function withHeartbeats<T>(
+    work: Promise<T>,
+    heartbeat: () => Promise<void>,
+  ): Promise<{ value: T; heartbeatError: unknown }> {
+    let heartbeatError: unknown;
+    const timer = setInterval(() => {
+      heartbeat().catch((error: unknown) => {
+        heartbeatError ??= error;
+      });
+    }, heartbeatIntervalMs);
+    try {
+      return { value: await work, heartbeatError };
+    } finally {
+      clearInterval(timer);
+    }
+  }
+
+  async function awaitAssignment(payload: EachBatchPayload): Promise<void> {
+    const current = gate;
+    if (current.failed) runAssignmentHook(current);
+    try {
+      await withHeartbeats(current.attempt, payload.heartbeat);
+    } catch (error) {
+      throw new InboundHandlingError('the assignment hook failed', error);
+    }
+  }
+
+  function progressOf(topic: string, partition: number): MutableProgress {
+    const key = partitionKey(topic, partition);
+    let entry = progress.get(key);
+    if (!entry) {
+      entry = { topic, partition, lastHandledOffset: null, committedOffset: null, highWatermark: null };
+      progress.set(key, entry);
+    }
+    return entry;
+  }
+
+  async function eachBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale } = payload;
+    const { topic, partition } = batch;
+    await awaitAssignment(payload);
+
+    const state = progressOf(topic, partition);
+    state.highWatermark = batch.highWatermark;
+    let uncommitted: string | null = null;
+    let handledSinceCommit = 0;
+    let lastCommitAt = Date.now();
+
+    const commit = async () => {
+      if (uncommitted === null) return;
+      const offset = nextOffset(uncommitted);
+      await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset }] }] });
+      state.committedOffset = offset;
+      uncommitted = null;
+      handledSinceCommit = 0;
+      lastCommitAt = Date.now();
+    };
+
+    for (const message of batch.messages) {
+      if (!isRunning() || isStale() || paused) break;
+      const inbound: InboundMessage = {
+        topic,
+        partition,
+        offset: message.offset,
+        key: message.key?.toString('utf8') ?? null,
+        value: message.value,
+        headers: headerStrings(message.headers),
+        timestamp: Number(message.timestamp),
+      };
+      let heartbeatError: unknown;
+      try {
+        ({ heartbeatError } = await withHeartbeats(options.handle(inbound), heartbeat));
+      } catch (error) {
+        logger.error(
+          { err: error, topic, partition, offset: message.offset },
+          'inbound message failed; it stays uncommitted and will be delivered again',
+        );
+        await commit().catch((commitError: unknown) =>
+          logger.warn(
+            { err: commitError, topic, partition },
+            'committing the messages handled before it failed',
+          ),
+        );
+        throw new InboundHandlingError(`handling ${topic}[${partition}]@${message.offset} failed`, error);
+      }
+      resolveOffset(message.offset);
+      state.lastHandledOffset = message.offset;
+      uncommitted = message.offset;
+      handledSinceCommit++;
+      if (heartbeatError !== undefined) {
+        await commit();
+        throw heartbeatError;
+      }
+      if (handledSinceCommit >= commitEveryMessages || Date.now() - lastCommitAt >= commitEveryMs) {
+        await commit();
+      }
+      await heartbeat();
+    }
+    await commit();
+  }
+
+  function allTopics() {
+    return options.topics.map((topic) => ({ topic }));
+  }
 
   return {
     async start() {
       await consumer.connect();
-      for (const topic of options.topics) await consumer.subscribe({ topic, fromBeginning: true });
+      await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true });
+      running = true;
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 4,
-        eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-          await assignmentReady;
-          let lastHandled: string | null = null;
-          const commit = async () => {
-            if (lastHandled === null) return;
-            const next = (BigInt(lastHandled) + 1n).toString();
-            await consumer.commitOffsets([{ topic: batch.topic, partition: batch.partition, offset: next }]);
-            lastHandled = null;
-          };
-          try {
-            for (const message of batch.messages) {
-              if (!isRunning() || isStale()) break;
-              await options.handle({
-                topic: batch.topic,
-                partition: batch.partition,
-                offset: message.offset,
-                key: message.key?.toString('utf8') ?? null,
-                value: message.value,
-              });
-              resolveOffset(message.offset);
-              lastHandled = message.offset;
-              await commit();
-              await heartbeat();
-            }
-          } finally {
-            // Whatever was handled before a failure stays committed; the failed message is redelivered.
-            await commit().catch((error: unknown) =>
-              options.logger.warn({ err: error }, 'offset commit failed'),
-            );
-          }
-        },
+        eachBatch,
       });
+      started = true;
+      // kafkajs refuses pause() before run(); a pause asked for earlier applies now.
+      if (paused) consumer.pause(allTopics());
     },
     async stop() {
-      await consumer.stop();
+      running = false;
       await consumer.disconnect();
       joined = false;
     },
+    pause() {
+      paused = true;
+      if (started) consumer.pause(allTopics());
+    },
+    resume() {
+      paused = false;
+      if (started) consumer.resume(allTopics());
+    },
     status() {
-      return { joined, assignment };
+      const partitions: PartitionProgress[] = [...progress.values()].map((p) => {
+        const handledUpTo = p.lastHandledOffset === null ? null : BigInt(p.lastHandledOffset) + 1n;
+        const start = handledUpTo ?? (p.committedOffset === null ? null : BigInt(p.committedOffset));
+        const lag =
+          p.highWatermark === null || start === null
+            ? null
+            : Math.max(0, Number(BigInt(p.highWatermark) - start));
+        return { ...p, lag };
+      });
+      return { joined, running, paused, assignment: gate.assignment, partitions };
     },
   };
 }

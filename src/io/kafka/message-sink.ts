@@ -1,21 +1,38 @@
-import { CompressionTypes, type Kafka, Partitioners, type Producer } from 'kafkajs';
-import type { OutboundRecord } from '../../contract/records.js';
+import {
+  CompressionTypes,
+  type Kafka,
+  type Message,
+  Partitioners,
+  type PartitionMetadata,
+  type Producer,
+  type TopicMessages,
+} from 'kafkajs';
+import type { ErrorRecord, OutboundRecord } from '../../contract/records.js';
+import { publish } from '../../instrumentation.js';
+import type { Logger } from '../../logger.js';
 
 export interface OutboundMessage {
   readonly topic: string;
+  /** The connection id: the partitioner keeps one connection's messages on one partition. */
   readonly key: string;
   /** null writes a tombstone. */
   readonly value: string | null;
   readonly headers: Readonly<Record<string, string>>;
 }
 
-/** Produces messages; `send` resolves only once Kafka acknowledged every one (acks = all). */
+/**
+ * Produces messages. `send` resolves only once Kafka acknowledged every one of its messages
+ * (acks = all); messages of an earlier `send` are never written after those of a later one.
+ */
 export interface MessageSink {
   send(messages: readonly OutboundMessage[]): Promise<void>;
+  /** Resolves once everything sent before the call was acknowledged or failed. */
+  flush(): Promise<void>;
+  /** Flushes, then disconnects; later sends are refused. */
   close(): Promise<void>;
 }
 
-/** The contract's headers of a produced record (CONTRACT.md, "Topics"). */
+/** The contract's headers of a produced record (CONTRACT.md, "Topics"); every caller uses these. */
 export function recordHeaders(
   record: Pick<OutboundRecord, 'idempotency_key' | 'resource_type'>,
   correlationId: string | null,
@@ -28,39 +45,263 @@ export function recordHeaders(
   };
 }
 
-export async function createMessageSink(
-  kafka: Kafka,
-  options: { idempotent: boolean },
-): Promise<MessageSink> {
+/**
+ * The same headers for an error record. Error records have no resource id of their own, so
+ * their idempotency key is the occurrence's `message_id`.
+ */
+export function errorRecordHeaders(
+  record: Pick<ErrorRecord, 'integration_id' | 'integration_connection_id' | 'message_id'>,
+  correlationId: string | null,
+): Record<string, string> {
+  return {
+    'content-type': 'application/json',
+    'idempotency-key': `${record.integration_id}:${record.integration_connection_id ?? 'unknown'}:error:${record.message_id}`,
+    'resource-type': 'error',
+    'correlation-id': correlationId ?? '',
+  };
+}
+
+const javaCompatiblePartitioner = Partitioners.DefaultPartitioner();
+
+/**
+ * The partition Kafka's standard (Java) partitioner picks for a key: murmur2 of the UTF-8
+ * key, made positive, modulo the partition count. The sink produces with exactly this
+ * partitioner; the checkpoint table uses it to know where its own writes land.
+ */
+export function partitionForKey(key: string, partitionCount: number): number {
+  const partitionMetadata: PartitionMetadata[] = Array.from({ length: partitionCount }, (_, id) => ({
+    partitionErrorCode: 0,
+    partitionId: id,
+    leader: 0,
+    replicas: [0],
+    isr: [0],
+  }));
+  return javaCompatiblePartitioner({ topic: '', partitionMetadata, message: { key, value: null } });
+}
+
+export interface MessageSinkOptions {
+  /** Idempotent producer: on for real clusters, off for the embedded broker (see README). */
+  readonly idempotent: boolean;
+  readonly logger?: Logger;
+  /**
+   * gzip by default: records are verbose JSON that shrinks several times, which saves network
+   * and broker disk and keeps a page of records far below the broker's batch size limit;
+   * every Kafka client (kcat/librdkafka included) reads it.
+   */
+  readonly compression?: 'gzip' | 'none';
+  /**
+   * Upper bound of the uncompressed bytes of one produce request. The broker refuses a
+   * partition's record batch above `message.max.bytes` (1 MiB by default), and one
+   * connection's records all go to one partition, so a large page is cut into several
+   * requests, sent in order. A single larger message is sent alone.
+   */
+  readonly maxRequestBytes?: number;
+  /**
+   * When given, acknowledged messages on these topics are published as `records.produced`
+   * (per `resource-type` header) and `errors.produced` (per classification).
+   */
+  readonly instrumentation?: { readonly recordsTopic: string; readonly errorsTopic: string };
+}
+
+export const DEFAULT_MAX_REQUEST_BYTES = 900_000;
+/** Per-message framing (offsets, lengths, timestamps, header counts) on top of its bytes. */
+const MESSAGE_OVERHEAD_BYTES = 64;
+
+interface PendingSend {
+  readonly messages: readonly OutboundMessage[];
+  readonly sizes: readonly number[];
+  /** Index of the first message not yet taken into a request. */
+  next: number;
+  failed: boolean;
+  resolve(): void;
+  reject(error: unknown): void;
+}
+
+interface RequestSlice {
+  readonly send: PendingSend;
+  readonly from: number;
+  readonly to: number;
+}
+
+function messageBytes(message: OutboundMessage): number {
+  let bytes = MESSAGE_OVERHEAD_BYTES + Buffer.byteLength(message.key);
+  if (message.value !== null) bytes += Buffer.byteLength(message.value);
+  for (const [name, value] of Object.entries(message.headers)) {
+    bytes += Buffer.byteLength(name) + Buffer.byteLength(value);
+  }
+  return bytes;
+}
+
+class SinkClosedError extends Error {
+  constructor() {
+    super('the message sink is closed');
+    this.name = 'SinkClosedError';
+  }
+}
+
+/**
+ * The producer behind the worker's MessageSink.
+ *
+ * Batching without waiting: at most one produce request is in flight per sink; while it
+ * is, later `send` calls queue up and all go out together in the next request (calls made
+ * in the same tick share one request too). A lone call is sent at once; under load,
+ * requests grow instead of multiplying. One request in flight also keeps the order of
+ * `send` calls on the broker, even across kafkajs's retries.
+ */
+export async function createMessageSink(kafka: Kafka, options: MessageSinkOptions): Promise<MessageSink> {
   const producer: Producer = kafka.producer({
     // Java-compatible murmur2, so one connection's messages share a partition with the
-    // platform's producers (CONTRACT.md).
+    // platform's producers (CONTRACT.md). Set explicitly: kafkajs warns otherwise.
     createPartitioner: Partitioners.DefaultPartitioner,
     idempotent: options.idempotent,
-    maxInFlightRequests: options.idempotent ? 5 : undefined,
+    // kafkajs serialises an idempotent producer's requests per broker already; one request
+    // in flight per connection is what KIP-98 asks of idempotent producers and costs nothing
+    // here, since the sink itself never has two requests in flight.
+    ...(options.idempotent ? { maxInFlightRequests: 1 } : {}),
     allowAutoTopicCreation: false,
   });
   await producer.connect();
-  return {
-    async send(messages) {
-      if (messages.length === 0) return;
-      const byTopic = new Map<string, OutboundMessage[]>();
-      for (const message of messages) {
-        const list = byTopic.get(message.topic) ?? [];
-        list.push(message);
-        byTopic.set(message.topic, list);
+
+  const compression = options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
+  const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  const queue: PendingSend[] = [];
+  const unsettled = new Set<Promise<void>>();
+  let draining = false;
+  let closed = false;
+
+  /** Takes messages from the head of the queue up to the request size (at least one). */
+  function takeRequest(): RequestSlice[] {
+    const slices: RequestSlice[] = [];
+    let bytes = 0;
+    while (queue.length > 0) {
+      const head = queue[0] as PendingSend;
+      const from = head.next;
+      let to = from;
+      while (to < head.messages.length) {
+        const size = head.sizes[to] as number;
+        if (bytes > 0 && bytes + size > maxRequestBytes) break;
+        bytes += size;
+        to++;
       }
-      await producer.sendBatch({
-        acks: -1,
-        compression: CompressionTypes.None,
-        topicMessages: [...byTopic].map(([topic, list]) => ({
-          topic,
-          messages: list.map((m) => ({ key: m.key, value: m.value, headers: { ...m.headers } })),
-        })),
+      if (to > from) slices.push({ send: head, from, to });
+      head.next = to;
+      if (to < head.messages.length) break;
+      queue.shift();
+    }
+    return slices;
+  }
+
+  function toTopicMessages(slices: readonly RequestSlice[]): TopicMessages[] {
+    const byTopic = new Map<string, Message[]>();
+    for (const { send, from, to } of slices) {
+      for (let i = from; i < to; i++) {
+        const message = send.messages[i] as OutboundMessage;
+        let list = byTopic.get(message.topic);
+        if (!list) {
+          list = [];
+          byTopic.set(message.topic, list);
+        }
+        list.push({ key: message.key, value: message.value, headers: { ...message.headers } });
+      }
+    }
+    return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
+  }
+
+  function publishProduced(slices: readonly RequestSlice[]): void {
+    const topics = options.instrumentation;
+    if (!topics) return;
+    const records = new Map<string, number>();
+    for (const { send, from, to } of slices) {
+      for (let i = from; i < to; i++) {
+        const message = send.messages[i] as OutboundMessage;
+        if (message.topic === topics.recordsTopic) {
+          const type = message.headers['resource-type'] ?? 'unknown';
+          records.set(type, (records.get(type) ?? 0) + 1);
+        } else if (message.topic === topics.errorsTopic) {
+          publish('errors.produced', { classification: classificationOf(message.value) });
+        }
+      }
+    }
+    for (const [resourceType, count] of records) {
+      publish('records.produced', { topic: topics.recordsTopic, count, resourceType });
+    }
+  }
+
+  async function drain(): Promise<void> {
+    while (queue.length > 0) {
+      const slices = takeRequest();
+      const live = slices.filter((s) => !s.send.failed);
+      if (live.length === 0) continue;
+      try {
+        await producer.sendBatch({ acks: -1, compression, topicMessages: toTopicMessages(live) });
+        publishProduced(live);
+        for (const { send, to } of live) {
+          if (to === send.messages.length) send.resolve();
+        }
+      } catch (error) {
+        options.logger?.warn(
+          { err: error, messages: live.reduce((n, s) => n + s.to - s.from, 0) },
+          'produce request failed',
+        );
+        for (const { send } of live) {
+          if (send.failed) continue;
+          // The rest of a failed send is not produced: its caller retries the whole send.
+          send.failed = true;
+          send.reject(error);
+        }
+        const head = queue[0];
+        if (head?.failed) queue.shift();
+      }
+    }
+  }
+
+  function scheduleDrain(): void {
+    if (draining) return;
+    draining = true;
+    // setImmediate: sends issued in the same tick go out in one request.
+    setImmediate(() => {
+      drain().finally(() => {
+        draining = false;
+        if (queue.length > 0) scheduleDrain();
       });
+    });
+  }
+
+  return {
+    send(messages) {
+      if (closed) return Promise.reject(new SinkClosedError());
+      if (messages.length === 0) return Promise.resolve();
+      const promise = new Promise<void>((resolve, reject) => {
+        queue.push({ messages, sizes: messages.map(messageBytes), next: 0, failed: false, resolve, reject });
+      });
+      const settled = promise.then(
+        () => undefined,
+        () => undefined,
+      );
+      unsettled.add(settled);
+      void settled.then(() => unsettled.delete(settled));
+      scheduleDrain();
+      return promise;
+    },
+    async flush() {
+      await Promise.all([...unsettled]);
     },
     async close() {
+      if (closed) return;
+      closed = true;
+      await Promise.all([...unsettled]);
       await producer.disconnect();
     },
   };
+}
+
+function classificationOf(value: string | null): string {
+  if (value === null) return 'unknown';
+  try {
+    const parsed = JSON.parse(value) as { error?: { classification?: unknown } };
+    const classification = parsed.error?.classification;
+    return typeof classification === 'string' ? classification : 'unknown';
+  } catch {
+    return 'unknown';
+  }
 }

@@ -1,0 +1,139 @@
+import { execFile } from 'node:child_process';
+import { Writable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import type { Kafka } from 'kafkajs';
+import { loadConfig } from '../../../src/config.js';
+import type { EmbeddedKafkaControl } from '../../../src/embedded/kafka-broker.js';
+import { createKafka } from '../../../src/io/kafka/kafka-client.js';
+import { createLogger, type Logger } from '../../../src/logger.js';
+
+const execFileAsync = promisify(execFile);
+
+/** A logger whose JSON lines the test can read (warnings and up, unless told otherwise). */
+export function capturingLogger(level = 'warn'): {
+  logger: Logger;
+  lines: () => Array<Record<string, unknown>>;
+} {
+  const raw: string[] = [];
+  const destination = new Writable({
+    write(chunk, _encoding, callback) {
+      raw.push(String(chunk));
+      callback();
+    },
+  });
+  const logger = createLogger({ level, format: 'json', destination });
+  return {
+    logger,
+    lines: () =>
+      raw
+        .join('')
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+  };
+}
+
+/** The worker's own client factory, pointed at the embedded broker (idempotence off: see README). */
+export function workerKafka(broker: EmbeddedKafkaControl, logger: Logger): Kafka {
+  const config = loadConfig({
+    KAFKA_BOOTSTRAP_SERVERS: broker.bootstrapServers.join(','),
+    KAFKA_CLIENT_ID: 'kafka-io-e2e',
+    KAFKA_PRODUCER_IDEMPOTENT: 'false',
+  });
+  return createKafka(config.kafka, logger);
+}
+
+/**
+ * Consumer timings for the embedded broker: it delays a group's first join by 3 s and waits
+ * up to the session timeout for members to rejoin, so a short session keeps rebalances quick.
+ */
+export const quickGroup = { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 300, maxWaitTimeMs: 200 } as const;
+
+/** Polls until `done()` holds; the deadline only keeps a broken run from hanging. */
+export async function waitUntil(done: () => boolean, what: string, deadlineMs = 60_000): Promise<void> {
+  const giveUpAt = Date.now() + deadlineMs;
+  while (!done()) {
+    if (Date.now() > giveUpAt) throw new Error(`gave up waiting for ${what}`);
+    await sleep(25);
+  }
+}
+
+export interface KcatMessage {
+  readonly partition: number;
+  readonly offset: number;
+  readonly key: string;
+  /** Headers as kcat prints them: `name=value` joined with commas. */
+  readonly headers: string;
+  /** null for a tombstone. */
+  readonly value: string | null;
+}
+
+/** Every message of a topic, read by kcat (librdkafka: an implementation independent of kafkajs). */
+export async function kcatRead(broker: EmbeddedKafkaControl, topic: string): Promise<KcatMessage[]> {
+  const { stdout } = await execFileAsync('kcat', [
+    '-b',
+    broker.bootstrapServers.join(','),
+    '-C',
+    '-t',
+    topic,
+    '-o',
+    'beginning',
+    '-e',
+    '-q',
+    '-f',
+    '%p\t%o\t%k\t%h\t%S\t%s\n',
+  ]);
+  return stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => {
+      const [partition, offset, key, headers, length, ...rest] = line.split('\t');
+      return {
+        partition: Number(partition),
+        offset: Number(offset),
+        key: key ?? '',
+        headers: headers ?? '',
+        value: length === '-1' ? null : rest.join('\t'),
+      };
+    });
+}
+
+/** Produces `key:value` lines with kcat and librdkafka's Java-compatible murmur2 partitioner. */
+export async function kcatProduce(
+  broker: EmbeddedKafkaControl,
+  topic: string,
+  lines: string[],
+): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile(
+      'kcat',
+      [
+        '-b',
+        broker.bootstrapServers.join(','),
+        '-P',
+        '-t',
+        topic,
+        '-K',
+        ':',
+        '-X',
+        'partitioner=murmur2_random',
+      ],
+      (error) => (error ? reject(error) : resolve()),
+    );
+    child.stdin?.end(`${lines.join('\n')}\n`);
+  });
+}
+
+/** Cleanups run after each test, last registered first. */
+export function cleanupList() {
+  const list: Array<() => Promise<unknown>> = [];
+  return {
+    add(cleanup: () => Promise<unknown>) {
+      list.push(cleanup);
+    },
+    async runAll() {
+      for (const cleanup of list.splice(0).reverse()) await cleanup().catch(() => undefined);
+    },
+  };
+}

@@ -1,0 +1,245 @@
+import { Kafka, logLevel } from 'kafkajs';
+import { afterEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { subscribe } from '../../../src/instrumentation.js';
+import {
+  createMessageSink,
+  errorRecordHeaders,
+  type OutboundMessage,
+  partitionForKey,
+  recordHeaders,
+} from '../../../src/io/kafka/message-sink.js';
+import { sharedKafka, uniqueName } from '../../setup/kafka-broker.global.js';
+import {
+  capturingLogger,
+  cleanupList,
+  kcatProduce,
+  kcatRead,
+  waitUntil,
+  workerKafka,
+} from './kafka-fixture.js';
+
+const cleanups = cleanupList();
+afterEach(() => cleanups.runAll());
+
+const broker = sharedKafka();
+
+async function sinkOn(options: { maxRequestBytes?: number; compression?: 'gzip' | 'none' } = {}) {
+  const { logger } = capturingLogger();
+  const sink = await createMessageSink(workerKafka(broker, logger), {
+    idempotent: false,
+    logger,
+    ...options,
+  });
+  cleanups.add(() => sink.close());
+  return sink;
+}
+
+/** kafkajs decodes each message with its record batch's context; one produce request makes one batch per partition. */
+const batchContext = z.object({ batchContext: z.object({ firstOffset: z.string() }) });
+
+/** Values of a single-partition topic with the first offset of the record batch each arrived in. */
+async function readWithBatches(
+  topic: string,
+  count: number,
+): Promise<Array<{ value: string; batch: string }>> {
+  const kafka = new Kafka({
+    clientId: 'batch-reader',
+    brokers: broker.bootstrapServers,
+    logLevel: logLevel.NOTHING,
+  });
+  const consumer = kafka.consumer({
+    groupId: uniqueName('batch-reader'),
+    sessionTimeout: 6_000,
+    heartbeatInterval: 300,
+  });
+  await consumer.connect();
+  cleanups.add(() => consumer.disconnect());
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  const seen: Array<{ value: string; batch: string }> = [];
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      seen.push({
+        value: message.value?.toString() ?? '',
+        batch: batchContext.parse(message).batchContext.firstOffset,
+      });
+    },
+  });
+  await waitUntil(() => seen.length >= count, `${count} messages of ${topic}`);
+  return seen;
+}
+
+describe('the message sink on the embedded broker', () => {
+  it('produces every message with its key and the contract headers, and a tombstone, readable by kcat', async () => {
+    const topic = uniqueName('sink-exact');
+    await broker.createTopic(topic, 3);
+    const sink = await sinkOn();
+
+    const messages: OutboundMessage[] = Array.from({ length: 40 }, (_, i) => {
+      const connectionId = `conn-${i % 7}`;
+      const record = {
+        idempotency_key: `google-drive:${connectionId}:file:f${i}`,
+        resource_type: 'file' as const,
+      };
+      return {
+        topic,
+        key: connectionId,
+        value: JSON.stringify({ n: i, connectionId }),
+        headers: recordHeaders(record, `trigger-${i % 3}`),
+      };
+    });
+    await sink.send(messages);
+    await sink.send([
+      { topic, key: 'conn-gone', value: null, headers: { 'content-type': 'application/json' } },
+    ]);
+
+    const landed = await kcatRead(broker, topic);
+    expect(landed).toHaveLength(41);
+    const byValue = new Map(landed.filter((m) => m.value !== null).map((m) => [m.value, m]));
+    for (const [i, sent] of messages.entries()) {
+      const got = byValue.get(sent.value);
+      expect(got?.key).toBe(sent.key);
+      expect(got?.headers).toBe(
+        `content-type=application/json,idempotency-key=google-drive:${sent.key}:file:f${i},resource-type=file,correlation-id=trigger-${i % 3}`,
+      );
+      expect(got?.partition).toBe(partitionForKey(sent.key, 3));
+    }
+    const tombstone = landed.find((m) => m.key === 'conn-gone');
+    expect(tombstone?.value).toBeNull();
+
+    // One connection's messages keep the order they were sent in.
+    const conn0 = landed.filter((m) => m.key === 'conn-0').map((m) => JSON.parse(m.value ?? '{}').n);
+    expect(conn0).toEqual([0, 7, 14, 21, 28, 35]);
+  });
+
+  it('places keys where the Java partitioner does (kcat with librdkafka murmur2_random)', async () => {
+    const byKcat = uniqueName('murmur2-kcat');
+    const bySink = uniqueName('murmur2-sink');
+    await broker.createTopic(byKcat, 12);
+    await broker.createTopic(bySink, 12);
+    const keys = [
+      'conn_abc',
+      'conn-1',
+      'a',
+      'integration-connection-42',
+      'ünïcødé-connection',
+      ...Array.from({ length: 40 }, (_, i) => `connection-${i * 7919}`),
+    ];
+
+    await kcatProduce(
+      broker,
+      byKcat,
+      keys.map((key) => `${key}:x`),
+    );
+    const sink = await sinkOn();
+    await sink.send(keys.map((key) => ({ topic: bySink, key, value: 'x', headers: {} })));
+
+    const partitionsOf = async (topic: string) =>
+      Object.fromEntries((await kcatRead(broker, topic)).map((m) => [m.key, m.partition]));
+    const javaLike = await partitionsOf(byKcat);
+    expect(Object.keys(javaLike)).toHaveLength(keys.length);
+    expect(await partitionsOf(bySink)).toEqual(javaLike);
+    expect(Object.fromEntries(keys.map((key) => [key, partitionForKey(key, 12)]))).toEqual(javaLike);
+    // The keys really spread: the comparison is not between all-zero answers.
+    expect(new Set(Object.values(javaLike)).size).toBeGreaterThan(6);
+  });
+
+  it('sends concurrent calls in one request and resolves each once acknowledged', async () => {
+    const topic = uniqueName('sink-coalesce');
+    await broker.createTopic(topic, 1);
+    const sink = await sinkOn();
+
+    await Promise.all(
+      Array.from({ length: 25 }, (_, i) => sink.send([{ topic, key: 'conn', value: `m${i}`, headers: {} }])),
+    );
+    // Acknowledged means stored: kcat sees all of them right after.
+    expect((await kcatRead(broker, topic)).map((m) => m.value)).toEqual(
+      Array.from({ length: 25 }, (_, i) => `m${i}`),
+    );
+    const batches = new Set((await readWithBatches(topic, 25)).map((m) => m.batch));
+    expect(batches.size).toBe(1);
+  });
+
+  it('cuts a send larger than one request into several, in order', async () => {
+    const topic = uniqueName('sink-split');
+    await broker.createTopic(topic, 1);
+    const sink = await sinkOn({ maxRequestBytes: 50_000 });
+    const filler = 'x'.repeat(10_000);
+
+    await sink.send(
+      Array.from({ length: 20 }, (_, i) => ({ topic, key: 'conn', value: `${i}:${filler}`, headers: {} })),
+    );
+
+    const seen = await readWithBatches(topic, 20);
+    expect(seen.map((m) => Number(m.value.split(':')[0]))).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    // 20 × ~10 kB in requests of at most 50 kB: at least 5 requests.
+    expect(new Set(seen.map((m) => m.batch)).size).toBeGreaterThanOrEqual(5);
+  });
+
+  it('publishes produced records and errors once acknowledged, when given the topics', async () => {
+    const records = uniqueName('sink-records');
+    const errors = uniqueName('sink-errors');
+    await broker.createTopic(records, 1);
+    await broker.createTopic(errors, 1);
+    const { logger } = capturingLogger();
+    const sink = await createMessageSink(workerKafka(broker, logger), {
+      idempotent: false,
+      logger,
+      instrumentation: { recordsTopic: records, errorsTopic: errors },
+    });
+    cleanups.add(() => sink.close());
+    const produced: Array<{ topic: string; count: number; resourceType: string }> = [];
+    const classified: string[] = [];
+    cleanups.add(async () => undefined);
+    const offRecords = subscribe('records.produced', (e) => {
+      if (e.topic === records) produced.push(e);
+    });
+    const offErrors = subscribe('errors.produced', (e) => classified.push(e.classification));
+    cleanups.add(async () => {
+      offRecords();
+      offErrors();
+    });
+
+    const file = { idempotency_key: 'google-drive:c:file:1', resource_type: 'file' as const };
+    const folder = { idempotency_key: 'google-drive:c:folder:2', resource_type: 'folder' as const };
+    const errorRecord = {
+      message_id: '6f1c2f55-7d43-4e59-9a8f-1d1f1b7f2a10',
+      integration_id: 'google-drive',
+      integration_connection_id: 'c',
+      error: { classification: 'rate_limited' },
+    };
+    await sink.send([
+      { topic: records, key: 'c', value: '{}', headers: recordHeaders(file, null) },
+      { topic: records, key: 'c', value: '{}', headers: recordHeaders(file, null) },
+      { topic: records, key: 'c', value: '{}', headers: recordHeaders(folder, null) },
+      {
+        topic: errors,
+        key: 'c',
+        value: JSON.stringify(errorRecord),
+        headers: errorRecordHeaders(errorRecord, 'm-1'),
+      },
+    ]);
+
+    expect(produced.sort((a, b) => a.resourceType.localeCompare(b.resourceType))).toEqual([
+      { topic: records, count: 2, resourceType: 'file' },
+      { topic: records, count: 1, resourceType: 'folder' },
+    ]);
+    expect(classified).toEqual(['rate_limited']);
+    const [landedError] = await kcatRead(broker, errors);
+    expect(landedError?.headers).toBe(
+      'content-type=application/json,idempotency-key=google-drive:c:error:6f1c2f55-7d43-4e59-9a8f-1d1f1b7f2a10,resource-type=error,correlation-id=m-1',
+    );
+  });
+
+  it('refuses sends after close, having flushed what was queued', async () => {
+    const topic = uniqueName('sink-close');
+    await broker.createTopic(topic, 1);
+    const { logger } = capturingLogger();
+    const sink = await createMessageSink(workerKafka(broker, logger), { idempotent: false, logger });
+    const queued = sink.send([{ topic, key: 'k', value: 'last words', headers: {} }]);
+    await sink.close();
+    await queued;
+    expect((await kcatRead(broker, topic)).map((m) => m.value)).toEqual(['last words']);
+    await expect(sink.send([{ topic, key: 'k', value: 'too late', headers: {} }])).rejects.toThrow(/closed/);
+  });
+});
