@@ -3,7 +3,25 @@ import type { ErrorClassification } from '../contract/records.js';
 /**
  * Classification of failed calls into the contract's error classes (CONTRACT.md, "Outbound:
  * error"; DRIVE_API.md §6). Adapters describe what happened as a neutral `CallFailure`;
- * everything that decides what it means lives here.
+ * everything that decides what it means lives here, so the rules are read and tested in
+ * one place.
+ *
+ * Choices the sources leave open, written down:
+ * - A 403 rate limit (`userRateLimitExceeded`, `rateLimitExceeded`, `sharingRateLimitExceeded`)
+ *   is `rate_limited` and retried — never "access lost".
+ * - `dailyLimitExceeded` is `quota_exhausted` and NOT retried by the connection's short
+ *   backoff (at most minutes), which cannot outlast a daily quota; the next trigger retries.
+ * - Content that cannot be fetched in the form asked for — `exportSizeLimitExceeded` (export
+ *   over 10 MB) and `fileNotDownloadable` (a Docs Editors file asked for raw bytes) — is
+ *   `invalid_input`: the request does not fit the file, the user's access is intact.
+ *   `cannotExportFile` is `permission`: the owner forbade downloads for this user.
+ *   None of them is retryable.
+ * - A 401 reaching this point already had its one forced token refresh: `auth`.
+ * - The control plane's 404 (unknown connection) and 409 `reauth_required` are `auth`; its
+ *   429, 5xx and network failures are `transient`.
+ * - S3 and Kafka failures are `transient` when the service was busy or unreachable, and
+ *   `internal` otherwise (a refused credential or missing bucket is the worker's own
+ *   configuration, not the user's authorization).
  */
 export interface CallFailure {
   readonly source: 'drive' | 'control_plane' | 's3' | 'kafka';
@@ -11,15 +29,20 @@ export interface CallFailure {
   readonly httpStatus: number | null;
   /** Drive's `errors[0].reason`, or the control plane's `error`. */
   readonly reason: string | null;
-  /** Drive's `errors[0].location`, when given. */
+  /** Drive's `errors[0].location`, when given (`pageToken` marks a refused cursor). */
   readonly location: string | null;
   readonly message: string;
+  /** The server's Retry-After, in milliseconds, when it sent one. */
   readonly retryAfterMs: number | null;
+  /** No HTTP answer at all (connection refused or reset, DNS, timeout). Implied by a null status. */
+  readonly network?: boolean;
 }
 
 export interface ClassifiedFailure {
   readonly classification: ErrorClassification;
+  /** Drive's reason when there is one; otherwise `http_<status>`, `network_error` or a named case. */
   readonly code: string;
+  /** Redacted (see `redactSecrets`) and at most MAX_MESSAGE_LENGTH characters. */
   readonly message: string;
   readonly retryable: boolean;
   readonly httpStatus: number | null;
@@ -28,76 +51,96 @@ export interface ClassifiedFailure {
   readonly cursorInvalid: boolean;
 }
 
-const RATE_LIMIT_REASONS = new Set([
+export const MAX_MESSAGE_LENGTH = 500;
+
+const RATE_LIMIT_REASONS: ReadonlySet<string> = new Set([
   'userRateLimitExceeded',
   'rateLimitExceeded',
   'sharingRateLimitExceeded',
 ]);
-const PERMISSION_REASONS = new Set([
+const PERMISSION_REASONS: ReadonlySet<string> = new Set([
   'insufficientPermissions',
   'insufficientFilePermissions',
   'appNotAuthorizedToFile',
   'domainPolicy',
   'cannotExportFile',
+]);
+const UNFIT_CONTENT_REASONS: ReadonlySet<string> = new Set([
   'exportSizeLimitExceeded',
   'fileNotDownloadable',
 ]);
+const QUOTA_REASONS: ReadonlySet<string> = new Set(['dailyLimitExceeded', 'storageQuotaExceeded']);
 
-/** Bearer credentials, Google access tokens and JWT-shaped strings never leave in a message. */
+const REDACTED = '[REDACTED]';
+
+/**
+ * Removes anything shaped like a credential: bearer/basic credentials, Google access
+ * (`ya29.`) and refresh (`1//`) tokens, JWTs, and token-named query or JSON fields.
+ * Error messages echo request details often enough that every message passes through here.
+ */
 export function redactSecrets(text: string): string {
   return text
-    .replace(/(Bearer\s+)[A-Za-z0-9._~+/-]+=*/g, '$1[REDACTED]')
-    .replace(/ya29\.[A-Za-z0-9._-]+/g, '[REDACTED]')
-    .replace(/eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/g, '[REDACTED]')
-    .replace(/(access_token|refresh_token|client_secret)=[^&\s]+/g, '$1=[REDACTED]');
+    .replace(/\b(Bearer|Basic)(\s+)[A-Za-z0-9._~+/-]+=*/gi, `$1$2${REDACTED}`)
+    .replace(/ya29\.[A-Za-z0-9._-]+/g, REDACTED)
+    .replace(/\b1\/\/[A-Za-z0-9._-]{10,}/g, REDACTED)
+    .replace(/eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, REDACTED)
+    .replace(/\b(access_token|refresh_token|id_token|client_secret|assertion)=[^&\s"']+/gi, `$1=${REDACTED}`)
+    .replace(
+      /("(?:access_token|refresh_token|id_token|client_secret|authorization)"\s*:\s*)"[^"]*"/gi,
+      `$1"${REDACTED}"`,
+    );
+}
+
+function cleanMessage(message: string): string {
+  return redactSecrets(message).slice(0, MAX_MESSAGE_LENGTH);
+}
+
+function isBusy(status: number | null): boolean {
+  return status === null || status === 408 || status === 429 || status >= 500;
 }
 
 export function classifyFailure(failure: CallFailure): ClassifiedFailure {
+  const status = failure.network ? null : failure.httpStatus;
+  const reason = failure.reason;
   const base = {
-    httpStatus: failure.httpStatus,
+    httpStatus: status,
     retryAfterMs: failure.retryAfterMs,
-    message: redactSecrets(failure.message).slice(0, 500),
+    message: cleanMessage(failure.message),
     cursorInvalid: false,
   };
-  const status = failure.httpStatus;
-  const reason = failure.reason;
   const code = reason ?? (status === null ? 'network_error' : `http_${status}`);
+  const as = (classification: ErrorClassification, retryable: boolean, named = code): ClassifiedFailure => ({
+    ...base,
+    classification,
+    code: named,
+    retryable,
+  });
 
   if (failure.source === 'control_plane') {
-    if (status === 404)
-      return { ...base, classification: 'auth', code: 'unknown_connection', retryable: false };
-    if (status === 409 || reason === 'reauth_required')
-      return { ...base, classification: 'auth', code: 'reauth_required', retryable: false };
-    if (status === 401 || status === 403) return { ...base, classification: 'auth', code, retryable: false };
-    if (status === null || status === 429 || status >= 500)
-      return { ...base, classification: 'transient', code, retryable: true };
-    return { ...base, classification: 'internal', code, retryable: false };
+    if (status === 404) return as('auth', false, 'unknown_connection');
+    if (status === 409 || reason === 'reauth_required') return as('auth', false, 'reauth_required');
+    if (status === 401 || status === 403) return as('auth', false);
+    if (isBusy(status)) return as('transient', true);
+    return as('internal', false);
   }
 
-  if (status === null) return { ...base, classification: 'transient', code, retryable: true };
-  // A 403 rate limit is a rate limit, never "access lost" (DRIVE_API §6.2).
-  if (status === 429 || (reason !== null && RATE_LIMIT_REASONS.has(reason)))
-    return { ...base, classification: 'rate_limited', code, retryable: true };
-  if (reason === 'dailyLimitExceeded')
-    return { ...base, classification: 'quota_exhausted', code, retryable: true };
-  if (status >= 500) return { ...base, classification: 'transient', code, retryable: true };
-  if (status === 401) return { ...base, classification: 'auth', code, retryable: false };
-  if (status === 403) return { ...base, classification: 'permission', code, retryable: false };
-  if (status === 404) return { ...base, classification: 'not_found', code, retryable: false };
+  if (failure.source === 's3' || failure.source === 'kafka') {
+    return isBusy(status) ? as('transient', true) : as('internal', false);
+  }
+
+  // Drive. Rate limits first: they arrive as 403 as well as 429 (DRIVE_API §6.2).
+  if (status === 429 || (reason !== null && RATE_LIMIT_REASONS.has(reason))) return as('rate_limited', true);
+  if (reason !== null && QUOTA_REASONS.has(reason)) return as('quota_exhausted', false);
+  if (isBusy(status)) return as('transient', true);
+  if (status === 401) return as('auth', false);
+  if (reason !== null && UNFIT_CONTENT_REASONS.has(reason)) return as('invalid_input', false);
+  if (status === 403) return as('permission', false);
+  if (status === 404) return as('not_found', false);
   if (status === 400 && reason === 'invalid' && failure.location === 'pageToken')
-    return {
-      ...base,
-      classification: 'invalid_input',
-      code: 'invalidPageToken',
-      retryable: false,
-      cursorInvalid: true,
-    };
-  if (status === 408) return { ...base, classification: 'transient', code, retryable: true };
-  if (reason !== null && PERMISSION_REASONS.has(reason))
-    return { ...base, classification: 'permission', code, retryable: false };
-  if (status >= 400 && status < 500)
-    return { ...base, classification: 'invalid_input', code, retryable: false };
-  return { ...base, classification: 'internal', code, retryable: false };
+    return { ...as('invalid_input', false, 'invalidPageToken'), cursorInvalid: true };
+  if (reason !== null && PERMISSION_REASONS.has(reason)) return as('permission', false);
+  if (status !== null && status >= 400 && status < 500) return as('invalid_input', false);
+  return as('internal', false);
 }
 
 /** Errors thrown by the adapters in src/io carry their classified failure. */
@@ -118,7 +161,7 @@ export function failureOf(error: unknown): ClassifiedFailure {
   return {
     classification: 'internal',
     code: 'internal_error',
-    message: redactSecrets(message).slice(0, 500),
+    message: cleanMessage(message),
     retryable: false,
     httpStatus: null,
     retryAfterMs: null,
