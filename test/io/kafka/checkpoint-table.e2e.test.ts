@@ -1,0 +1,189 @@
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { ConnectionCheckpoint } from '../../../src/contract/checkpoint.js';
+import { createCheckpointTable } from '../../../src/io/kafka/checkpoint-table.js';
+import { createMessageSink, partitionForKey } from '../../../src/io/kafka/message-sink.js';
+import { sharedKafka, uniqueName } from '../../setup/kafka-broker.global.js';
+import { capturingLogger, cleanupList, kcatRead, quickGroup, workerKafka } from './kafka-fixture.js';
+
+const cleanups = cleanupList();
+afterEach(() => cleanups.runAll());
+
+const broker = sharedKafka();
+const plainKafka = new Kafka({
+  clientId: 'table-e2e',
+  brokers: broker.bootstrapServers,
+  logLevel: logLevel.NOTHING,
+});
+
+function checkpoint(connectionId: string, cursor: string): ConnectionCheckpoint {
+  return {
+    version: 1,
+    connectionId,
+    customerId: 'cust_1',
+    cursor,
+    options: { include: ['permissions'], driveIds: null },
+    activeSync: null,
+    pending: null,
+    backoff: null,
+    channel: null,
+    parked: null,
+    lastSync: null,
+    updatedAt: '2025-01-20T10:00:00.000Z',
+  };
+}
+
+async function producer(): Promise<Producer> {
+  const p = plainKafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: false });
+  await p.connect();
+  cleanups.add(() => p.disconnect());
+  return p;
+}
+
+async function startedTable(topic: string) {
+  const { logger, lines } = capturingLogger();
+  const kafka = workerKafka(broker, logger);
+  const sink = await createMessageSink(kafka, { idempotent: false, logger });
+  const table = createCheckpointTable(kafka, {
+    topic,
+    groupIdPrefix: 'table-e2e',
+    clientId: 'worker-0',
+    sink,
+    logger,
+    sessionTimeoutMs: quickGroup.sessionTimeoutMs,
+    heartbeatIntervalMs: quickGroup.heartbeatIntervalMs,
+  });
+  cleanups.add(() => sink.close());
+  cleanups.add(() => table.stop());
+  await table.start();
+  return { table, lines };
+}
+
+const cursorsOf = (list: readonly ConnectionCheckpoint[]) =>
+  Object.fromEntries(list.map((c) => [c.connectionId, c.cursor]));
+
+describe('the checkpoint table on the embedded broker', () => {
+  it('restores the last value per key across partitions, forgets tombstones and skips garbage', async () => {
+    const topic = uniqueName('state-restore');
+    await broker.createTopic(topic, 3);
+    const p = await producer();
+    const put = (key: string, value: string | null) => p.send({ topic, messages: [{ key, value }] });
+    const keys = Array.from({ length: 12 }, (_, i) => `conn-${i}`);
+    for (const key of keys) await put(key, JSON.stringify(checkpoint(key, 'v1')));
+    for (const key of keys.slice(0, 6)) await put(key, JSON.stringify(checkpoint(key, 'v2')));
+    await put('conn-1', null);
+    await put('conn-2', 'this is not JSON');
+    await put('conn-3', JSON.stringify({ ...checkpoint('conn-3', 'v3'), version: 2 }));
+    await put('conn-gone', JSON.stringify(checkpoint('conn-gone', 'v1')));
+    await put('conn-gone', null);
+    await put('conn-bad', '{"version":1}');
+
+    const { table, lines } = await startedTable(topic);
+    await table.waitUntilCaughtUp();
+
+    const expected: Record<string, string> = {};
+    for (const key of keys) expected[key] = keys.indexOf(key) < 6 ? 'v2' : 'v1';
+    delete expected['conn-1'];
+    expect(cursorsOf(table.connectionsInPartitions([0, 1, 2]))).toEqual(expected);
+    expect(table.get('conn-1')).toBeUndefined();
+    expect(table.get('conn-gone')).toBeUndefined();
+    expect(table.get('conn-bad')).toBeUndefined();
+    // Garbage does not replace the last good value.
+    expect(table.get('conn-2')?.cursor).toBe('v2');
+    expect(table.get('conn-3')?.cursor).toBe('v2');
+    expect(table.get('conn-0')).toEqual(checkpoint('conn-0', 'v2'));
+
+    // Each connection is answered for the partition it was stored in.
+    const landed = await kcatRead(broker, topic);
+    for (const partition of [0, 1, 2]) {
+      const stored = new Set(landed.filter((m) => m.partition === partition).map((m) => m.key));
+      const answered = table.connectionsInPartitions([partition]).map((c) => c.connectionId);
+      expect(answered.length).toBeGreaterThan(0);
+      for (const id of answered) {
+        expect(stored.has(id)).toBe(true);
+        expect(partitionForKey(id, 3)).toBe(partition);
+      }
+    }
+    const skipped = lines().filter((l) => typeof l.msg === 'string' && l.msg.includes('skipped'));
+    expect(skipped.map((l) => l.connectionId).sort()).toEqual(['conn-2', 'conn-3', 'conn-bad']);
+  });
+
+  it('waitUntilCaughtUp returns only after reading what was written before the call', async () => {
+    const topic = uniqueName('state-catch-up');
+    await broker.createTopic(topic, 3);
+    const { table } = await startedTable(topic);
+    await table.waitUntilCaughtUp();
+    expect(table.connectionsInPartitions([0, 1, 2])).toEqual([]);
+
+    // Written by another process: the table learns of them only by reading.
+    const p = await producer();
+    for (let round = 1; round <= 5; round++) {
+      await p.send({
+        topic,
+        messages: Array.from({ length: 20 }, (_, i) => ({
+          key: `conn-${i}`,
+          value: JSON.stringify(checkpoint(`conn-${i}`, `round-${round}`)),
+        })),
+      });
+    }
+    await table.waitUntilCaughtUp();
+
+    const all = table.connectionsInPartitions([0, 1, 2]);
+    expect(all).toHaveLength(20);
+    expect(new Set(all.map((c) => c.cursor))).toEqual(new Set(['round-5']));
+  });
+
+  it('reflects its own writes at once and a fresh table reads them back', async () => {
+    const topic = uniqueName('state-write');
+    await broker.createTopic(topic, 4);
+    const { table: writer } = await startedTable(topic);
+    await writer.waitUntilCaughtUp();
+
+    for (let i = 0; i < 8; i++) await writer.write(checkpoint(`conn-${i}`, 'first'));
+    for (let i = 0; i < 8; i++) await writer.write(checkpoint(`conn-${i}`, 'second'));
+    await writer.tombstone('conn-7');
+
+    // Read-your-writes, before (or whether or not) the table's consumer read them back.
+    expect(writer.get('conn-3')?.cursor).toBe('second');
+    expect(writer.get('conn-7')).toBeUndefined();
+    for (let i = 0; i < 7; i++) {
+      expect(
+        writer.connectionsInPartitions([partitionForKey(`conn-${i}`, 4)]).map((c) => c.connectionId),
+      ).toContain(`conn-${i}`);
+    }
+    // Reading its own writes back never takes the table back to an older value.
+    await writer.waitUntilCaughtUp();
+    expect(cursorsOf(writer.connectionsInPartitions([0, 1, 2, 3]))).toEqual(
+      Object.fromEntries(Array.from({ length: 7 }, (_, i) => [`conn-${i}`, 'second'])),
+    );
+
+    const { table: reader } = await startedTable(topic);
+    await reader.waitUntilCaughtUp();
+    expect(cursorsOf(reader.connectionsInPartitions([0, 1, 2, 3]))).toEqual(
+      cursorsOf(writer.connectionsInPartitions([0, 1, 2, 3])),
+    );
+    for (const partition of [0, 1, 2, 3]) {
+      expect(
+        reader
+          .connectionsInPartitions([partition])
+          .map((c) => c.connectionId)
+          .sort(),
+      ).toEqual(
+        writer
+          .connectionsInPartitions([partition])
+          .map((c) => c.connectionId)
+          .sort(),
+      );
+    }
+    const landed = await kcatRead(broker, topic);
+    expect(landed.find((m) => m.key === 'conn-0')?.headers).toContain('resource-type=checkpoint');
+  });
+
+  it('rejects waitUntilCaughtUp once stopped', async () => {
+    const topic = uniqueName('state-stop');
+    await broker.createTopic(topic, 1);
+    const { table } = await startedTable(topic);
+    await table.stop();
+    await expect(table.waitUntilCaughtUp()).rejects.toThrow(/stopped/);
+  });
+});
