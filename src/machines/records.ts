@@ -1,15 +1,8 @@
 import { createHash } from 'node:crypto';
 import { v5 as uuidv5 } from 'uuid';
-import type {
-  DriveChange,
-  DriveComment,
-  DriveFile,
-  DrivePermission,
-  DriveReply,
-  DriveRevision,
-  SharedDrive,
-} from '../contract/drive-resources.js';
+import type { DriveChange, DriveFile, DrivePermission, SharedDrive } from '../contract/drive-resources.js';
 import {
+  type ErrorClassification,
   type ErrorRecord,
   type MessageSource,
   type OutboundRecord,
@@ -17,62 +10,66 @@ import {
   SCHEMA_VERSION,
   type SyncMode,
 } from '../contract/records.js';
+import * as normalize from './normalize.js';
 
 /**
- * The pure normalizer: Drive resources → CONTRACT.md records. Same input, same output —
- * in particular the same `message_id`, a UUIDv5 of the idempotency key and the resource's
- * version, so a record re-sent after a crash or retry deduplicates downstream.
+ * The envelopes of CONTRACT.md's outbound messages ("Outbound: record", "Outbound: error"),
+ * built purely: same input, same output — in particular the same `message_id`, a UUIDv5 of
+ * the idempotency key and the resource's version, so a record re-sent after a crash or a
+ * retry deduplicates downstream. What goes inside `data` is normalize.ts's business.
  */
 
 /** Our namespace for message ids (a fixed random UUID; changing it changes every message id). */
 export const MESSAGE_ID_NAMESPACE = '6f1c3a52-8d0e-4b8a-9a57-2f4f0e6b9c11';
 
-const FOLDER = 'application/vnd.google-apps.folder';
+/** `WORKER_INTEGRATION_ID`'s default; the configured value is passed in through `RecordContext`. */
+export const DEFAULT_INTEGRATION_ID = 'google-drive';
 
+/** Everything about the sync a record is produced in, `now` included (the normalizer reads no clock). */
 export interface RecordContext {
   readonly integrationId: string;
   readonly connectionId: string;
   readonly customerId: string;
   readonly mode: SyncMode;
   readonly syncId: string;
-  /** The changes cursor the sync started from (null for the walk of a full sync). */
+  /** The changes cursor the records were read from (a full sync's walk: its start token). */
   readonly cursor: string | null;
   readonly now: Date;
 }
 
+export type RecordOperation = OutboundRecord['operation'];
+
+/** `{integration_id}:{integration_connection_id}:{resource_type}:{resource_id}`. */
 export function idempotencyKey(
   ctx: Pick<RecordContext, 'integrationId' | 'connectionId'>,
   type: ResourceType,
   resourceId: string,
-) {
+): string {
   return `${ctx.integrationId}:${ctx.connectionId}:${type}:${resourceId}`;
 }
 
+/** UUIDv5 of the idempotency key and a version string. */
 export function messageIdFor(key: string, version: string): string {
   return uuidv5(`${key}#${version}`, MESSAGE_ID_NAMESPACE);
 }
 
-function stableVersion(data: unknown): string {
+/**
+ * A version for resources Drive gives none: a hash of the normalized data (built with a
+ * fixed key order, so equal data hashes equally). Same content ⇒ same message id.
+ */
+export function stableVersion(data: unknown): string {
   return `h:${createHash('sha256').update(JSON.stringify(data)).digest('base64url').slice(0, 22)}`;
 }
 
-function iso(value: string | undefined | null): string | null {
-  if (!value) return null;
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? null : date.toISOString();
-}
-
-function num(value: string | undefined): number | null {
-  if (value === undefined) return null;
-  const n = Number(value);
-  return Number.isFinite(n) ? n : null;
-}
-
-function record(
+/**
+ * One record. `version` identifies the resource's state: it is combined with the operation,
+ * so an upsert and a delete of the same version never share a message id.
+ */
+export function buildRecord(
   ctx: RecordContext,
   type: ResourceType,
   resourceId: string,
-  operation: 'upsert' | 'delete',
+  operation: RecordOperation,
   data: Record<string, unknown>,
   version: string,
 ): OutboundRecord {
@@ -96,200 +93,55 @@ function record(
   };
 }
 
-export function fileTypeOf(file: Pick<DriveFile, 'mimeType'>): 'file' | 'folder' {
-  return file.mimeType === FOLDER ? 'folder' : 'file';
-}
-
-function user(u: { displayName?: string | undefined; emailAddress?: string | undefined } | undefined) {
-  return u ? { display_name: u.displayName ?? null, email: u.emailAddress ?? null } : null;
-}
-
-export function fileRecord(
-  ctx: RecordContext,
-  file: DriveFile,
-  permissions?: readonly DrivePermission[],
-): OutboundRecord {
-  const type = fileTypeOf(file);
-  const permissionIds = permissions ? permissions.map((p) => p.id) : (file.permissionIds ?? []);
-  const data = {
-    id: file.id,
-    type,
-    name: file.name,
-    mime_type: file.mimeType,
-    size_bytes: num(file.size),
-    created_at: iso(file.createdTime),
-    modified_at: iso(file.modifiedTime),
-    parents: file.parents ?? [],
-    drive_id: file.driveId ?? null,
-    trashed: file.trashed ?? false,
-    starred: file.starred ?? false,
-    shared: file.shared ?? null,
-    owned_by_me: file.ownedByMe ?? null,
-    description: file.description ?? null,
-    md5_checksum: file.md5Checksum ?? null,
-    head_revision_id: file.headRevisionId ?? null,
-    version: num(file.version),
-    web_view_link: file.webViewLink ?? null,
-    owners: (file.owners ?? []).map((o) => o.emailAddress ?? o.displayName ?? '').filter(Boolean),
-    last_modifying_user: user(file.lastModifyingUser),
-    shortcut_target_id: file.shortcutDetails?.targetId ?? null,
-    permission_ids: [...permissionIds].sort(),
-  };
-  return record(ctx, type, file.id, 'upsert', data, file.version ?? stableVersion(data));
-}
-
-export function permissionRecord(ctx: RecordContext, fileId: string, p: DrivePermission): OutboundRecord {
-  const data = {
-    id: p.id,
-    file_id: fileId,
-    type: p.type,
-    role: p.role,
-    email_address: p.emailAddress ?? null,
-    domain: p.domain ?? null,
-    display_name: p.displayName ?? null,
-    allow_file_discovery: p.allowFileDiscovery ?? null,
-    expiration_time: iso(p.expirationTime),
-    deleted: p.deleted ?? false,
-    inherited: p.permissionDetails?.some((d) => d.inherited === true) ?? null,
-  };
-  return record(ctx, 'permission', `${fileId}:${p.id}`, 'upsert', data, stableVersion(data));
-}
-
-export function revisionRecord(ctx: RecordContext, fileId: string, r: DriveRevision): OutboundRecord {
-  const data = {
-    id: r.id,
-    file_id: fileId,
-    mime_type: r.mimeType ?? null,
-    modified_at: iso(r.modifiedTime),
-    keep_forever: r.keepForever ?? null,
-    md5_checksum: r.md5Checksum ?? null,
-    size_bytes: num(r.size),
-    original_filename: r.originalFilename ?? null,
-    last_modifying_user: user(r.lastModifyingUser),
-  };
-  return record(ctx, 'revision', `${fileId}:${r.id}`, 'upsert', data, stableVersion(data));
-}
-
-export function commentRecord(ctx: RecordContext, fileId: string, c: DriveComment): OutboundRecord {
-  const data = {
-    id: c.id,
-    file_id: fileId,
-    author: c.author?.displayName ?? null,
-    content: c.content ?? null,
-    created_at: iso(c.createdTime),
-    modified_at: iso(c.modifiedTime),
-    resolved: c.resolved ?? false,
-    deleted: c.deleted ?? false,
-    quoted_content: c.quotedFileContent?.value ?? null,
-    reply_ids: (c.replies ?? []).map((r) => r.id),
-  };
-  return record(ctx, 'comment', `${fileId}:${c.id}`, 'upsert', data, stableVersion(data));
-}
-
-export function replyRecord(
-  ctx: RecordContext,
-  fileId: string,
-  commentId: string,
-  r: DriveReply,
-): OutboundRecord {
-  const data = {
-    id: r.id,
-    file_id: fileId,
-    comment_id: commentId,
-    author: r.author?.displayName ?? null,
-    content: r.content ?? null,
-    created_at: iso(r.createdTime),
-    modified_at: iso(r.modifiedTime),
-    deleted: r.deleted ?? false,
-    action: r.action ?? null,
-  };
-  return record(ctx, 'reply', `${fileId}:${commentId}:${r.id}`, 'upsert', data, stableVersion(data));
-}
-
-export function driveRecord(ctx: RecordContext, d: SharedDrive): OutboundRecord {
-  const data = {
-    id: d.id,
-    type: 'drive',
-    name: d.name,
-    created_at: iso(d.createdTime),
-    hidden: d.hidden ?? false,
-    color_rgb: d.colorRgb ?? null,
-  };
-  return record(ctx, 'drive', d.id, 'upsert', data, stableVersion(data));
-}
-
 /**
- * A delete. The version is the change's time, so the same removal replayed after a crash
- * has the same message id. A removal carries no file (DRIVE_API §4), so its type is unknown:
- * `file` is used, and the resource id — unique within the connection — is what matters.
+ * A delete carries the minimal data `{id, type}`. `version` must be deterministic for the
+ * removal (the change's time, or the trashed file's version), so a replay keeps its id.
  */
 export function deleteRecord(
   ctx: RecordContext,
   type: ResourceType,
   resourceId: string,
-  at: string,
+  version: string,
 ): OutboundRecord {
-  return record(ctx, type, resourceId, 'delete', { id: resourceId, type }, `t:${at}`);
+  return buildRecord(ctx, type, resourceId, 'delete', { id: resourceId, type }, `t:${version}`);
 }
 
-export interface FileExtrasInput {
-  readonly permissions?: readonly DrivePermission[] | undefined;
-  readonly revisions?: readonly DriveRevision[] | undefined;
-  readonly comments?: readonly DriveComment[] | undefined;
-}
-
-/** A live file and what was fetched for it: the file first, then its children. */
-export function recordsForFile(
-  ctx: RecordContext,
-  file: DriveFile,
-  extras: FileExtrasInput,
-): OutboundRecord[] {
-  const records = [fileRecord(ctx, file, extras.permissions)];
-  for (const p of extras.permissions ?? []) records.push(permissionRecord(ctx, file.id, p));
-  for (const r of extras.revisions ?? []) records.push(revisionRecord(ctx, file.id, r));
-  for (const c of extras.comments ?? []) {
-    records.push(commentRecord(ctx, file.id, c));
-    for (const reply of c.replies ?? []) records.push(replyRecord(ctx, file.id, c.id, reply));
-  }
-  return records;
-}
-
-/** A file found by a full sync's listing: trashed files are deletes there too. */
-export function recordsForListedFile(
-  ctx: RecordContext,
-  file: DriveFile,
-  extras: FileExtrasInput,
-): OutboundRecord[] {
-  if (file.trashed)
-    return [deleteRecord(ctx, fileTypeOf(file), file.id, file.modifiedTime ?? file.version ?? 'trashed')];
-  return recordsForFile(ctx, file, extras);
-}
+/** File content, once fetched: inline, or already uploaded to S3 because it was too large. */
+export type RecordPayload =
+  | { readonly kind: 'inline'; readonly content: string }
+  | {
+      readonly kind: 's3';
+      readonly bucket: string;
+      readonly key: string;
+      readonly sha256: string;
+      readonly sizeBytes: number;
+      readonly contentType: string;
+    };
 
 /**
- * One entry of the change log. Removed (deleted, or access lost) and trashed files become
- * deletes; everything else — moves and renames included — is an upsert of the current state.
+ * The seam for content (`options.include` with `content`): the record stays the same
+ * resource at the same version — same message id — with its payload or S3 pointer set.
+ * Deciding between inline and S3 (KAFKA_MAX_INLINE_BYTES) is the producer's job.
  */
-export function recordsForChange(
-  ctx: RecordContext,
-  change: DriveChange,
-  extras: FileExtrasInput,
-): OutboundRecord[] {
-  if (change.changeType === 'drive') {
-    const driveId = change.driveId ?? change.drive?.id;
-    if (!driveId) return [];
-    if (change.removed || !change.drive) return [deleteRecord(ctx, 'drive', driveId, change.time)];
-    return [driveRecord(ctx, change.drive)];
-  }
-  const fileId = change.fileId ?? change.file?.id;
-  if (!fileId) return [];
-  if (change.removed || !change.file) return [deleteRecord(ctx, 'file', fileId, change.time)];
-  if (change.file.trashed) return [deleteRecord(ctx, fileTypeOf(change.file), fileId, change.time)];
-  return recordsForFile(ctx, change.file, extras);
+export function withPayload(record: OutboundRecord, payload: RecordPayload): OutboundRecord {
+  if (payload.kind === 'inline') return { ...record, payload: payload.content, s3_url: null };
+  return {
+    ...record,
+    payload: null,
+    s3_url: `s3://${payload.bucket}/${payload.key}`,
+    metadata: {
+      ...record.metadata,
+      sha256: payload.sha256,
+      size_bytes: payload.sizeBytes,
+      content_type: payload.contentType,
+    },
+  };
 }
 
 export interface SyncSummary {
   readonly syncId: string;
   readonly mode: SyncMode;
+  /** The cursor the next incremental sync starts from. */
   readonly cursor: string;
   readonly counts: Readonly<Record<string, number>>;
   readonly startedAt: string;
@@ -300,16 +152,20 @@ export interface SyncSummary {
 export function syncCheckpointRecord(ctx: RecordContext, summary: SyncSummary): OutboundRecord {
   const data = {
     id: summary.syncId,
-    cursor: summary.cursor,
-    counts: summary.counts,
     mode: summary.mode,
-    started_at: summary.startedAt,
-    finished_at: summary.finishedAt,
+    cursor: summary.cursor,
+    counts: { ...summary.counts },
+    started_at: new Date(summary.startedAt).toISOString(),
+    finished_at: new Date(summary.finishedAt).toISOString(),
   };
-  return {
-    ...record(ctx, 'sync_checkpoint', summary.syncId, 'upsert', data, summary.cursor),
-    sync: { mode: summary.mode, sync_id: summary.syncId, cursor: summary.cursor },
-  };
+  return buildRecord(
+    { ...ctx, mode: summary.mode, syncId: summary.syncId, cursor: summary.cursor },
+    'sync_checkpoint',
+    summary.syncId,
+    'upsert',
+    data,
+    summary.cursor,
+  );
 }
 
 export interface ErrorRecordInput {
@@ -317,24 +173,29 @@ export interface ErrorRecordInput {
   readonly connectionId: string | null;
   readonly customerId: string | null;
   readonly failure: {
-    readonly classification: ErrorRecord['error']['classification'];
+    readonly classification: ErrorClassification;
     readonly code: string;
+    /** Already redacted when it comes from classify.ts. */
     readonly message: string;
     readonly retryable: boolean;
     readonly httpStatus: number | null;
   };
+  /** The inbound message that caused the failure, if any. */
   readonly source: MessageSource | null;
   readonly resource: { readonly type: string; readonly id: string } | null;
+  /** 1 for a first failure; the number of attempts made when a retry loop gave up. */
   readonly attempt: number;
   readonly occurredAt: Date;
-  /** Distinguishes error records that would otherwise share every field (a fresh UUID per occurrence). */
-  readonly occurrenceId: string;
+  /**
+   * The error record's message id. Omitted: derived from the rest of the record, so the same
+   * failure reported twice (a replay after a crash) carries the same id.
+   */
+  readonly occurrenceId?: string;
 }
 
 /** An error record (CONTRACT.md, "Outbound: error"). */
-export function errorRecord(input: ErrorRecordInput): ErrorRecord {
-  return {
-    message_id: input.occurrenceId,
+export function buildErrorRecord(input: ErrorRecordInput): ErrorRecord {
+  const body: Omit<ErrorRecord, 'message_id'> = {
     schema_version: SCHEMA_VERSION,
     customer_id: input.customerId,
     integration_id: input.integrationId,
@@ -354,8 +215,60 @@ export function errorRecord(input: ErrorRecordInput): ErrorRecord {
           message_id: input.source.messageId,
         }
       : null,
-    resource: input.resource,
-    attempt: Math.max(1, input.attempt),
+    resource: input.resource ? { type: input.resource.type, id: input.resource.id } : null,
+    attempt: Math.max(1, Math.floor(input.attempt)),
     occurred_at: input.occurredAt.toISOString(),
   };
+  const messageId =
+    input.occurrenceId ??
+    messageIdFor(`${input.integrationId}:${input.connectionId ?? '-'}:error`, stableVersion(body));
+  return { message_id: messageId, ...body };
+}
+
+/** @deprecated Use `buildErrorRecord`. */
+export const errorRecord = buildErrorRecord;
+
+// --------------------------------------------------------------------------------------
+// Context-first forms kept for src/actors/connection-actor.ts, written before normalize.ts;
+// new code imports normalize.ts (resource first, context last) instead.
+
+/** @deprecated Use `normalize.recordsForChange(change, extras, ctx)`. */
+export function recordsForChange(
+  ctx: RecordContext,
+  change: DriveChange,
+  extras: normalize.FileExtras,
+): OutboundRecord[] {
+  return normalize.recordsForChange(change, extras, ctx);
+}
+
+/** @deprecated Use `normalize.recordsForListedFile(file, extras, ctx)`. */
+export function recordsForListedFile(
+  ctx: RecordContext,
+  file: DriveFile,
+  extras: normalize.FileExtras,
+): OutboundRecord[] {
+  return normalize.recordsForListedFile(file, extras, ctx);
+}
+
+/** @deprecated Use `normalize.recordsForFile(file, extras, ctx)`. */
+export function recordsForFile(
+  ctx: RecordContext,
+  file: DriveFile,
+  extras: normalize.FileExtras,
+): OutboundRecord[] {
+  return normalize.recordsForFile(file, extras, ctx);
+}
+
+/** @deprecated Use `normalize.driveRecord(drive, ctx)`. */
+export function driveRecord(ctx: RecordContext, drive: SharedDrive): OutboundRecord {
+  return normalize.driveRecord(drive, ctx);
+}
+
+/** @deprecated Use `normalize.fileRecord(file, ctx, permissions)`. */
+export function fileRecord(
+  ctx: RecordContext,
+  file: DriveFile,
+  permissions?: readonly DrivePermission[],
+): OutboundRecord {
+  return normalize.fileRecord(file, ctx, permissions);
 }
