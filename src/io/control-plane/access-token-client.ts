@@ -3,7 +3,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
-import { ClassifiedError, classifyFailure } from '../../machines/classify.js';
+import { type CallFailure, ClassifiedError, classifyFailure } from '../../machines/classify.js';
 
 export interface AccessToken {
   readonly accessToken: string;
@@ -13,8 +13,43 @@ export interface AccessToken {
   readonly googleUser: string;
 }
 
+export interface AccessTokenRequestOptions {
+  /** Skip the cache and ask the control plane to refresh with Google (after a Drive 401). */
+  readonly forceRefresh?: boolean;
+}
+
 export interface AccessTokenProvider {
-  getToken(connectionId: string, options?: { readonly forceRefresh?: boolean }): Promise<AccessToken>;
+  getToken(connectionId: string, options?: AccessTokenRequestOptions): Promise<AccessToken>;
+}
+
+export interface AccessTokenClientOptions {
+  /** Sent as `integration_id` (WORKER_INTEGRATION_ID). */
+  readonly integrationId: string;
+  /** A cached token is used until this long before its `expires_at`. Default 60 s. */
+  readonly refreshMarginMs?: number;
+  /** One request's deadline. Default 10 s. */
+  readonly timeoutMs?: number;
+  /** Wall-clock milliseconds (compared with `expires_at`). Default Date.now. */
+  readonly now?: () => number;
+}
+
+/**
+ * A failed token request: the neutral `CallFailure` (what happened) plus its contract
+ * classification (what it means), inherited from ClassifiedError so `failureOf` reads it.
+ * `reauthRequired` marks the control plane's 409: the user must authorize again, and the
+ * connection parks without retrying. The message never holds a token.
+ */
+export class AccessTokenError extends ClassifiedError {
+  readonly reauthRequired: boolean;
+  constructor(
+    readonly callFailure: CallFailure,
+    options?: { cause?: unknown },
+  ) {
+    const failure = classifyFailure(callFailure);
+    super(failure, options);
+    this.name = 'AccessTokenError';
+    this.reauthRequired = failure.code === 'reauth_required';
+  }
 }
 
 const tokenAnswerSchema = z.object({
@@ -24,23 +59,33 @@ const tokenAnswerSchema = z.object({
   google_user: z.string().min(1),
 });
 
+const errorAnswerSchema = z.object({ error: z.string() }).loose();
+
 interface Answer {
   readonly status: number;
   readonly body: string;
+  readonly retryAfter: string | null;
 }
+
+export const DEFAULT_REFRESH_MARGIN_MS = 60_000;
+const DEFAULT_TIMEOUT_MS = 10_000;
 
 /**
  * The control plane's token endpoint (CONTRACT.md, "Control plane: credentials"), over
- * mutual TLS when certificates are configured. Tokens are cached per connection until
- * shortly before they expire; concurrent callers share one request; no token ever appears
- * in an error message.
+ * mutual TLS when a client certificate is configured (plain http stays possible for the
+ * emulator, which plays the control plane in mock mode). Tokens are cached per connection
+ * until `refreshMarginMs` before they expire; concurrent callers share one request;
+ * `forceRefresh` bypasses the cache. No token ever appears in an error message.
  */
 export function createAccessTokenClient(
   config: Config['controlPlane'],
-  options: { integrationId: string; refreshMarginMs?: number; now?: () => number },
+  options: AccessTokenClientOptions,
 ): AccessTokenProvider {
   const now = options.now ?? Date.now;
-  const margin = options.refreshMarginMs ?? 60_000;
+  const margin = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const baseUrl = config.baseUrl.replace(/\/+$/, '');
+  // Read once: a certificate rotated on disk is picked up by a restart (Kubernetes rolls pods on Secret change).
   const agent = config.tls
     ? new https.Agent({
         cert: readFileSync(config.tls.certPath),
@@ -49,70 +94,93 @@ export function createAccessTokenClient(
         keepAlive: true,
       })
     : undefined;
-  const cache = new Map<string, AccessToken>();
+  // Each cached token remembers the number of the request that fetched it: an older answer
+  // landing after a newer one (a plain fetch racing a forced refresh) must not replace it.
+  const cache = new Map<string, { readonly token: AccessToken; readonly sequence: number }>();
   const inFlight = new Map<string, Promise<AccessToken>>();
+  let requestSequence = 0;
 
   function post(connectionId: string, forceRefresh: boolean): Promise<Answer> {
     const url = new URL(
-      `${config.baseUrl}/v1/integration-connections/${encodeURIComponent(connectionId)}/access-token`,
+      `${baseUrl}/v1/integration-connections/${encodeURIComponent(connectionId)}/access-token`,
     );
     const body = JSON.stringify({ integration_id: options.integrationId, force_refresh: forceRefresh });
-    const transport = url.protocol === 'https:' ? https : http;
+    const secure = url.protocol === 'https:';
+    if (!secure && agent) {
+      return Promise.reject(
+        new Error('control plane URL is plain http while mutual TLS is configured; refusing to send'),
+      );
+    }
+    const transport = secure ? https : http;
     return new Promise((resolve, reject) => {
       const request = transport.request(
         url,
         {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-          ...(agent && url.protocol === 'https:' ? { agent } : {}),
-          timeout: 10_000,
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json',
+            'content-length': Buffer.byteLength(body),
+          },
+          ...(agent ? { agent } : {}),
+          timeout: timeoutMs,
         },
         (response) => {
-          let text = '';
-          response.setEncoding('utf8');
-          response.on('data', (chunk: string) => {
-            text += chunk;
+          const chunks: Buffer[] = [];
+          response.on('data', (chunk: Buffer) => chunks.push(chunk));
+          response.on('end', () => {
+            const retryAfter = response.headers['retry-after'];
+            resolve({
+              status: response.statusCode ?? 0,
+              body: Buffer.concat(chunks).toString('utf8'),
+              retryAfter: typeof retryAfter === 'string' ? retryAfter : null,
+            });
           });
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
           response.on('error', reject);
         },
       );
-      request.on('timeout', () => request.destroy(new Error('control plane request timed out')));
+      request.on('timeout', () =>
+        request.destroy(new Error(`control plane did not answer within ${timeoutMs} ms`)),
+      );
       request.on('error', reject);
       request.end(body);
     });
   }
 
-  async function fetchToken(connectionId: string, forceRefresh: boolean): Promise<AccessToken> {
+  async function fetchToken(
+    connectionId: string,
+    forceRefresh: boolean,
+    sequence: number,
+  ): Promise<AccessToken> {
     let answer: Answer;
     try {
       answer = await post(connectionId, forceRefresh);
     } catch (error) {
-      throw new ClassifiedError(
-        classifyFailure({
+      throw new AccessTokenError(
+        {
           source: 'control_plane',
           httpStatus: null,
           reason: null,
           location: null,
           message: `control plane unreachable: ${error instanceof Error ? error.message : String(error)}`,
           retryAfterMs: null,
-        }),
+          network: true,
+        },
         { cause: error },
       );
     }
     if (answer.status === 200) {
       const parsed = tokenAnswerSchema.safeParse(safeJson(answer.body));
       if (!parsed.success) {
-        throw new ClassifiedError(
-          classifyFailure({
-            source: 'control_plane',
-            httpStatus: 502,
-            reason: 'bad_answer',
-            location: null,
-            message: 'control plane answered 200 without a valid token document',
-            retryAfterMs: null,
-          }),
-        );
+        // A 502 by our own reading: the upstream answered, but with nothing usable; transient.
+        throw new AccessTokenError({
+          source: 'control_plane',
+          httpStatus: 502,
+          reason: 'bad_answer',
+          location: null,
+          message: 'control plane answered 200 without a valid token document',
+          retryAfterMs: null,
+        });
       }
       const token: AccessToken = {
         accessToken: parsed.data.access_token,
@@ -120,48 +188,58 @@ export function createAccessTokenClient(
         scopes: parsed.data.scopes,
         googleUser: parsed.data.google_user,
       };
-      cache.set(connectionId, token);
+      if ((cache.get(connectionId)?.sequence ?? 0) < sequence) cache.set(connectionId, { token, sequence });
       return token;
     }
-    const errorBody = safeJson(answer.body);
-    const reason =
-      typeof errorBody === 'object' &&
-      errorBody !== null &&
-      'error' in errorBody &&
-      typeof errorBody.error === 'string'
-        ? errorBody.error
-        : null;
-    throw new ClassifiedError(
-      classifyFailure({
-        source: 'control_plane',
-        httpStatus: answer.status,
-        reason,
-        location: null,
-        message:
-          answer.status === 404
-            ? 'the control plane does not know this connection'
-            : answer.status === 409
-              ? 'the user must authorize the connection again (reauth_required)'
-              : `control plane answered ${answer.status}`,
-        retryAfterMs: null,
-      }),
-    );
+    // Whatever we had is suspect now (revoked, unknown connection): never serve it again.
+    if (answer.status === 404 || answer.status === 409 || answer.status === 401 || answer.status === 403)
+      cache.delete(connectionId);
+    const errorBody = errorAnswerSchema.safeParse(safeJson(answer.body));
+    throw new AccessTokenError({
+      source: 'control_plane',
+      httpStatus: answer.status,
+      reason: errorBody.success ? errorBody.data.error : null,
+      location: null,
+      message:
+        answer.status === 404
+          ? 'unknown connection: the control plane does not know it'
+          : answer.status === 409
+            ? 'the user must authorize the connection again (reauth_required)'
+            : `control plane answered ${answer.status}`,
+      retryAfterMs: parseRetryAfter(answer.retryAfter, now),
+    });
   }
 
   return {
     getToken(connectionId, requestOptions) {
       const forceRefresh = requestOptions?.forceRefresh ?? false;
-      const cached = cache.get(connectionId);
+      const cached = cache.get(connectionId)?.token;
       if (!forceRefresh && cached && cached.expiresAt.getTime() - margin > now())
         return Promise.resolve(cached);
-      const key = `${connectionId}\n${forceRefresh}`;
+      // Forced and plain requests are shared separately: a caller that saw a 401 must not
+      // be handed the answer of a plain request that may return the very token refused.
+      const key = `${forceRefresh ? 'force' : 'plain'}\n${connectionId}`;
       const pending = inFlight.get(key);
       if (pending) return pending;
-      const request = fetchToken(connectionId, forceRefresh).finally(() => inFlight.delete(key));
+      const request = fetchToken(connectionId, forceRefresh, ++requestSequence).finally(() =>
+        inFlight.delete(key),
+      );
       inFlight.set(key, request);
       return request;
     },
   };
+}
+
+/** Retry-After in seconds or as an HTTP date, in milliseconds from now; null when absent or unreadable. */
+export function parseRetryAfter(
+  value: string | null | undefined,
+  now: () => number = Date.now,
+): number | null {
+  if (value === null || value === undefined || value.trim() === '') return null;
+  const trimmed = value.trim();
+  if (/^\d+(\.\d+)?$/.test(trimmed)) return Math.round(Number(trimmed) * 1000);
+  const date = Date.parse(trimmed);
+  return Number.isNaN(date) ? null : Math.max(0, date - now());
 }
 
 function safeJson(text: string): unknown {
