@@ -179,7 +179,12 @@ beforeAll(async () => {
         const connectionId = decodeURIComponent(match[1]);
         const body = JSON.parse(text) as { force_refresh: boolean };
         const peer = (request.socket as TLSSocket).getPeerCertificate();
-        received.push({ connectionId, body, clientCommonName: peer.subject?.CN });
+        const commonName = peer.subject?.CN;
+        received.push({
+          connectionId,
+          body,
+          clientCommonName: Array.isArray(commonName) ? commonName[0] : commonName,
+        });
         const answer = script(connectionId, body.force_refresh);
         setTimeout(() => {
           response.writeHead(answer.status, { 'content-type': 'application/json' });
