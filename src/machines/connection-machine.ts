@@ -8,21 +8,39 @@ import type {
 } from '../contract/checkpoint.js';
 import type { IncludeKind } from '../contract/inbound.js';
 import type { SyncMode } from '../contract/records.js';
-import { backoffDelayMs } from './backoff.js';
+import { BACKOFF_CAP_MS, DEFAULT_MAX_ATTEMPTS, nextBackoff } from './backoff.js';
 import type { ClassifiedFailure } from './classify.js';
 
 /**
- * One connection's life (issue 5): idle → full-syncing → incremental → backing-off →
- * channel-renewing, parked for lost authorization, disconnecting at the end. Pure: every
- * service is a placeholder here and arrives through `.provide()`; time, randomness and ids
- * come from the input's `env`. The context is the persisted checkpoint plus that env, so
- * `checkpointOf` is a projection, and a restored actor resumes from what was persisted —
- * deadlines included, which invoked `waitUntil` actors await (XState does not re-arm
- * `after` timers on restored actors).
+ * One connection's life (issue 5): idle, full-syncing, incremental, backing-off,
+ * channel-renewing, parked for lost authorization, disconnecting at the end.
+ *
+ * Pure: every service is a placeholder here and arrives through `.provide()`; time,
+ * randomness and sync ids come from the input's `env`. The context is the persisted
+ * checkpoint plus a few transient fields, so `checkpointOf` is a projection, and an actor
+ * created from a restored checkpoint resumes from what was persisted — deadlines included,
+ * which invoked `waitUntil` actors await, because XState does not re-arm `after` timers on
+ * restored actors (STYLE.md).
+ *
+ * Choices worth knowing:
+ * - `restoring` checks an unexpired backoff before an active sync, so a restart during a
+ *   backoff keeps waiting instead of hammering Drive at once.
+ * - TRIGGER and WEBHOOK_CHANGE are handled at the root: in every state they set `pending`
+ *   (full wins over incremental; many requests make one run), and `idle` starts the pending
+ *   run as soon as it is entered. `parked` and `disconnecting` override them.
+ * - The error record for lost authorization is reported on the transition into `parked`,
+ *   not in its entry action, so restoring a parked connection does not report it again.
+ * - The sync_checkpoint record is produced by the sync service before it sends SYNC.DONE
+ *   (it must be acknowledged before the cursor is persisted); `syncCompleted` only
+ *   announces the finished sync.
+ * - A failed channel renewal does not block syncing: the channel is dropped, the connection
+ *   stays reachable by triggers (polling), and the renewal is retried at a backoff
+ *   deadline kept in the transient `channelRetry` (not persisted: a restart retries at once).
  */
 
 export interface ConnectionEnv {
   now(): Date;
+  /** [0, 1), for backoff jitter. */
   random(): number;
   newSyncId(): string;
 }
@@ -30,11 +48,20 @@ export interface ConnectionEnv {
 export interface ConnectionInput {
   readonly checkpoint: ConnectionCheckpoint;
   readonly env: ConnectionEnv;
-  readonly maxAttempts: number;
-  /** Push channels are configured (an address and a token key). */
-  readonly channelsEnabled: boolean;
-  /** Renew a channel this long before it expires. */
-  readonly channelRenewMarginMs: number;
+  /** Retries of one sync before it gives up with an error record; default 8. */
+  readonly maxAttempts?: number;
+  /** Push channels are configured (an address and a token key); default false. */
+  readonly channelsEnabled?: boolean;
+  /** Renew a channel this long before it expires; default one hour. */
+  readonly channelRenewMarginMs?: number;
+}
+
+export const DEFAULT_CHANNEL_RENEW_MARGIN_MS = 3_600_000;
+
+/** When a failed channel renewal is tried again; transient (see the header). */
+export interface ChannelRetry {
+  readonly attempt: number;
+  readonly until: string;
 }
 
 export interface ConnectionContext extends ConnectionCheckpoint {
@@ -42,44 +69,105 @@ export interface ConnectionContext extends ConnectionCheckpoint {
   readonly maxAttempts: number;
   readonly channelsEnabled: boolean;
   readonly channelRenewMarginMs: number;
+  readonly channelRetry: ChannelRetry | null;
   /** The last failure, shown by the state endpoint; not persisted. */
   readonly lastFailure: ClassifiedFailure | null;
+  /** The sync that just finished, for `syncCompleted`; not persisted (`lastSync` is). */
+  readonly completed: CompletedSync | null;
 }
 
+export interface CompletedSync {
+  readonly syncId: string;
+  readonly mode: SyncMode;
+  readonly cursor: string;
+  readonly counts: SyncCounts;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  readonly correlationId: string | null;
+}
+
+export type TriggerEvent = {
+  readonly type: 'TRIGGER';
+  readonly triggerType: 'full_sync' | 'incremental' | 'poll';
+  /** `message_id` of the trigger: the records' `correlation-id`. */
+  readonly correlationId: string | null;
+  readonly include: readonly IncludeKind[];
+  readonly driveIds: readonly string[] | null;
+  /** The trigger's `last_cursor.page_token`, used only when the connection has no cursor of its own. */
+  readonly lastCursor: string | null;
+};
+
+/** Sent by the sync services after each page whose records Kafka acknowledged. */
+export type SyncProgressEvent = {
+  readonly type: 'SYNC.PROGRESS';
+  /** Full sync: the changes token taken before the walk (sent with the first progress). */
+  readonly startPageToken?: string;
+  /** Full sync: where the walk resumes. */
+  readonly resume?: FullSyncResume;
+  /** Incremental sync: the token after the page just made durable. */
+  readonly cursor?: string;
+  /** Totals of the sync so far (not increments). */
+  readonly counts: SyncCounts;
+};
+
+export type SyncDoneEvent = {
+  readonly type: 'SYNC.DONE';
+  readonly cursor: string;
+  readonly counts: SyncCounts;
+};
+export type SyncFailedEvent = { readonly type: 'SYNC.FAILED'; readonly failure: ClassifiedFailure };
+
 export type ConnectionEvent =
-  | {
-      readonly type: 'TRIGGER';
-      readonly triggerType: 'full_sync' | 'incremental' | 'poll';
-      readonly correlationId: string | null;
-      readonly include: readonly IncludeKind[];
-      readonly driveIds: readonly string[] | null;
-      /** The trigger's `last_cursor`, used only when the connection has no cursor of its own. */
-      readonly lastCursor: string | null;
-    }
+  | TriggerEvent
   | { readonly type: 'WEBHOOK_CHANGE'; readonly correlationId: string | null }
   /** A channel's `sync` notification: it only confirms the channel, nothing is fetched. */
   | { readonly type: 'WEBHOOK_SYNC' }
   | { readonly type: 'DISCONNECT'; readonly correlationId: string | null }
+  /** The control plane has working credentials again: leave `parked`. */
   | { readonly type: 'CREDENTIALS_REFRESHED' }
-  | {
-      readonly type: 'SYNC.PROGRESS';
-      readonly startPageToken?: string;
-      readonly resume?: FullSyncResume;
-      /** Incremental syncs: the token after the page just made durable. */
-      readonly cursor?: string;
-      readonly counts: SyncCounts;
-    }
-  | { readonly type: 'SYNC.DONE'; readonly cursor: string; readonly counts: SyncCounts }
-  | { readonly type: 'SYNC.FAILED'; readonly failure: ClassifiedFailure }
+  | SyncProgressEvent
+  | SyncDoneEvent
+  | SyncFailedEvent
+  /** Sent by `waitUntil` when its deadline is reached. */
   | { readonly type: 'DEADLINE' };
+
+/** Events a sync service sends back to the machine. */
+export type SyncServiceEvent = SyncProgressEvent | SyncDoneEvent | SyncFailedEvent;
 
 /** What a sync service is started with: the persisted state it resumes from. */
 export interface SyncServiceInput {
   readonly checkpoint: ConnectionCheckpoint;
+  /** Full: resume from `resume` (null: from the start, taking a start token first). Incremental: from `checkpoint.cursor`. */
   readonly activeSync: ActiveSync;
 }
 
+export interface WaitUntilInput {
+  /** Epoch ms; null waits forever. */
+  readonly until: number | null;
+  /** The machine's clock at invocation (epoch ms). */
+  readonly now: number;
+}
+
 export interface ChannelServiceInput {
+  readonly checkpoint: ConnectionCheckpoint;
+  /** The channel being replaced (to stop once the new one is open), or null. */
+  readonly channel: ChannelState | null;
+}
+
+export interface DisconnectInput {
+  readonly checkpoint: ConnectionCheckpoint;
+}
+
+export interface ReportErrorParams {
+  readonly failure: ClassifiedFailure;
+  /** Attempts made: 1 for a failure reported at once, the retries made when giving up. */
+  readonly attempt: number;
+  readonly checkpoint: ConnectionCheckpoint;
+}
+
+export interface SyncCompletedParams {
+  readonly summary: CompletedSync;
+  /** The checkpoint after the sync (cursor set, `lastSync` filled, no active sync). */
   readonly checkpoint: ConnectionCheckpoint;
 }
 
@@ -100,8 +188,11 @@ const persistedKeys = [
   'updatedAt',
 ] as const satisfies ReadonlyArray<keyof ConnectionCheckpoint>;
 
-/** The persisted part of the context: what the state topic stores. */
-export function checkpointOf(context: ConnectionContext): ConnectionCheckpoint {
+/** The persisted part of a context or snapshot: what the state topic stores. */
+export function checkpointOf(
+  from: ConnectionContext | { readonly context: ConnectionContext },
+): ConnectionCheckpoint {
+  const context: ConnectionContext = 'context' in from ? from.context : from;
   const out: Record<string, unknown> = {};
   for (const key of persistedKeys) out[key] = context[key];
   return out as unknown as ConnectionCheckpoint;
@@ -119,8 +210,10 @@ function newActiveSync(context: ConnectionContext, mode: SyncMode, correlationId
   };
 }
 
+const nowMs = (context: ConnectionContext) => context.env.now().getTime();
+
 function backoffActive(context: ConnectionContext): boolean {
-  return context.backoff !== null && new Date(context.backoff.until).getTime() > context.env.now().getTime();
+  return context.backoff !== null && new Date(context.backoff.until).getTime() > nowMs(context);
 }
 
 function channelDueAt(context: ConnectionContext): number | null {
@@ -128,34 +221,51 @@ function channelDueAt(context: ConnectionContext): number | null {
   return new Date(context.channel.expiration).getTime() - context.channelRenewMarginMs;
 }
 
-const announceCompletion = {
-  type: 'syncCompleted',
-  params: ({ context }: { context: ConnectionContext }) => ({ checkpoint: checkpointOf(context) }),
-} as const;
+/** The next moment idle must act on its own: a channel to renew, or a failed renewal to retry. */
+function idleDeadline(context: ConnectionContext): number | null {
+  if (!context.channelsEnabled) return null;
+  if (context.channelRetry) return new Date(context.channelRetry.until).getTime();
+  return channelDueAt(context);
+}
 
-/** An error record for the failure that ends a sync (given up, or authorization lost). */
-const reportFailure = {
-  type: 'reportError',
-  params: ({ context, event }: { context: ConnectionContext; event: { type: string } }) => ({
-    failure:
-      event.type === 'SYNC.FAILED' && 'failure' in event
-        ? (event.failure as ClassifiedFailure)
-        : unexpectedFailure('the sync service stopped unexpectedly'),
-    checkpoint: checkpointOf(context),
-  }),
-} as const;
-
-function unexpectedFailure(message: string): ClassifiedFailure {
+function unexpectedFailure(error: unknown): ClassifiedFailure {
   return {
     classification: 'internal',
     code: 'internal_error',
-    message,
+    // Only the error's class: a raw message could carry anything (STYLE.md: no secrets).
+    message: `the sync service stopped unexpectedly (${error instanceof Error ? error.name : typeof error})`,
     retryable: false,
     httpStatus: null,
     retryAfterMs: null,
     cursorInvalid: false,
   };
 }
+
+type ActionArgs = { context: ConnectionContext; event: ConnectionEvent | { type: string; error?: unknown } };
+
+function failureOfEvent(event: ActionArgs['event']): ClassifiedFailure {
+  if (event.type === 'SYNC.FAILED' && 'failure' in event) return event.failure;
+  return unexpectedFailure('error' in event ? event.error : undefined);
+}
+
+/** An error record for the failure that ends a sync (given up, lost authorization, a crashed service). */
+const reportFailure = {
+  type: 'reportError',
+  params: ({ context, event }: ActionArgs): ReportErrorParams => ({
+    failure: failureOfEvent(event),
+    attempt: Math.max(1, context.backoff?.attempt ?? 1),
+    checkpoint: checkpointOf(context),
+  }),
+} as const;
+
+/** Runs after `completeSync`, which left the finished sync in `completed`. */
+const announceCompletion = {
+  type: 'syncCompleted',
+  params: ({ context }: { context: ConnectionContext }): SyncCompletedParams => ({
+    summary: context.completed as CompletedSync,
+    checkpoint: checkpointOf(context),
+  }),
+} as const;
 
 export const connectionMachine = setup({
   types: {
@@ -164,40 +274,42 @@ export const connectionMachine = setup({
     input: {} as ConnectionInput,
   },
   actors: {
+    /** Walks everything in scope from `activeSync.resume`; sends SYNC.PROGRESS per durable page, then SYNC.DONE or SYNC.FAILED. */
     fullSync: fromCallback<ConnectionEvent, SyncServiceInput>(() => () => undefined),
+    /** Reads the changes log from `checkpoint.cursor`; same events as fullSync. */
     incrementalSync: fromCallback<ConnectionEvent, SyncServiceInput>(() => () => undefined),
     /**
-     * Sends DEADLINE at `until` (epoch ms; null: never). Restarts with the actor, so
-     * deadlines survive restores. Long waits are chained, since timers cap at ~24.8 days.
+     * Sends DEADLINE at `until`. Restarts with the actor, so deadlines survive restores.
+     * Long waits are chained, since timers cap at ~24.8 days. Real timers: tests use fake ones.
      */
-    waitUntil: fromCallback<ConnectionEvent, { until: number | null; now: number }>(({ input, sendBack }) => {
+    waitUntil: fromCallback<ConnectionEvent, WaitUntilInput>(({ input, sendBack }) => {
       if (input.until === null) return () => undefined;
       const deadline = input.until;
-      let timer: ReturnType<typeof setTimeout>;
+      let timer: ReturnType<typeof setTimeout> | undefined;
       const arm = (now: number) => {
         const remaining = deadline - now;
         if (remaining <= 0) {
           sendBack({ type: 'DEADLINE' });
           return;
         }
-        timer = setTimeout(
-          () => arm(now + Math.min(remaining, MAX_TIMER_MS)),
-          Math.min(remaining, MAX_TIMER_MS),
-        );
+        const step = Math.min(remaining, MAX_TIMER_MS);
+        timer = setTimeout(() => arm(now + step), step);
       };
       arm(input.now);
       return () => clearTimeout(timer);
     }),
+    /** Opens a new changes channel (stopping `channel` if any); resolves with it. */
     renewChannel: fromPromise<ChannelState, ChannelServiceInput>(async () => {
       throw new Error('renewChannel is not provided');
     }),
-    disconnect: fromPromise<void, ChannelServiceInput>(async () => undefined),
+    /** Stops the channel and writes the checkpoint's tombstone. */
+    disconnect: fromPromise<void, DisconnectInput>(async () => undefined),
   },
   actions: {
     /** Produces one error record for the failure. */
-    reportError: (_, _params: { failure: ClassifiedFailure; checkpoint: ConnectionCheckpoint }) => undefined,
-    /** Reports a finished sync (metrics, logs); its sync_checkpoint record was already published. */
-    syncCompleted: (_, _params: { checkpoint: ConnectionCheckpoint }) => undefined,
+    reportError: (_, _params: ReportErrorParams) => undefined,
+    /** Announces a finished sync (metrics, logs); its sync_checkpoint record was already published. */
+    syncCompleted: (_, _params: SyncCompletedParams) => undefined,
     stamp: assign({ updatedAt: ({ context }) => context.env.now().toISOString() }),
     requestRun: assign(({ context, event }) => {
       if (event.type !== 'TRIGGER' && event.type !== 'WEBHOOK_CHANGE') return {};
@@ -205,7 +317,8 @@ export const connectionMachine = setup({
         event.type === 'TRIGGER' && event.triggerType === 'full_sync' ? 'full' : 'incremental';
       const pendingMode: SyncMode =
         context.pending?.mode === 'full' || mode === 'full' ? 'full' : 'incremental';
-      const correlationId = context.pending?.correlationId ?? event.correlationId;
+      // The first request of a coalesced run names it; later ones join it.
+      const correlationId = context.pending ? context.pending.correlationId : event.correlationId;
       if (event.type === 'WEBHOOK_CHANGE') return { pending: { mode: pendingMode, correlationId } };
       return {
         pending: { mode: pendingMode, correlationId },
@@ -228,7 +341,7 @@ export const connectionMachine = setup({
           ...context.activeSync,
           startPageToken: event.startPageToken ?? context.activeSync.startPageToken,
           resume: event.resume ?? context.activeSync.resume,
-          counts: event.counts,
+          counts: { ...event.counts },
         },
         cursor: event.cursor ?? context.cursor,
         // A durable page proves the connection healthy again: the next failure starts over.
@@ -237,28 +350,37 @@ export const connectionMachine = setup({
     }),
     completeSync: assign(({ context, event }) => {
       if (event.type !== 'SYNC.DONE' || !context.activeSync) return {};
+      const sync = context.activeSync;
+      const finishedAt = context.env.now().toISOString();
       return {
         cursor: event.cursor,
-        lastSync: {
-          syncId: context.activeSync.syncId,
-          mode: context.activeSync.mode,
-          finishedAt: context.env.now().toISOString(),
-          counts: event.counts,
+        lastSync: { syncId: sync.syncId, mode: sync.mode, finishedAt, counts: { ...event.counts } },
+        completed: {
+          syncId: sync.syncId,
+          mode: sync.mode,
+          cursor: event.cursor,
+          counts: { ...event.counts },
+          startedAt: sync.startedAt,
+          finishedAt,
+          correlationId: sync.correlationId,
         },
         activeSync: null,
         backoff: null,
         lastFailure: null,
       };
     }),
-    restartFull: assign(({ context }) => ({
+    /** The cursor was refused: a new full sync, which takes a fresh start token first. */
+    restartFull: assign(({ context, event }) => ({
       cursor: null,
       activeSync: newActiveSync(context, 'full', context.activeSync?.correlationId ?? null),
       backoff: null,
+      lastFailure: event.type === 'SYNC.FAILED' ? event.failure : context.lastFailure,
     })),
     park: assign(({ context, event }) => {
       if (event.type !== 'SYNC.FAILED') return {};
       return {
         parked: { reason: event.failure.code, since: context.env.now().toISOString() },
+        // The interrupted run is remembered; it runs once credentials work again.
         pending: context.activeSync
           ? { mode: context.activeSync.mode, correlationId: context.activeSync.correlationId }
           : context.pending,
@@ -270,40 +392,48 @@ export const connectionMachine = setup({
     unpark: assign({ parked: null }),
     scheduleBackoff: assign(({ context, event }) => {
       if (event.type !== 'SYNC.FAILED') return {};
-      const attempt = (context.backoff?.attempt ?? 0) + 1;
-      const delay = backoffDelayMs(attempt, event.failure.retryAfterMs, context.env.random);
+      const decision = nextBackoff(
+        context.backoff?.attempt ?? 0,
+        event.failure.retryAfterMs,
+        context.env.random,
+        {
+          maxAttempts: context.maxAttempts,
+          capMs: BACKOFF_CAP_MS,
+        },
+      );
+      if (decision.kind === 'give_up') return {};
       return {
         backoff: {
-          attempt,
-          until: new Date(context.env.now().getTime() + delay).toISOString(),
+          attempt: decision.attempt,
+          until: new Date(nowMs(context) + decision.delayMs).toISOString(),
           reason: event.failure.code,
           classification: event.failure.classification,
         },
         lastFailure: event.failure,
       };
     }),
-    giveUp: assign(({ event }) => ({
+    giveUp: assign(({ context, event }) => ({
       activeSync: null,
       backoff: null,
-      lastFailure: event.type === 'SYNC.FAILED' ? event.failure : null,
+      lastFailure: event.type === 'SYNC.FAILED' ? event.failure : context.lastFailure,
     })),
-    failUnexpectedly: assign({ activeSync: null, backoff: null }),
+    abandonSync: assign({ activeSync: null, backoff: null }),
     keepChannel: assign(({ event }) =>
-      'output' in event ? { channel: event.output as ChannelState, backoff: null } : {},
+      'output' in event ? { channel: event.output as ChannelState, channelRetry: null } : {},
     ),
-    channelFailed: assign(({ context }) => {
-      const attempt = (context.backoff?.attempt ?? 0) + 1;
-      const delay = backoffDelayMs(attempt, null, context.env.random);
+    scheduleChannelRetry: assign(({ context }) => {
+      const attempt = (context.channelRetry?.attempt ?? 0) + 1;
+      // Unbounded attempts at the capped delay: polling covers the connection meanwhile.
+      const decision = nextBackoff(Math.min(attempt - 1, 30), null, context.env.random, {
+        maxAttempts: Number.POSITIVE_INFINITY,
+        capMs: BACKOFF_CAP_MS,
+      });
+      const delay = decision.kind === 'retry' ? decision.delayMs : BACKOFF_CAP_MS;
       return {
-        backoff: {
-          attempt,
-          until: new Date(context.env.now().getTime() + delay).toISOString(),
-          reason: 'channel_renewal_failed',
-          classification: 'transient' as const,
-        },
+        channel: null,
+        channelRetry: { attempt, until: new Date(nowMs(context) + delay).toISOString() },
       };
     }),
-    dropChannel: assign({ channel: null, backoff: null }),
   },
   guards: {
     resumeFull: ({ context }) => context.activeSync?.mode === 'full',
@@ -313,34 +443,42 @@ export const connectionMachine = setup({
     pendingFull: ({ context }) =>
       context.pending !== null && (context.pending.mode === 'full' || context.cursor === null),
     pendingIncremental: ({ context }) => context.pending !== null,
-    needsChannel: ({ context }) =>
-      context.channelsEnabled &&
-      context.cursor !== null &&
-      !backoffActive(context) &&
-      (context.channel === null || (channelDueAt(context) ?? 0) <= context.env.now().getTime()),
-    hasChannelDeadline: ({ context }) => context.channelsEnabled && context.channel !== null,
+    needsChannel: ({ context }) => {
+      if (!context.channelsEnabled || context.cursor === null) return false;
+      const due = idleDeadline(context);
+      if (context.channelRetry) return (due ?? 0) <= nowMs(context);
+      return context.channel === null || (due ?? 0) <= nowMs(context);
+    },
+    hasIdleDeadline: ({ context }) => idleDeadline(context) !== null,
     cursorRefused: ({ event }) => event.type === 'SYNC.FAILED' && event.failure.cursorInvalid,
     authLost: ({ event }) => event.type === 'SYNC.FAILED' && event.failure.classification === 'auth',
     worthRetrying: ({ context, event }) =>
       event.type === 'SYNC.FAILED' &&
       event.failure.retryable &&
-      (context.backoff?.attempt ?? 0) < context.maxAttempts,
+      nextBackoff(context.backoff?.attempt ?? 0, null, () => 0, {
+        maxAttempts: context.maxAttempts,
+        capMs: BACKOFF_CAP_MS,
+      }).kind === 'retry',
   },
 }).createMachine({
   id: 'connection',
   context: ({ input }) => ({
     ...input.checkpoint,
     env: input.env,
-    maxAttempts: input.maxAttempts,
-    channelsEnabled: input.channelsEnabled,
-    channelRenewMarginMs: input.channelRenewMarginMs,
+    maxAttempts: input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+    channelsEnabled: input.channelsEnabled ?? false,
+    channelRenewMarginMs: input.channelRenewMarginMs ?? DEFAULT_CHANNEL_RENEW_MARGIN_MS,
+    channelRetry: null,
     lastFailure: null,
+    completed: null,
   }),
   initial: 'restoring',
   on: {
     // Whatever the state, a request to sync is remembered, and many requests make one run.
     TRIGGER: { actions: ['requestRun', 'stamp'] },
     WEBHOOK_CHANGE: { actions: ['requestRun', 'stamp'] },
+    WEBHOOK_SYNC: {},
+    // Leaving the current state stops its invoked actors, the running sync included.
     DISCONNECT: { target: '.disconnecting' },
   },
   states: {
@@ -350,6 +488,7 @@ export const connectionMachine = setup({
         { guard: 'resumeFull', target: 'full-syncing' },
         { guard: 'resumeIncremental', target: 'incremental' },
         { guard: 'isParked', target: 'parked' },
+        // idle starts a pending run itself.
         { target: 'idle' },
       ],
     },
@@ -360,14 +499,13 @@ export const connectionMachine = setup({
         { guard: 'needsChannel', target: 'channel-renewing' },
       ],
       invoke: {
-        id: 'channelDeadline',
+        id: 'idleDeadline',
         src: 'waitUntil',
-        input: ({ context }) => ({
-          until: context.channelsEnabled ? channelDueAt(context) : null,
-          now: context.env.now().getTime(),
-        }),
+        input: ({ context }) => ({ until: idleDeadline(context), now: nowMs(context) }),
+        // A timer that cannot be armed: channels fall back to polling until the next trigger.
+        onError: { actions: 'stamp' },
       },
-      on: { DEADLINE: { guard: 'hasChannelDeadline', target: 'channel-renewing' } },
+      on: { DEADLINE: { guard: 'hasIdleDeadline', target: 'channel-renewing' } },
     },
     'full-syncing': {
       invoke: {
@@ -377,7 +515,7 @@ export const connectionMachine = setup({
           checkpoint: checkpointOf(context),
           activeSync: context.activeSync as ActiveSync,
         }),
-        onError: { target: 'idle', actions: [reportFailure, 'failUnexpectedly', 'stamp'] },
+        onError: { target: 'idle', actions: [reportFailure, 'abandonSync', 'stamp'] },
       },
       on: {
         'SYNC.PROGRESS': { actions: ['recordProgress', 'stamp'] },
@@ -403,7 +541,7 @@ export const connectionMachine = setup({
           checkpoint: checkpointOf(context),
           activeSync: context.activeSync as ActiveSync,
         }),
-        onError: { target: 'idle', actions: [reportFailure, 'failUnexpectedly', 'stamp'] },
+        onError: { target: 'idle', actions: [reportFailure, 'abandonSync', 'stamp'] },
       },
       on: {
         'SYNC.PROGRESS': { actions: ['recordProgress', 'stamp'] },
@@ -421,16 +559,22 @@ export const connectionMachine = setup({
         id: 'backoffDeadline',
         src: 'waitUntil',
         input: ({ context }) => ({
-          until: context.backoff ? new Date(context.backoff.until).getTime() : 0,
-          now: context.env.now().getTime(),
+          until: context.backoff ? new Date(context.backoff.until).getTime() : nowMs(context),
+          now: nowMs(context),
         }),
+        // Without a timer the wait cannot end by itself: resume now rather than hang.
+        onError: [
+          { guard: 'resumeFull', target: 'full-syncing' },
+          { guard: 'resumeIncremental', target: 'incremental' },
+          { target: 'idle' },
+        ],
       },
       on: {
         // Back to the interrupted state, which resumes from the last durable page.
         DEADLINE: [
           { guard: 'resumeFull', target: 'full-syncing' },
           { guard: 'resumeIncremental', target: 'incremental' },
-          { target: 'channel-renewing' },
+          { target: 'idle' },
         ],
       },
     },
@@ -438,17 +582,10 @@ export const connectionMachine = setup({
       invoke: {
         id: 'renewChannel',
         src: 'renewChannel',
-        input: ({ context }) => ({ checkpoint: checkpointOf(context) }),
+        input: ({ context }) => ({ checkpoint: checkpointOf(context), channel: context.channel }),
         onDone: { target: 'idle', actions: ['keepChannel', 'stamp'] },
-        onError: [
-          {
-            guard: ({ context }) => (context.backoff?.attempt ?? 0) < context.maxAttempts,
-            target: 'backing-off',
-            actions: ['channelFailed', 'stamp'],
-          },
-          // Polling stays the fallback: the connection syncs on triggers without a channel.
-          { target: 'idle', actions: ['dropChannel', 'stamp'] },
-        ],
+        // Polling stays the fallback: the connection syncs on triggers without a channel.
+        onError: { target: 'idle', actions: ['scheduleChannelRetry', 'stamp'] },
       },
     },
     parked: {
@@ -465,6 +602,7 @@ export const connectionMachine = setup({
         src: 'disconnect',
         input: ({ context }) => ({ checkpoint: checkpointOf(context) }),
         onDone: { target: 'disconnected' },
+        // The tombstone is the supervisor's to retry; the actor ends either way.
         onError: { target: 'disconnected' },
       },
     },
@@ -475,7 +613,22 @@ export const connectionMachine = setup({
 export type ConnectionMachine = typeof connectionMachine;
 export type ConnectionSnapshot = SnapshotFrom<ConnectionMachine>;
 
+export const connectionStateNames = [
+  'restoring',
+  'idle',
+  'full-syncing',
+  'incremental',
+  'backing-off',
+  'channel-renewing',
+  'parked',
+  'disconnecting',
+  'disconnected',
+] as const;
+export type ConnectionStateName = (typeof connectionStateNames)[number];
+
 /** The state name shown to operators (`idle`, `full-syncing`, …). */
-export function stateNameOf(snapshot: ConnectionSnapshot): string {
-  return typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value);
+export function stateNameOf(snapshot: Pick<ConnectionSnapshot, 'value'>): ConnectionStateName {
+  return (
+    typeof snapshot.value === 'string' ? snapshot.value : JSON.stringify(snapshot.value)
+  ) as ConnectionStateName;
 }
