@@ -169,6 +169,70 @@ describe('the inbound consumer on the embedded broker', () => {
     expect(await committedOffsets(groupId, topic)).toEqual({ 0: '3' });
   });
 
+  it('commits during a long batch, never beyond the last handled message', async () => {
+    const topic = uniqueName('inbound-long-batch');
+    const groupId = uniqueName('inbound-long-batch-group');
+    await broker.createTopic(topic, 1);
+    const p = await producer();
+    await p.send({
+      topic,
+      messages: Array.from({ length: 12 }, (_, i) => ({ key: 'conn', value: `m${i}` })),
+    });
+
+    let release: () => void = () => undefined;
+    const blocked = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const handled: string[] = [];
+    const { started } = startConsumer({
+      groupId,
+      topics: [topic],
+      commitEveryMessages: 2,
+      commitEveryMs: 60_000,
+      handle: async (message) => {
+        if (message.offset === '7') await blocked;
+        handled.push(message.offset);
+      },
+    });
+    await started;
+    await waitUntil(() => handled.length === 7, 'messages 0 to 6');
+    // Handled 0..6, stuck on 7: committed after every second message (or at a batch's end).
+    const whileBlocked = Number((await committedOffsets(groupId, topic))[0]);
+    expect(whileBlocked).toBeGreaterThanOrEqual(6);
+    expect(whileBlocked).toBeLessThanOrEqual(7);
+    release();
+    await waitUntil(() => handled.length === 12, 'the whole partition');
+  });
+
+  it('pause stops handling after the message in hand; resume goes on from the next one', async () => {
+    const topic = uniqueName('inbound-pause');
+    const groupId = uniqueName('inbound-pause-group');
+    await broker.createTopic(topic, 1);
+    const p = await producer();
+    await p.send({ topic, messages: Array.from({ length: 8 }, (_, i) => ({ key: 'conn', value: `m${i}` })) });
+
+    const log: string[] = [];
+    let consumer: InboundConsumer | null = null;
+    const member = startConsumer({
+      groupId,
+      topics: [topic],
+      handle: async (message) => {
+        log.push(message.offset);
+        if (message.offset === '2') consumer?.pause();
+      },
+    });
+    consumer = member.consumer;
+    await member.started;
+    await waitUntil(() => log.length === 3, 'messages 0 to 2');
+    expect(member.consumer.status().paused).toBe(true);
+    // Room for a consumer that ignored the pause to go on; it would show before 'resumed'.
+    await sleep(1_500);
+    log.push('resumed');
+    member.consumer.resume();
+    await waitUntil(() => log.length === 9, 'the rest after resuming');
+    expect(log).toEqual(['0', '1', '2', 'resumed', '3', '4', '5', '6', '7']);
+  });
+
   it('completes onAssignment before any message of the assignment, across a rebalance and a failing hook', async () => {
     const topic = uniqueName('inbound-assign');
     const groupId = uniqueName('inbound-assign-group');
