@@ -1,292 +1,512 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type AnyActorRef, createActor, fromCallback, fromPromise } from 'xstate';
-import type { ConnectionCheckpoint } from '../../src/contract/checkpoint.js';
-import type { ClassifiedFailure } from '../../src/machines/classify.js';
+import { createActor, fromCallback } from 'xstate';
+import type { ActiveSync, ConnectionCheckpoint } from '../../src/contract/checkpoint.js';
+import { connectionCheckpointSchema } from '../../src/contract/checkpoint.js';
 import {
   type ConnectionEvent,
   checkpointOf,
   connectionMachine,
+  type ReportErrorParams,
   type SyncServiceInput,
   stateNameOf,
 } from '../../src/machines/connection-machine.js';
-import { blankCheckpoint } from '../support/stand-in-connections.js';
+import {
+  authFailure,
+  channel,
+  checkpoint,
+  createHarness,
+  cursorRefused,
+  failure,
+  notFound,
+  rateLimit,
+  T0,
+  trigger,
+} from './connection-harness.js';
 
-/** Stand-in sync services the test drives by hand: each run is recorded with a way to answer it. */
-interface Run {
-  readonly kind: 'full' | 'incremental';
-  readonly input: SyncServiceInput;
-  send(event: ConnectionEvent): void;
-  stopped: boolean;
-}
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 
-function harness(checkpoint: ConnectionCheckpoint, maxAttempts = 3) {
-  const runs: Run[] = [];
-  const errors: ClassifiedFailure[] = [];
-  const completed: string[] = [];
-  let ids = 0;
-  const service = (kind: Run['kind']) =>
-    fromCallback<ConnectionEvent, SyncServiceInput>(({ input, sendBack }) => {
-      const run: Run = { kind, input, send: (e) => sendBack(e), stopped: false };
-      runs.push(run);
-      return () => {
-        run.stopped = true;
-      };
-    });
-  const machine = connectionMachine.provide({
-    actors: {
-      fullSync: service('full'),
-      incrementalSync: service('incremental'),
-      disconnect: fromPromise<void, { checkpoint: ConnectionCheckpoint }>(async () => undefined),
-    },
-    actions: {
-      reportError: (_, params) => errors.push(params.failure),
-      syncCompleted: (_, params) => completed.push(params.checkpoint.lastSync?.syncId ?? '?'),
-    },
-  });
-  const actor = createActor(machine, {
-    input: {
-      checkpoint,
-      env: { now: () => new Date(), random: () => 0.5, newSyncId: () => `sync-${++ids}` },
-      maxAttempts,
-      channelsEnabled: false,
-      channelRenewMarginMs: 60_000,
-    },
-  });
-  actor.start();
-  const state = () => stateNameOf(actor.getSnapshot());
-  const checkpointNow = () => checkpointOf(actor.getSnapshot().context);
-  const last = () => runs.at(-1) as Run;
-  return { actor: actor as AnyActorRef & typeof actor, runs, errors, completed, state, checkpointNow, last };
-}
-
-const trigger = (
-  triggerType: 'full_sync' | 'incremental' | 'poll',
-  correlationId = 'm1',
-): ConnectionEvent => ({
-  type: 'TRIGGER',
-  triggerType,
-  correlationId,
-  include: ['permissions'],
-  driveIds: null,
-  lastCursor: null,
+const activeFull = (over: Partial<ActiveSync> = {}): ActiveSync => ({
+  syncId: 's0',
+  mode: 'full',
+  startedAt: '2026-11-24T00:00:00.000Z',
+  correlationId: 'm0',
+  startPageToken: '3',
+  resume: { phase: 'files', corpus: 'drive-b', pageToken: 'p9' },
+  counts: { file: 900 },
+  ...over,
+});
+const activeIncremental = (over: Partial<ActiveSync> = {}): ActiveSync => ({
+  ...activeFull(),
+  syncId: 's1',
+  mode: 'incremental',
+  startPageToken: null,
+  resume: null,
+  counts: { file: 4 },
+  ...over,
 });
 
-const failure = (overrides: Partial<ClassifiedFailure>): ClassifiedFailure => ({
-  classification: 'transient',
-  code: 'backendError',
-  message: 'Backend Error',
-  retryable: true,
-  httpStatus: 503,
-  retryAfterMs: null,
-  cursorInvalid: false,
-  ...overrides,
+beforeEach(() => {
+  vi.useFakeTimers();
+  vi.setSystemTime(T0);
+});
+afterEach(() => {
+  vi.useRealTimers();
 });
 
-describe('connection machine', () => {
-  beforeEach(() => {
-    vi.useFakeTimers();
-    vi.setSystemTime(new Date('2026-11-25T00:00:00Z'));
-  });
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
+describe('syncing', () => {
   it('runs a full sync, records progress after every page and ends idle with the cursor', () => {
-    const h = harness(blankCheckpoint('c'));
+    const h = createHarness({ checkpoint: checkpoint() });
     expect(h.state()).toBe('idle');
-    h.actor.send(trigger('full_sync'));
+    h.send(trigger('full_sync'));
     expect(h.state()).toBe('full-syncing');
-    expect(h.checkpointNow().activeSync).toMatchObject({
-      syncId: 'sync-1',
-      mode: 'full',
-      correlationId: 'm1',
-    });
-    h.last().send({
+    expect(h.checkpoint().activeSync).toMatchObject({ syncId: 'sync-1', mode: 'full', correlationId: 'm1' });
+    expect(h.lastRun().input.activeSync).toMatchObject({ resume: null, startPageToken: null });
+    h.lastRun().send({
       type: 'SYNC.PROGRESS',
       startPageToken: '7',
       resume: { phase: 'files', corpus: 'user', pageToken: 'p2' },
       counts: { file: 100 },
     });
-    expect(h.checkpointNow().activeSync).toMatchObject({
+    expect(h.checkpoint().activeSync).toMatchObject({
       startPageToken: '7',
-      resume: { pageToken: 'p2' },
+      resume: { phase: 'files', corpus: 'user', pageToken: 'p2' },
       counts: { file: 100 },
     });
-    h.last().send({ type: 'SYNC.DONE', cursor: '12', counts: { file: 150 } });
+    vi.setSystemTime(T0.getTime() + 60_000);
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '12', counts: { file: 150 } });
     expect(h.state()).toBe('idle');
-    expect(h.checkpointNow()).toMatchObject({
+    expect(h.checkpoint()).toMatchObject({
       cursor: '12',
       activeSync: null,
-      lastSync: { syncId: 'sync-1', counts: { file: 150 } },
+      backoff: null,
+      lastSync: {
+        syncId: 'sync-1',
+        mode: 'full',
+        counts: { file: 150 },
+        finishedAt: '2026-11-25T00:01:00.000Z',
+      },
     });
-    expect(h.completed).toEqual(['sync-1']);
+    expect(h.completed.map((c) => c.summary)).toEqual([
+      {
+        syncId: 'sync-1',
+        mode: 'full',
+        cursor: '12',
+        counts: { file: 150 },
+        startedAt: '2026-11-25T00:00:00.000Z',
+        finishedAt: '2026-11-25T00:01:00.000Z',
+        correlationId: 'm1',
+      },
+    ]);
+    expect(connectionCheckpointSchema.parse(h.checkpoint())).toEqual(h.checkpoint());
   });
 
-  it('falls back to a full sync when an incremental trigger finds no cursor, and uses the trigger cursor if it has one', () => {
-    const h = harness(blankCheckpoint('c'));
-    h.actor.send(trigger('poll'));
-    expect(h.state()).toBe('full-syncing');
-    const g = harness(blankCheckpoint('d'));
-    g.actor.send({ ...trigger('incremental'), lastCursor: '99' } as ConnectionEvent);
-    expect(g.state()).toBe('incremental');
-    expect(g.last().input.checkpoint.cursor).toBe('99');
-  });
-
-  it('turns 500 notifications during a sync into exactly one follow-up run', () => {
-    const h = harness(blankCheckpoint('c', { cursor: '5' }));
-    h.actor.send({ type: 'WEBHOOK_CHANGE', correlationId: 'w0' });
+  it('carries the new cursor after every incremental page', () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    h.send(trigger('poll'));
     expect(h.state()).toBe('incremental');
-    for (let i = 1; i <= 500; i++) h.actor.send({ type: 'WEBHOOK_CHANGE', correlationId: `w${i}` });
-    expect(h.checkpointNow().pending).toEqual({ mode: 'incremental', correlationId: 'w1' });
-    h.last().send({ type: 'SYNC.DONE', cursor: '6', counts: {} });
+    expect(h.lastRun().input.checkpoint.cursor).toBe('5');
+    h.lastRun().send({ type: 'SYNC.PROGRESS', cursor: '6', counts: { file: 2 } });
+    expect(h.checkpoint()).toMatchObject({ cursor: '6', activeSync: { counts: { file: 2 } } });
+  });
+
+  it('falls back to a full sync without a cursor, and uses a trigger cursor only when it has none', () => {
+    const none = createHarness({ checkpoint: checkpoint() });
+    none.send(trigger('poll'));
+    expect(none.state()).toBe('full-syncing');
+
+    const given = createHarness({ checkpoint: checkpoint() });
+    given.send(trigger('incremental', 'm1', '99'));
+    expect(given.state()).toBe('incremental');
+    expect(given.lastRun().input.checkpoint.cursor).toBe('99');
+
+    const own = createHarness({ checkpoint: checkpoint({ cursor: '120' }) });
+    own.send(trigger('incremental', 'm1', '99'));
+    expect(own.lastRun().input.checkpoint.cursor).toBe('120');
+  });
+
+  it('takes the options of the trigger', () => {
+    const h = createHarness({ checkpoint: checkpoint() });
+    h.send({ ...trigger('full_sync'), include: ['revisions'], driveIds: ['sd1'] } as ConnectionEvent);
+    expect(h.lastRun().input.checkpoint.options).toEqual({ include: ['revisions'], driveIds: ['sd1'] });
+  });
+
+  it('answers a refused cursor with a fresh full sync, which takes a new start token first', () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    h.send(trigger('incremental'));
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: cursorRefused() });
+    expect(h.state()).toBe('full-syncing');
+    expect(h.checkpoint().cursor).toBeNull();
+    expect(h.lastRun().input.activeSync).toMatchObject({ mode: 'full', startPageToken: null, resume: null });
+    expect(h.errors).toHaveLength(0);
+
+    // Refused again in the full sync's catch-up: the walk starts over.
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: cursorRefused() });
+    expect(h.state()).toBe('full-syncing');
+    expect(h.runs.map((r) => r.kind)).toEqual(['incremental', 'full', 'full']);
+    expect(h.runs[1]?.stopped).toBe(true);
+  });
+
+  it('gives up at once on a failure that is not retryable, keeping the cursor', () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    h.send(trigger('incremental'));
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: notFound() });
+    expect(h.state()).toBe('idle');
+    expect(h.errors.map((e) => [e.failure.code, e.attempt])).toEqual([['notFound', 1]]);
+    expect(h.checkpoint()).toMatchObject({ cursor: '5', activeSync: null });
+  });
+
+  it('reports a sync service that crashes and returns to idle', () => {
+    const machine = connectionMachine.provide({
+      actors: {
+        fullSync: fromCallback<ConnectionEvent, SyncServiceInput>(() => {
+          throw new TypeError('Bearer ya29.secret leaked into a message');
+        }),
+      },
+      actions: { reportError: (_, params: ReportErrorParams) => reported.push(params) },
+    });
+    const reported: ReportErrorParams[] = [];
+    const actor = createActor(machine, {
+      input: {
+        checkpoint: checkpoint(),
+        env: { now: () => new Date(), random: () => 0, newSyncId: () => 'x' },
+      },
+    }).start();
+    actor.send(trigger('full_sync'));
+    expect(stateNameOf(actor.getSnapshot())).toBe('idle');
+    expect(reported).toHaveLength(1);
+    expect(reported[0]?.failure).toMatchObject({ classification: 'internal', retryable: false });
+    expect(reported[0]?.failure.message).not.toContain('ya29');
+    expect(checkpointOf(actor.getSnapshot()).activeSync).toBeNull();
+  });
+});
+
+describe('coalescing', () => {
+  it('turns 500 notifications during a sync into exactly one follow-up run', () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    h.send({ type: 'WEBHOOK_CHANGE', correlationId: 'w0' });
+    expect(h.state()).toBe('incremental');
+    for (let i = 1; i <= 500; i++) h.send({ type: 'WEBHOOK_CHANGE', correlationId: `w${i}` });
+    expect(h.checkpoint().pending).toEqual({ mode: 'incremental', correlationId: 'w1' });
+    expect(h.runs).toHaveLength(1);
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '6', counts: {} });
     expect(h.state()).toBe('incremental');
     expect(h.runs).toHaveLength(2);
-    h.last().send({ type: 'SYNC.DONE', cursor: '7', counts: {} });
+    expect(h.lastRun().input.checkpoint.cursor).toBe('6');
+    expect(h.checkpoint().pending).toBeNull();
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '7', counts: {} });
     expect(h.state()).toBe('idle');
     expect(h.runs).toHaveLength(2);
   });
 
   it('lets a full_sync request upgrade a pending incremental one', () => {
-    const h = harness(blankCheckpoint('c', { cursor: '5' }));
-    h.actor.send(trigger('incremental'));
-    h.actor.send({ type: 'WEBHOOK_CHANGE', correlationId: 'w' });
-    h.actor.send(trigger('full_sync', 'm2'));
-    h.last().send({ type: 'SYNC.DONE', cursor: '6', counts: {} });
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    h.send(trigger('incremental'));
+    h.send({ type: 'WEBHOOK_CHANGE', correlationId: 'w' });
+    h.send(trigger('full_sync', 'm2'));
+    h.send({ type: 'WEBHOOK_CHANGE', correlationId: 'w2' });
+    expect(h.checkpoint().pending).toEqual({ mode: 'full', correlationId: 'w' });
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '6', counts: {} });
     expect(h.state()).toBe('full-syncing');
+    expect(h.runs).toHaveLength(2);
   });
 
-  it('backs off on a retryable failure and resumes the same sync from its last durable page', async () => {
-    const h = harness(blankCheckpoint('c'));
-    h.actor.send(trigger('full_sync'));
-    h.last().send({
+  it('remembers requests made while backing off, and runs them once after the resumed sync', async () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    h.send(trigger('incremental'));
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: failure() });
+    for (let i = 0; i < 20; i++) h.send({ type: 'WEBHOOK_CHANGE', correlationId: `w${i}` });
+    expect(h.state()).toBe('backing-off');
+    await vi.advanceTimersByTimeAsync(2_000);
+    expect(h.state()).toBe('incremental');
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '6', counts: {} });
+    expect(h.state()).toBe('incremental');
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '7', counts: {} });
+    expect(h.state()).toBe('idle');
+    expect(h.runs).toHaveLength(3);
+  });
+
+  it('ignores channel sync notifications', () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    const before = h.actor.getSnapshot();
+    h.send({ type: 'WEBHOOK_SYNC' });
+    expect(h.state()).toBe('idle');
+    expect(h.actor.getSnapshot().context).toBe(before.context);
+    expect(h.runs).toHaveLength(0);
+  });
+});
+
+describe('backing off', () => {
+  it('waits max(backoff, Retry-After) and resumes the same sync from its last durable page', async () => {
+    const h = createHarness({ checkpoint: checkpoint() });
+    h.send(trigger('full_sync'));
+    h.lastRun().send({
       type: 'SYNC.PROGRESS',
       startPageToken: '7',
       resume: { phase: 'files', corpus: 'user', pageToken: 'p3' },
       counts: { file: 200 },
     });
-    h.last().send({ type: 'SYNC.FAILED', failure: failure({ retryAfterMs: 5_000 }) });
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: rateLimit(5_000) });
     expect(h.state()).toBe('backing-off');
-    const backoff = h.checkpointNow().backoff;
-    expect(backoff?.attempt).toBe(1);
-    // max(1 s + 0.5 s jitter, Retry-After 5 s)
-    expect(new Date(backoff?.until ?? 0).getTime() - Date.now()).toBe(5_000);
-    await vi.advanceTimersByTimeAsync(5_000);
+    expect(h.lastRun().stopped).toBe(true);
+    expect(h.checkpoint().backoff).toEqual({
+      attempt: 1,
+      until: new Date(T0.getTime() + 5_000).toISOString(),
+      reason: 'userRateLimitExceeded',
+      classification: 'rate_limited',
+    });
+    await vi.advanceTimersByTimeAsync(4_999);
+    expect(h.state()).toBe('backing-off');
+    await vi.advanceTimersByTimeAsync(1);
     expect(h.state()).toBe('full-syncing');
     expect(h.runs).toHaveLength(2);
-    expect(h.last().input.activeSync).toMatchObject({
+    expect(h.lastRun().input.activeSync).toMatchObject({
       syncId: 'sync-1',
       startPageToken: '7',
-      resume: { pageToken: 'p3' },
+      resume: { phase: 'files', corpus: 'user', pageToken: 'p3' },
+      counts: { file: 200 },
     });
   });
 
-  it('gives up after the bounded attempts with one error record, keeping the cursor', async () => {
-    const h = harness(blankCheckpoint('c', { cursor: '5' }), 2);
-    h.actor.send(trigger('incremental'));
-    for (let attempt = 1; attempt <= 2; attempt++) {
-      h.last().send({ type: 'SYNC.FAILED', failure: failure({}) });
-      expect(h.state()).toBe('backing-off');
-      await vi.advanceTimersByTimeAsync(70_000);
+  it('grows the delay with each attempt, and a durable page resets the count', async () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }), maxAttempts: 5 });
+    h.send(trigger('incremental'));
+    const delays: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      h.lastRun().send({ type: 'SYNC.FAILED', failure: failure() });
+      const until = new Date(h.checkpoint().backoff?.until ?? 0).getTime();
+      delays.push(until - Date.now());
+      await vi.advanceTimersByTimeAsync(until - Date.now());
     }
-    h.last().send({ type: 'SYNC.FAILED', failure: failure({}) });
+    // 2^(n-1) s + 0.5 s of jitter (random() = 0.5 → 500 ms).
+    expect(delays).toEqual([1_500, 2_500, 4_500]);
+    h.lastRun().send({ type: 'SYNC.PROGRESS', cursor: '6', counts: {} });
+    expect(h.checkpoint().backoff).toBeNull();
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: failure() });
+    expect(h.checkpoint().backoff?.attempt).toBe(1);
+  });
+
+  it('gives up after maxAttempts with one error record, keeping the cursor', async () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }), maxAttempts: 2 });
+    h.send(trigger('incremental'));
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      h.lastRun().send({ type: 'SYNC.FAILED', failure: failure() });
+      expect(h.state()).toBe('backing-off');
+      expect(h.checkpoint().backoff?.attempt).toBe(attempt);
+      await vi.advanceTimersByTimeAsync(70_000);
+      expect(h.state()).toBe('incremental');
+    }
+    expect(h.errors).toHaveLength(0);
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: failure() });
     expect(h.state()).toBe('idle');
-    expect(h.errors).toHaveLength(1);
-    expect(h.checkpointNow()).toMatchObject({ cursor: '5', activeSync: null, backoff: null });
+    expect(h.errors.map((e) => [e.failure.code, e.attempt])).toEqual([['backendError', 2]]);
+    expect(h.checkpoint()).toMatchObject({ cursor: '5', activeSync: null, backoff: null });
+    expect(h.runs).toHaveLength(3);
   });
+});
 
-  it('parks on lost authorization with one error, ignores notifications, and leaves on a new trigger', () => {
-    const h = harness(blankCheckpoint('c', { cursor: '5' }));
-    h.actor.send(trigger('incremental'));
-    h.last().send({
-      type: 'SYNC.FAILED',
-      failure: failure({ classification: 'auth', code: 'reauth_required', retryable: false }),
+describe('parked', () => {
+  it('reports lost authorization once, ignores notifications, and leaves on a new trigger', () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    h.send(trigger('incremental'));
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: authFailure() });
+    expect(h.state()).toBe('parked');
+    expect(h.checkpoint()).toMatchObject({
+      parked: { reason: 'reauth_required', since: T0.toISOString() },
+      activeSync: null,
+      pending: { mode: 'incremental', correlationId: 'm1' },
     });
+    for (let i = 0; i < 50; i++) h.send({ type: 'WEBHOOK_CHANGE', correlationId: `w${i}` });
+    h.send({ type: 'WEBHOOK_SYNC' });
     expect(h.state()).toBe('parked');
-    for (let i = 0; i < 50; i++) h.actor.send({ type: 'WEBHOOK_CHANGE', correlationId: `w${i}` });
-    expect(h.state()).toBe('parked');
-    expect(h.errors.map((e) => e.code)).toEqual(['reauth_required']);
+    expect(h.errors.map((e) => e.failure.code)).toEqual(['reauth_required']);
     expect(h.runs).toHaveLength(1);
-    h.actor.send(trigger('incremental', 'm9'));
+    h.send(trigger('incremental', 'm9'));
     expect(h.state()).toBe('incremental');
-    expect(h.checkpointNow().parked).toBeNull();
+    expect(h.checkpoint().parked).toBeNull();
   });
 
-  it('answers a refused cursor with a fresh full sync', () => {
-    const h = harness(blankCheckpoint('c', { cursor: '5' }));
-    h.actor.send(trigger('incremental'));
-    h.last().send({
-      type: 'SYNC.FAILED',
-      failure: failure({
-        classification: 'invalid_input',
-        code: 'invalidPageToken',
-        retryable: false,
-        cursorInvalid: true,
-      }),
+  it('does not report again when restored parked, and leaves on fresh credentials to run what was interrupted', () => {
+    const parked = checkpoint({
+      cursor: '5',
+      parked: { reason: 'reauth_required', since: T0.toISOString() },
+      pending: { mode: 'incremental', correlationId: 'm1' },
     });
-    expect(h.state()).toBe('full-syncing');
-    expect(h.checkpointNow().cursor).toBeNull();
-    expect(h.last().input.activeSync).toMatchObject({ mode: 'full', startPageToken: null, resume: null });
+    const h = createHarness({ checkpoint: parked });
+    expect(h.state()).toBe('parked');
+    expect(h.errors).toHaveLength(0);
+    h.send({ type: 'CREDENTIALS_REFRESHED' });
+    expect(h.state()).toBe('incremental');
+    expect(h.lastRun().input.activeSync.correlationId).toBe('m1');
   });
 
-  it('restores into the state its checkpoint describes, deadlines included', async () => {
-    const resumed = harness(
-      blankCheckpoint('c', {
-        activeSync: {
-          syncId: 's0',
-          mode: 'full',
-          startedAt: '2026-11-24T00:00:00.000Z',
-          correlationId: null,
-          startPageToken: '3',
-          resume: { phase: 'files', corpus: 'drive-b', pageToken: 'p9' },
-          counts: { file: 900 },
-        },
-      }),
-    );
-    expect(resumed.state()).toBe('full-syncing');
-    expect(resumed.last().input.activeSync.resume).toEqual({
-      phase: 'files',
-      corpus: 'drive-b',
-      pageToken: 'p9',
-    });
+  it('ends on disconnect', async () => {
+    const h = createHarness({ checkpoint: checkpoint({ parked: { reason: 'x', since: T0.toISOString() } }) });
+    h.send({ type: 'DISCONNECT', correlationId: 'd' });
+    expect(h.state()).toBe('disconnecting');
+    h.disconnects[0]?.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.actor.getSnapshot().status).toBe('done');
+  });
+});
 
-    const waiting = harness(
-      blankCheckpoint('d', {
+describe('restoring', () => {
+  const restoreCases: Array<[string, Partial<ConnectionCheckpoint>, string]> = [
+    ['nothing', {}, 'idle'],
+    ['a cursor', { cursor: '5' }, 'idle'],
+    ['a full sync in progress', { activeSync: activeFull() }, 'full-syncing'],
+    ['an incremental sync in progress', { cursor: '5', activeSync: activeIncremental() }, 'incremental'],
+    [
+      'a backoff still running',
+      {
         cursor: '5',
-        activeSync: {
-          syncId: 's1',
-          mode: 'incremental',
-          startedAt: '2026-11-24T00:00:00.000Z',
-          correlationId: null,
-          startPageToken: null,
-          resume: null,
-          counts: {},
-        },
+        activeSync: activeIncremental(),
         backoff: {
           attempt: 2,
-          until: new Date(Date.now() + 3_000).toISOString(),
+          until: '2026-11-25T00:00:03.000Z',
+          reason: 'backendError',
+          classification: 'transient',
+        },
+      },
+      'backing-off',
+    ],
+    [
+      'a backoff already over',
+      {
+        activeSync: activeFull(),
+        backoff: {
+          attempt: 2,
+          until: '2026-11-24T23:00:00.000Z',
+          reason: 'backendError',
+          classification: 'transient',
+        },
+      },
+      'full-syncing',
+    ],
+    ['a parked connection', { parked: { reason: 'reauth_required', since: T0.toISOString() } }, 'parked'],
+    ['a pending full sync', { cursor: '5', pending: { mode: 'full', correlationId: 'm7' } }, 'full-syncing'],
+    [
+      'a pending incremental',
+      { cursor: '5', pending: { mode: 'incremental', correlationId: 'm7' } },
+      'incremental',
+    ],
+  ];
+
+  it.each(restoreCases)('with %s, lands in the state it describes', (_, over, expected) => {
+    const h = createHarness({ checkpoint: checkpoint(over) });
+    expect(h.state()).toBe(expected);
+  });
+
+  it('resumes a full sync from the checkpoint’s resume point, not from zero', () => {
+    const h = createHarness({ checkpoint: checkpoint({ activeSync: activeFull() }) });
+    expect(h.lastRun().input.activeSync).toEqual(activeFull());
+    expect(h.checkpoint().activeSync?.syncId).toBe('s0');
+  });
+
+  it('keeps waiting out a restored backoff, then resumes the interrupted sync', async () => {
+    const h = createHarness({
+      checkpoint: checkpoint({
+        cursor: '5',
+        activeSync: activeIncremental(),
+        backoff: {
+          attempt: 2,
+          until: '2026-11-25T00:00:03.000Z',
           reason: 'backendError',
           classification: 'transient',
         },
       }),
-    );
-    expect(waiting.state()).toBe('backing-off');
+    });
+    expect(h.runs).toHaveLength(0);
     await vi.advanceTimersByTimeAsync(3_000);
-    expect(waiting.state()).toBe('incremental');
-
-    expect(
-      harness(
-        blankCheckpoint('e', { parked: { reason: 'reauth_required', since: '2026-11-24T00:00:00.000Z' } }),
-      ).state(),
-    ).toBe('parked');
+    expect(h.state()).toBe('incremental');
+    expect(h.lastRun().input.activeSync.syncId).toBe('s1');
+    // The attempt count survives the restore: the next failure is attempt 3.
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: failure() });
+    expect(h.checkpoint().backoff?.attempt).toBe(3);
   });
 
-  it('stops the running sync and ends on disconnect', async () => {
-    const h = harness(blankCheckpoint('c', { cursor: '5' }));
-    h.actor.send(trigger('incremental'));
-    const run = h.last();
-    h.actor.send({ type: 'DISCONNECT', correlationId: 'd1' });
+  it('rebuilds a checkpoint equal to the one it restored from', () => {
+    const cp = checkpoint({
+      cursor: '5',
+      activeSync: activeIncremental(),
+      channel: channel(new Date(T0.getTime() + DAY)),
+    });
+    const h = createHarness({ checkpoint: cp });
+    expect(h.checkpoint()).toEqual(cp);
+  });
+});
+
+describe('channels', () => {
+  it('are never opened unless enabled', () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    expect(h.state()).toBe('idle');
+    expect(h.renewals).toHaveLength(0);
+  });
+
+  it('opens one once there is a cursor, renews it before expiry, and keeps it', async () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }), channelsEnabled: true });
+    expect(h.state()).toBe('channel-renewing');
+    expect(h.lastRenewal().input.channel).toBeNull();
+    h.lastRenewal().resolve(channel(new Date(T0.getTime() + 7 * DAY)));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toBe('idle');
+    expect(h.checkpoint().channel?.id).toBe('ch-1');
+
+    await vi.advanceTimersByTimeAsync(7 * DAY - HOUR - 1);
+    expect(h.state()).toBe('idle');
+    await vi.advanceTimersByTimeAsync(1);
+    expect(h.state()).toBe('channel-renewing');
+    expect(h.lastRenewal().input.channel?.id).toBe('ch-1');
+    h.lastRenewal().resolve(channel(new Date(Date.now() + 7 * DAY), 'ch-2'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.checkpoint().channel?.id).toBe('ch-2');
+  });
+
+  it('falls back to polling when renewal fails, and retries at a backoff deadline', async () => {
+    const h = createHarness({
+      checkpoint: checkpoint({ cursor: '5', channel: channel(new Date(T0.getTime() + HOUR / 2)) }),
+      channelsEnabled: true,
+    });
+    expect(h.state()).toBe('channel-renewing');
+    h.lastRenewal().reject(new Error('watch refused'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toBe('idle');
+    expect(h.checkpoint().channel).toBeNull();
+    // Triggers still sync meanwhile.
+    h.send(trigger('poll'));
+    expect(h.state()).toBe('incremental');
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '6', counts: {} });
+    expect(h.state()).toBe('idle');
+    await vi.advanceTimersByTimeAsync(1_500);
+    expect(h.state()).toBe('channel-renewing');
+    expect(h.renewals).toHaveLength(2);
+  });
+});
+
+describe('disconnect', () => {
+  it('stops the running sync and ends', async () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    h.send(trigger('incremental'));
+    const run = h.lastRun();
+    h.send({ type: 'DISCONNECT', correlationId: 'd1' });
     expect(run.stopped).toBe(true);
+    h.send(trigger('full_sync'));
+    expect(h.state()).toBe('disconnecting');
+    expect(h.disconnects[0]?.input).toMatchObject({ checkpoint: { connectionId: 'conn_abc' } });
+    h.disconnects[0]?.resolve();
     await vi.advanceTimersByTimeAsync(0);
     expect(h.actor.getSnapshot().status).toBe('done');
+    expect(h.runs).toHaveLength(1);
+  });
+
+  it('ends even when the tombstone could not be written, and cancels a backoff', async () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    h.send(trigger('incremental'));
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: failure() });
+    h.send({ type: 'DISCONNECT', correlationId: 'd1' });
+    h.disconnects[0]?.reject(new Error('state topic down'));
+    await vi.advanceTimersByTimeAsync(120_000);
+    expect(h.actor.getSnapshot().status).toBe('done');
+    expect(h.runs).toHaveLength(1);
   });
 });
