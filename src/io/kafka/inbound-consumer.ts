@@ -129,6 +129,8 @@ interface MutableProgress {
   lastHandledOffset: string | null;
   committedOffset: string | null;
   highWatermark: string | null;
+  /** The next offset this member will handle, as far as it knows. */
+  position: bigint | null;
 }
 
 /**
@@ -247,7 +249,14 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     const key = partitionKey(topic, partition);
     let entry = progress.get(key);
     if (!entry) {
-      entry = { topic, partition, lastHandledOffset: null, committedOffset: null, highWatermark: null };
+      entry = {
+        topic,
+        partition,
+        lastHandledOffset: null,
+        committedOffset: null,
+        highWatermark: null,
+        position: null,
+      };
       progress.set(key, entry);
     }
     return entry;
@@ -260,6 +269,8 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
 
     const state = progressOf(topic, partition);
     state.highWatermark = batch.highWatermark;
+    const first = batch.firstOffset();
+    if (state.position === null && first !== null) state.position = BigInt(first);
     let uncommitted: string | null = null;
     let handledSinceCommit = 0;
     let lastCommitAt = Date.now();
@@ -303,6 +314,7 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
       }
       resolveOffset(message.offset);
       state.lastHandledOffset = message.offset;
+      state.position = BigInt(message.offset) + 1n;
       uncommitted = message.offset;
       handledSinceCommit++;
       if (heartbeatError !== undefined) {
@@ -350,15 +362,15 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
       if (started) consumer.resume(allTopics());
     },
     status() {
-      const partitions: PartitionProgress[] = [...progress.values()].map((p) => {
-        const handledUpTo = p.lastHandledOffset === null ? null : BigInt(p.lastHandledOffset) + 1n;
-        const start = handledUpTo ?? (p.committedOffset === null ? null : BigInt(p.committedOffset));
-        const lag =
-          p.highWatermark === null || start === null
-            ? null
-            : Math.max(0, Number(BigInt(p.highWatermark) - start));
-        return { ...p, lag };
-      });
+      const partitions: PartitionProgress[] = [...progress.values()].map(
+        ({ position, ...p }): PartitionProgress => ({
+          ...p,
+          lag:
+            p.highWatermark === null || position === null
+              ? null
+              : Math.max(0, Number(BigInt(p.highWatermark) - position)),
+        }),
+      );
       return { joined, running, paused, assignment: gate.assignment, partitions };
     },
   };

@@ -101,6 +101,12 @@ export interface MessageSinkOptions {
    * (per `resource-type` header) and `errors.produced` (per classification).
    */
   readonly instrumentation?: { readonly recordsTopic: string; readonly errorsTopic: string };
+  /**
+   * Retries of a failed produce request before `send` rejects (non-idempotent producers;
+   * an idempotent one retries without end, as kafkajs requires). Default 5, with the client's
+   * backoff: a send fails after about 10 s of trouble and the caller backs off on its own.
+   */
+  readonly retries?: number;
 }
 
 export const DEFAULT_MAX_REQUEST_BYTES = 900_000;
@@ -159,6 +165,7 @@ export async function createMessageSink(kafka: Kafka, options: MessageSinkOption
     // here, since the sink itself never has two requests in flight.
     ...(options.idempotent ? { maxInFlightRequests: 1 } : {}),
     allowAutoTopicCreation: false,
+    ...(!options.idempotent && options.retries !== undefined ? { retry: { retries: options.retries } } : {}),
   });
   await producer.connect();
 

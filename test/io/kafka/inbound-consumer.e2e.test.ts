@@ -102,6 +102,9 @@ describe('the inbound consumer on the embedded broker', () => {
       running: true,
       assignment: new Map([[topic, [0]]]),
     });
+    expect(first.consumer.status().partitions).toEqual([
+      { topic, partition: 0, lastHandledOffset: '4', committedOffset: '5', highWatermark: '10', lag: 5 },
+    ]);
     await first.consumer.stop();
 
     expect(await committedOffsets(groupId, topic)).toEqual({ 0: failAt });

@@ -1,6 +1,12 @@
 import { Kafka, logLevel } from 'kafkajs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import {
+  type EmbeddedKafka,
+  KafkaApiKey,
+  KafkaErrorCode,
+  startEmbeddedKafka,
+} from '../../../src/embedded/kafka-broker.js';
 import { subscribe } from '../../../src/instrumentation.js';
 import {
   createMessageSink,
@@ -241,5 +247,60 @@ describe('the message sink on the embedded broker', () => {
     await queued;
     expect((await kcatRead(broker, topic)).map((m) => m.value)).toEqual(['last words']);
     await expect(sink.send([{ topic, key: 'k', value: 'too late', headers: {} }])).rejects.toThrow(/closed/);
+  });
+});
+
+describe('the message sink when produce requests fail', () => {
+  let ownBroker: EmbeddedKafka;
+  beforeAll(async () => {
+    ownBroker = await startEmbeddedKafka({ brokers: 1 });
+  });
+  afterAll(async () => {
+    await ownBroker?.stop();
+  });
+
+  async function failingSink(maxRequestBytes?: number) {
+    const { logger } = capturingLogger();
+    // One retry: a request fails for good after two attempts.
+    const sink = await createMessageSink(workerKafka(ownBroker, logger), {
+      idempotent: false,
+      logger,
+      retries: 1,
+      ...(maxRequestBytes ? { maxRequestBytes } : {}),
+    });
+    cleanups.add(() => sink.close());
+    return sink;
+  }
+
+  it('rejects every send of the failed request and goes on with the next ones', async () => {
+    const topic = uniqueName('sink-fail');
+    await ownBroker.createTopic(topic, 1);
+    const sink = await failingSink();
+    await sink.send([{ topic, key: 'k', value: 'before', headers: {} }]);
+
+    await ownBroker.pushRequestErrors(KafkaApiKey.Produce, 2, KafkaErrorCode.NOT_ENOUGH_REPLICAS);
+    const first = sink.send([{ topic, key: 'k', value: 'lost-1', headers: {} }]);
+    const second = sink.send([{ topic, key: 'k', value: 'lost-2', headers: {} }]);
+    const outcomes = await Promise.allSettled([first, second]);
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected']);
+
+    await sink.send([{ topic, key: 'k', value: 'after', headers: {} }]);
+    expect((await kcatRead(ownBroker, topic)).map((m) => m.value)).toEqual(['before', 'after']);
+  });
+
+  it('does not produce the rest of a large send once one of its requests failed', async () => {
+    const topic = uniqueName('sink-fail-split');
+    await ownBroker.createTopic(topic, 1);
+    const sink = await failingSink(25_000);
+    const filler = 'y'.repeat(10_000);
+
+    await ownBroker.pushRequestErrors(KafkaApiKey.Produce, 2, KafkaErrorCode.NOT_ENOUGH_REPLICAS);
+    await expect(
+      sink.send(
+        Array.from({ length: 6 }, (_, i) => ({ topic, key: 'k', value: `${i}:${filler}`, headers: {} })),
+      ),
+    ).rejects.toThrow();
+    await sink.send([{ topic, key: 'k', value: 'after', headers: {} }]);
+    expect((await kcatRead(ownBroker, topic)).map((m) => m.value)).toEqual(['after']);
   });
 });
