@@ -386,13 +386,13 @@ export const driveErrors = {
   /**
    * 400 for a past or too distant channel expiration. Google prints the TTL it computed in
    * seconds after "channel" (B: googleapis #3263 shows "Invalid ttl value for channel
-   * -1687450148"); callers pass that value, or the channel id if they have none.
+   * -1687450148"); callers pass that value.
    */
-  invalidChannelTtl(ttl: string | number): DriveApiError {
+  invalidChannelTtl(ttlSeconds: number): DriveApiError {
     return driveError(400, {
       domain: 'global',
       reason: 'badRequest',
-      message: `Invalid ttl value for channel ${ttl}`,
+      message: `Invalid ttl value for channel ${ttlSeconds}`,
     });
   },
 

@@ -678,3 +678,64 @@ describe('batch and counters', () => {
     expect(await emulator.admin.counters()).toMatchObject({ batch: 1, 'drive.files.get': 2 });
   });
 });
+
+describe('query terms, drive queries and small envelopes', () => {
+  it("'me' in owners is the caller; drives.list q reads hidden, memberCount and organizerCount", async () => {
+    await emulator.admin.reset();
+    const alice = await newUser('alice');
+    const bob = await newUser('bob');
+    const own = await alice.drive.files.create({ requestBody: { name: 'mine' } });
+    const theirs = await bob.drive.files.create({ requestBody: { name: 'shared by bob' } });
+    await bob.drive.permissions.create({
+      fileId: theirs.data.id as string,
+      requestBody: { type: 'user', role: 'reader', emailAddress: 'alice@example.com' },
+    });
+    const everything = await alice.drive.files.list({ fields: 'files(id)' });
+    expect((everything.data.files ?? []).map((f) => f.id).sort()).toEqual(
+      [own.data.id, theirs.data.id].sort(),
+    );
+    const owned = await alice.drive.files.list({ q: "'me' in owners", fields: 'files(id)' });
+    expect((owned.data.files ?? []).map((f) => f.id)).toEqual([own.data.id]);
+    const notOwned = await alice.drive.files.list({ q: "not 'me' in owners", fields: 'files(id)' });
+    expect((notOwned.data.files ?? []).map((f) => f.id)).toEqual([theirs.data.id]);
+
+    await emulator.admin.createSharedDrive('Small', alice.creds.user.id);
+    const big = await emulator.admin.createSharedDrive('Big', alice.creds.user.id);
+    await emulator.admin.setDriveMember(big.id, bob.creds.user.id, 'organizer');
+    const names = async (q: string) =>
+      ((await alice.drive.drives.list({ q, fields: 'drives(name)' })).data.drives ?? []).map((d) => d.name);
+    expect(await names('memberCount > 1')).toEqual(['Big']);
+    expect(await names('organizerCount = 1')).toEqual(['Small']);
+    expect(await names('hidden = false and name contains "Sm"')).toEqual(['Small']);
+    expect((await driveError(alice.drive.drives.list({ q: "mimeType = 'x'" }))).status).toBe(400);
+  });
+
+  it('an expired token says ACCESS_TOKEN_EXPIRED; a past channel expiration prints the TTL in seconds', async () => {
+    await emulator.admin.reset();
+    const { creds } = await newUser('expiring');
+    await emulator.admin.expireAccessToken(creds.accessToken);
+    const expired = await driveError(driveWithToken(creds.accessToken).files.list({}));
+    expect(expired).toMatchObject({ status: 401, reason: 'authError' });
+    expect(JSON.stringify(expired.body)).toContain('ACCESS_TOKEN_EXPIRED');
+
+    const fresh = driveFor(await emulator.admin.issueTokens(creds.user.id));
+    const start = (await fresh.changes.getStartPageToken({})).data.startPageToken as string;
+    const past = Date.now() - 3_600_000;
+    const refused = await driveError(
+      fresh.changes.watch({
+        pageToken: start,
+        requestBody: {
+          id: 'ttl',
+          type: 'web_hook',
+          address: 'http://127.0.0.1:9/x',
+          expiration: String(past),
+        },
+      }),
+    );
+    expect(refused.status).toBe(400);
+    const message = (refused.body as { error: { message: string } }).error.message;
+    const ttl = Number(/^Invalid ttl value for channel (-?\d+)$/.exec(message)?.[1]);
+    expect(ttl).toBeLessThanOrEqual(-3600);
+    expect(ttl).toBeGreaterThan(-3700);
+  });
+});

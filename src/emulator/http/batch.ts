@@ -35,8 +35,6 @@ export function registerBatchRoute(app: FastifyInstance, runtime: EmulatorRuntim
   app.post('/batch/drive/v3', async (request, reply) => {
     runtime.control.count('batch');
     const boundary = boundaryOf(String(request.headers['content-type'] ?? ''));
-    if (boundary === undefined)
-      throw driveErrors.badRequest('Batch requests must be multipart/mixed with a boundary.');
     const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
     const parts = parseMultipart(body, boundary);
     if (parts.length > MAX_BATCH_PARTS) {

@@ -86,8 +86,10 @@ function channelRequest(call: DriveCall, maxLifetimeMs: number, notifier: PushNo
   let expiration = now + DEFAULT_CHANNEL_LIFETIME_MS;
   if (body.expiration !== undefined && body.expiration !== null) {
     const requested = typeof body.expiration === 'string' ? Number(body.expiration) : body.expiration;
-    if (typeof requested !== 'number' || !Number.isFinite(requested) || requested <= now)
-      throw driveErrors.invalidChannelTtl(id);
+    if (typeof requested !== 'number' || !Number.isFinite(requested))
+      throw driveErrors.badRequest(`Invalid value at 'expiration'.`, 'expiration');
+    // Google reports the lifetime it computed, in whole seconds (negative for a past time).
+    if (requested <= now) throw driveErrors.invalidChannelTtl(Math.trunc((requested - now) / 1000));
     expiration = Math.min(requested, now + maxLifetimeMs);
   }
   return { id, address, token: typeof token === 'string' ? token : undefined, expiration };

@@ -204,7 +204,6 @@ function readUpload(call: DriveCall, isUploadPath: boolean): UploadBody {
   }
   if (uploadType === 'multipart') {
     const boundary = boundaryOf(contentType);
-    if (boundary === undefined) throw driveErrors.badRequest('Bad multipart request: missing boundary.');
     const parts = parseMultipart(call.body ?? Buffer.alloc(0), boundary);
     const [metadataPart, mediaPart] = parts;
     if (!metadataPart || !mediaPart)

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { drive_v3 } from 'googleapis';
 import { driveErrors } from '../errors.js';
-import { compileQuery, type QueryableFile } from '../query.js';
+import { compileDriveQuery, type QueryableDrive } from '../query.js';
 import {
   renderAbout,
   renderComment,
@@ -10,7 +10,7 @@ import {
   renderReply,
   renderRevision,
 } from '../store/render.js';
-import { isRole, type PermissionType, type Role } from '../store/types.js';
+import { isRole, type PermissionType, type Role, type SharedDriveRecord } from '../store/types.js';
 import { contentBytes } from '../store/world.js';
 import {
   boolParam,
@@ -294,31 +294,20 @@ function repliesCreate(call: DriveCall): DriveResult {
 
 // ------------------------------------------------------------------ shared drives
 
-/** drives.list `q` reuses the file query language over the few fields a drive has. */
-function driveMatcher(
-  q: string | undefined,
-): ((drive: { name: string; createdTime: number; id: string }) => boolean) | undefined {
+/** drives.list `q`: name, createdTime, hidden, memberCount and organizerCount (Google's shared-drive terms). */
+function driveMatcher(q: string | undefined): ((drive: SharedDriveRecord) => boolean) | undefined {
   if (q === undefined || q.trim() === '') return undefined;
-  const predicate = compileQuery(q);
+  const predicate = compileDriveQuery(q);
   return (drive) => {
-    const created = new Date(drive.createdTime).toISOString();
-    const view: QueryableFile = {
+    let organizerCount = 0;
+    for (const role of drive.members.values()) if (role === 'organizer') organizerCount++;
+    const view: QueryableDrive = {
       id: drive.id,
       name: drive.name,
-      mimeType: 'application/vnd.google-apps.folder',
-      trashed: false,
-      starred: false,
-      parents: [],
-      createdTime: created,
-      modifiedTime: created,
-      quotaBytesUsed: 0,
-      ownerEmails: [],
-      writerEmails: [],
-      readerEmails: [],
-      sharedWithMe: false,
-      fullText: drive.name,
-      properties: {},
-      appProperties: {},
+      createdTime: new Date(drive.createdTime).toISOString(),
+      hidden: drive.hidden,
+      memberCount: drive.members.size,
+      organizerCount,
     };
     return predicate(view);
   };

@@ -83,7 +83,8 @@ export function authenticate(
   const token = bearerToken(request, query);
   if (token === undefined) throw driveErrors.loginRequired();
   const check = runtime.identity.checkAccessToken(token);
-  if (!check.ok) throw driveErrors.invalidCredentials();
+  if (!check.ok)
+    throw driveErrors.invalidCredentials(check.reason === 'expired' ? 'ACCESS_TOKEN_EXPIRED' : undefined);
   const user = runtime.world.users.get(check.userId);
   if (!user) throw driveErrors.invalidCredentials();
   const allowed = write ? WRITE_SCOPES : READ_SCOPES;

@@ -114,7 +114,10 @@ export function validateListOptions(options: FileListOptions): void {
 export function listFiles(world: DriveWorld, viewer: UserRecord, options: FileListOptions): FileRecord[] {
   validateListOptions(options);
   if (!options.spaces.includes('drive')) return [];
-  const predicate = options.q === undefined || options.q.trim() === '' ? undefined : compileQuery(options.q);
+  const predicate =
+    options.q === undefined || options.q.trim() === ''
+      ? undefined
+      : compileQuery(options.q, { me: viewer.email });
   const comparator = options.orderBy === undefined ? undefined : compileOrderBy(options.orderBy);
   if (options.driveId !== undefined) world.driveOrThrow(options.driveId, viewer);
 
