@@ -121,7 +121,12 @@ interface AssignmentGate {
   readonly assignment: PartitionAssignment;
   attempt: Promise<void>;
   failed: boolean;
+  /** Failed runs so far, for the backoff of the next one. */
+  failures: number;
 }
+
+const HOOK_RETRY_FIRST_MS = 500;
+const HOOK_RETRY_MAX_MS = 30_000;
 
 interface MutableProgress {
   topic: string;
@@ -168,16 +173,33 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
   let running = false;
   let started = false;
   let paused = false;
-  let gate: AssignmentGate = { assignment: new Map(), attempt: Promise.resolve(), failed: false };
+  let gate: AssignmentGate = {
+    assignment: new Map(),
+    attempt: Promise.resolve(),
+    failed: false,
+    failures: 0,
+  };
   const progress = new Map<string, MutableProgress>();
 
+  /**
+   * Runs the hook for a gate. A failed run is retried by the next batch and, since the
+   * topics may stay quiet while connections wait to be restored, by a timer too.
+   */
   function runAssignmentHook(target: AssignmentGate): void {
     target.failed = false;
     target.attempt = Promise.resolve()
       .then(() => options.onAssignment(target.assignment))
       .catch((error: unknown) => {
         target.failed = true;
-        logger.error({ err: error }, 'the assignment hook failed; no message is handled until it succeeds');
+        target.failures++;
+        const retryInMs = Math.min(HOOK_RETRY_MAX_MS, HOOK_RETRY_FIRST_MS * 2 ** (target.failures - 1));
+        logger.error(
+          { err: error, retryInMs },
+          'the assignment hook failed; no message is handled until it succeeds',
+        );
+        setTimeout(() => {
+          if (running && gate === target && target.failed) runAssignmentHook(target);
+        }, retryInMs).unref();
         throw error;
       });
     // The failure is reported by the batch that awaits it; this only avoids an unhandled rejection.
@@ -192,7 +214,7 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     for (const [key, entry] of progress) {
       if (!assignment.get(entry.topic)?.includes(entry.partition)) progress.delete(key);
     }
-    gate = { assignment, attempt: Promise.resolve(), failed: false };
+    gate = { assignment, attempt: Promise.resolve(), failed: false, failures: 0 };
     runAssignmentHook(gate);
     logger.info(
       { assignment: Object.fromEntries(assignment), generationMember: payload.memberId },

@@ -236,6 +236,28 @@ describe('the inbound consumer on the embedded broker', () => {
     expect(log).toEqual(['0', '1', '2', 'resumed', '3', '4', '5', '6', '7']);
   });
 
+  it('runs a failed assignment hook again even when no message arrives', async () => {
+    const topic = uniqueName('inbound-quiet');
+    await broker.createTopic(topic, 2);
+    const calls: Array<'failed' | 'ok'> = [];
+    const { started } = startConsumer({
+      groupId: uniqueName('inbound-quiet-group'),
+      topics: [topic],
+      onAssignment: async (assignment) => {
+        if (calls.length === 0) {
+          calls.push('failed');
+          throw new Error('checkpoints not readable yet');
+        }
+        calls.push('ok');
+        expect(assignment.get(topic)).toEqual([0, 1]);
+      },
+      handle: async () => undefined,
+    });
+    await started;
+    await waitUntil(() => calls.includes('ok'), 'a successful retry of the hook');
+    expect(calls).toEqual(['failed', 'ok']);
+  });
+
   it('completes onAssignment before any message of the assignment, across a rebalance and a failing hook', async () => {
     const topic = uniqueName('inbound-assign');
     const groupId = uniqueName('inbound-assign-group');
