@@ -39,35 +39,27 @@ const driveErrorEnvelopeSchema = z.object({
     .loose(),
 });
 
-type HeaderSource = Headers | Record<string, string | string[] | undefined> | undefined;
+export type HeaderSource =
+  | { get(name: string): string | null }
+  | Readonly<Record<string, string | string[] | undefined>>
+  | undefined;
 
-function headerOf(headers: HeaderSource, name: string): string | null {
-  if (headers === undefined) return null;
-  if (headers instanceof Headers) return headers.get(name);
-  const value = headers[name] ?? headers[name.toLowerCase()];
+/** A header from a fetch `Headers` or from googleapis' plain object (lower-cased names). */
+export function headerOf(headers: HeaderSource, name: string): string | null {
+  if (headers === undefined || headers === null) return null;
+  if (typeof headers.get === 'function') return (headers as { get(name: string): string | null }).get(name);
+  const record = headers as Readonly<Record<string, string | string[] | undefined>>;
+  const value = record[name] ?? record[name.toLowerCase()];
   if (Array.isArray(value)) return value[0] ?? null;
   return typeof value === 'string' ? value : null;
 }
 
-/**
- * gaxios 7 turns an error body of a `responseType: 'stream'` call into `chunks.toString()`:
- * the bytes as comma-separated decimal numbers. Reassemble them so the Drive reason of a
- * failed export or download (`exportSizeLimitExceeded`, `fileNotDownloadable`) is not lost.
- */
-function textOfStreamErrorBody(data: string): string {
-  if (!/^\d{1,3}(,\d{1,3})*$/.test(data)) return data;
-  const bytes = data.split(',').map(Number);
-  if (bytes.some((b) => b > 255)) return data;
-  return Buffer.from(bytes).toString('utf8');
-}
-
 function bodyOf(data: unknown): unknown {
   if (typeof data === 'string') {
-    const text = textOfStreamErrorBody(data);
     try {
-      return JSON.parse(text) as unknown;
+      return JSON.parse(data) as unknown;
     } catch {
-      return text;
+      return data;
     }
   }
   if (data instanceof ArrayBuffer) return bodyOf(Buffer.from(data).toString('utf8'));

@@ -1,4 +1,5 @@
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
+import { buffer } from 'node:stream/consumers';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { type drive_v3, google } from 'googleapis';
 import type { z } from 'zod';
@@ -40,7 +41,13 @@ import {
   type BatchRequestPart,
   sendBatch,
 } from './batch.js';
-import { DriveCallError, failureOfHttpAnswer, failureOfThrown } from './drive-call-error.js';
+import {
+  DriveCallError,
+  failureOfHttpAnswer,
+  failureOfThrown,
+  type HeaderSource,
+  headerOf,
+} from './drive-call-error.js';
 
 /**
  * One connection's door to Drive v3, over the official `googleapis` client.
@@ -329,49 +336,64 @@ export function createDriveGateway(options: DriveGatewayOptions): DriveGateway {
     timeout: number;
     signal?: AbortSignal;
     responseType?: 'stream';
+    validateStatus?: (status: number) => boolean;
+  }
+
+  interface Response {
+    readonly status?: number;
+    readonly data: unknown;
+    readonly headers?: unknown;
   }
 
   /**
    * Runs one Drive request with the 401 rule: the first 401 forces a token refresh and a
    * replay; a second one is an auth failure. Token failures (AccessTokenError) pass through.
+   * With `stream`, error answers come back as responses (gaxios would throw away their body:
+   * it stringifies a stream's chunks as lists of numbers) and are read here.
    */
-  async function execute<T extends { status?: number }>(
+  async function execute<T extends Response>(
     method: DriveMethod,
     run: (requestOptions: RequestOptions) => Promise<T>,
-    extra: { responseType?: 'stream'; timeout?: number } = {},
+    stream = false,
   ): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const token = await tokens.getToken(connectionId, { forceRefresh: attempt > 0 });
       await beforeCall(method, { connectionId, googleUser: token.googleUser });
       const started = performance.now();
+      let failure: CallFailure;
       try {
         const response = await run({
           headers: { Authorization: `Bearer ${token.accessToken}` },
           retry: false,
-          timeout: extra.timeout ?? timeoutMs,
+          timeout: stream ? contentTimeoutMs : timeoutMs,
           ...(signal ? { signal } : {}),
-          ...(extra.responseType ? { responseType: extra.responseType } : {}),
+          ...(stream ? { responseType: 'stream' as const, validateStatus: () => true } : {}),
         });
-        report(method, token, started, null, null, response.status ?? 200);
-        return response;
+        const status = response.status ?? 200;
+        if ((status >= 200 && status < 300) || status === 304) {
+          report(method, token, started, null, null, status);
+          return response;
+        }
+        const body = await buffer(toNodeReadable(response.data));
+        failure = failureOfHttpAnswer({ status, headers: response.headers as HeaderSource, body });
       } catch (thrown) {
         // Anything but an HTTP or network failure (a missing parameter caught by googleapis
         // itself) is a bug of ours: it leaves unchanged and reads as `internal`.
         if (!isGaxiosError(thrown)) throw thrown;
-        const failure = failureOfThrown(thrown);
-        // No `cause`: a GaxiosError holds the request's configuration, Authorization included.
-        const error = new DriveCallError(method, failure);
-        report(method, token, started, failure, error);
-        if (failure.httpStatus === 401 && attempt === 0) continue;
-        throw error;
+        failure = failureOfThrown(thrown);
       }
+      // No `cause`: a GaxiosError holds the request's configuration, Authorization included.
+      const error = new DriveCallError(method, failure);
+      report(method, token, started, failure, error);
+      if (failure.httpStatus === 401 && attempt === 0) continue;
+      throw error;
     }
   }
 
   async function callJson<S extends z.ZodType>(
     method: DriveMethod,
     schema: S,
-    run: (requestOptions: RequestOptions) => Promise<{ data: unknown; status?: number }>,
+    run: (requestOptions: RequestOptions) => Promise<Response>,
   ): Promise<z.infer<S>> {
     const response = await execute(method, run);
     return parseAnswer(method, schema, response.data);
@@ -380,14 +402,13 @@ export function createDriveGateway(options: DriveGatewayOptions): DriveGateway {
   async function content(
     method: DriveMethod,
     maxBytes: number | undefined,
-    run: (requestOptions: RequestOptions) => Promise<{ data: unknown; status?: number; headers?: unknown }>,
+    run: (requestOptions: RequestOptions) => Promise<Response>,
   ): Promise<DriveContent> {
-    const response = await execute(method, run, { responseType: 'stream', timeout: contentTimeoutMs });
-    const headers = (response.headers ?? {}) as Record<string, string | undefined>;
+    const response = await execute(method, run, true);
+    const headers = response.headers as HeaderSource;
     const source = toNodeReadable(response.data);
-    const lengthHeader = headers['content-length'];
-    const contentLength =
-      lengthHeader !== undefined && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
+    const lengthHeader = headerOf(headers, 'content-length');
+    const contentLength = lengthHeader !== null && /^\d+$/.test(lengthHeader) ? Number(lengthHeader) : null;
     if (maxBytes !== undefined && contentLength !== null && contentLength > maxBytes) {
       source.destroy();
       throw tooLarge(method, maxBytes);
@@ -399,7 +420,11 @@ export function createDriveGateway(options: DriveGatewayOptions): DriveGateway {
       pipeline(source, limiter, () => {});
       body = limiter;
     }
-    return { body, contentType: headers['content-type'] ?? 'application/octet-stream', contentLength };
+    return {
+      body,
+      contentType: headerOf(headers, 'content-type') ?? 'application/octet-stream',
+      contentLength,
+    };
   }
 
   async function all<T>(read: (pageToken: string | null) => Promise<DrivePage<T>>): Promise<T[]> {
@@ -514,13 +539,13 @@ export function createDriveGateway(options: DriveGatewayOptions): DriveGateway {
 
     exportFile(fileId, mimeType, exportOptions) {
       return content('drive.files.export', exportOptions?.maxBytes, (o) =>
-        api.files.export({ fileId, mimeType }, { ...o, responseType: 'stream' }),
+        api.files.export({ fileId, mimeType }, o),
       );
     },
 
     downloadFile(fileId, maxBytes) {
       return content('drive.files.get', maxBytes, (o) =>
-        api.files.get({ fileId, alt: 'media', supportsAllDrives: true }, { ...o, responseType: 'stream' }),
+        api.files.get({ fileId, alt: 'media', supportsAllDrives: true }, o),
       );
     },
 
