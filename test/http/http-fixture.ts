@@ -15,6 +15,7 @@ export class RecordingSink implements MessageSink {
     if (this.failing) throw new Error('broker unavailable');
     this.sent.push(...messages);
   }
+  async flush(): Promise<void> {}
   async close(): Promise<void> {}
 }
 
