@@ -481,3 +481,62 @@ describe('batch', () => {
     expect(counters['controlPlane.accessToken']).toBe(1);
   });
 });
+
+describe('answers the emulator does not give (a hand-written Drive on node:http)', () => {
+  let server: Server;
+  let rootUrl: string;
+  const fixedTokens: AccessTokenProvider = {
+    getToken: async () => ({
+      accessToken: 'ya29.fixed',
+      expiresAt: new Date(Date.now() + 3_600_000),
+      scopes: [],
+      googleUser: 'user-1',
+    }),
+  };
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      if (request.url?.startsWith('/drive/v3/files?')) {
+        // 429 as HTML with a Retry-After: both have been seen from Google's front end.
+        response.writeHead(429, { 'content-type': 'text/html', 'retry-after': '7' });
+        response.end('<html><body>Too Many Requests</body></html>');
+        return;
+      }
+      if (request.url?.startsWith('/drive/v3/files/big?')) {
+        // Chunked: no Content-Length announces the size.
+        response.writeHead(200, { 'content-type': 'application/octet-stream' });
+        response.write(Buffer.alloc(4096, 1));
+        response.end(Buffer.alloc(4096, 2));
+        return;
+      }
+      response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    rootUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  const local = () => createDriveGateway({ rootUrl, tokens: fixedTokens, connectionId: 'c', pageSize: 10 });
+
+  it('an HTML 429 with Retry-After is rate_limited with the delay, and the page is not echoed', async () => {
+    const error = (await failure(local().listFiles({ kind: 'user' }))) as DriveCallError;
+    expect(error).toBeInstanceOf(DriveCallError);
+    expect(error.failure).toMatchObject({
+      classification: 'rate_limited',
+      retryAfterMs: 7_000,
+      httpStatus: 429,
+    });
+    expect(error.message).not.toContain('<html>');
+  });
+
+  it('a download past maxBytes without Content-Length fails as a stream error, classified', async () => {
+    const content = await local().downloadFile('big', 5000);
+    expect(content.contentLength).toBeNull();
+    const error = (await failure(buffer(content.body))) as DriveCallError;
+    expect(error).toBeInstanceOf(DriveCallError);
+    expect(error.failure).toMatchObject({ classification: 'invalid_input', code: 'contentTooLarge' });
+    const whole = await local().downloadFile('big', 8192);
+    expect((await buffer(whole.body)).length).toBe(8192);
+  });
+});
