@@ -374,7 +374,8 @@ export function createDriveGateway(options: DriveGatewayOptions): DriveGateway {
           report(method, token, started, null, null, status);
           return response;
         }
-        const body = await buffer(toNodeReadable(response.data));
+        // An error body that cannot be read still leaves its status to classify by.
+        const body = await buffer(toNodeReadable(response.data)).catch(() => null);
         failure = failureOfHttpAnswer({ status, headers: response.headers as HeaderSource, body });
       } catch (thrown) {
         // Anything but an HTTP or network failure (a missing parameter caught by googleapis
