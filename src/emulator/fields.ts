@@ -458,12 +458,23 @@ function projectValue(value: unknown, mask: FieldMask, spec: FieldSpec): unknown
   return projectObject(value, mask, specOf(spec));
 }
 
+/**
+ * Objects a renderer already built from the request's own mask (`renderFileFields`): the
+ * response's projection passes them through instead of projecting them a second time.
+ */
+const projectedValues = new WeakSet<object>();
+
+export function markProjected<T extends object>(value: T): T {
+  projectedValues.add(value);
+  return value;
+}
+
 function projectObject(
   value: Record<string, unknown>,
   mask: FieldMask,
   schema: ObjectSpec,
 ): Record<string, unknown> {
-  if (mask.get('*') === true) return value;
+  if (mask.get('*') === true || projectedValues.has(value)) return value;
   const out: Record<string, unknown> = {};
   // Only selected keys are read: renderers define costly fields as lazy getters.
   for (const [name, sub] of mask) {
@@ -477,6 +488,36 @@ function projectObject(
     out[name] = projectValue(field, sub, spec);
   }
   return out;
+}
+
+/** Projects the value of field `name` of a `kind` resource by its sub-mask, as `projectResource` would. */
+export function projectField(value: unknown, sub: FieldMask, kind: ResourceKind, name: string): unknown {
+  const schema = resourceSchemas[kind];
+  return projectValue(value, sub, Object.hasOwn(schema, name) ? (schema[name] as FieldSpec) : 'map');
+}
+
+/** What a request selects of an embedded resource: nothing, all of it, or the fields of a sub-mask. */
+export type Selection = FieldMask | 'all' | 'none';
+
+/**
+ * The selection a request's `fields` (Drive's default set for `kind` when absent) makes at
+ * `path` inside a `kind` resource: `files` of a fileList, `changes/file` of a changeList,
+ * or the resource itself for an empty path.
+ */
+export function selectionOf(
+  mask: FieldMask | undefined,
+  kind: ResourceKind,
+  path: readonly string[],
+): Selection {
+  let current: FieldMask = mask ?? defaultFieldMasks[kind];
+  for (const name of path) {
+    if (current.get('*') === true) return 'all';
+    const next = current.get(name);
+    if (next === undefined) return 'none';
+    if (next === true) return 'all';
+    current = next;
+  }
+  return current.get('*') === true ? 'all' : current;
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { drive_v3 } from 'googleapis';
 import { driveErrors } from '../errors.js';
+import { selectionOf } from '../fields.js';
 import { type ChangeFilter, listChanges, parsePageToken, startPageToken } from '../store/changes.js';
 import { boolParam, intParam, parseJsonBody, stringParam } from './params.js';
 import {
@@ -41,7 +42,12 @@ function changesList(call: DriveCall): DriveResult {
   const pageToken = stringParam(call.query, 'pageToken');
   if (pageToken === undefined || pageToken === '') throw driveErrors.required('pageToken');
   const pageSize = intParam(call.query, 'pageSize', 100, 1, 1000);
-  const page = listChanges(call.ctx, { ...changeFilter(call), pageToken, pageSize });
+  const page = listChanges(call.ctx, {
+    ...changeFilter(call),
+    pageToken,
+    pageSize,
+    fileSelection: selectionOf(call.mask, 'changeList', ['changes', 'file']),
+  });
   const value: drive_v3.Schema$ChangeList = { kind: 'drive#changeList', changes: page.changes };
   if (page.nextPageToken !== undefined) value.nextPageToken = page.nextPageToken;
   if (page.newStartPageToken !== undefined) value.newStartPageToken = page.newStartPageToken;

@@ -1,11 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import type { drive_v3 } from 'googleapis';
 import { driveErrors } from '../errors.js';
+import { selectionOf } from '../fields.js';
 import { boundaryOf, parseMultipart } from '../multipart.js';
 import { canExport, EXPORT_SIZE_LIMIT_BYTES, renderExport } from '../store/exports.js';
 import { type FileListOptions, listFiles } from '../store/listing.js';
 import { hasBinaryContent, isWorkspaceType, mimeTypeForName, SHORTCUT_MIME } from '../store/mime.js';
-import { renderFile } from '../store/render.js';
+import { renderFileFields } from '../store/render.js';
 import type { FileRecord } from '../store/types.js';
 import { contentBytes, type FilePatch, type NewFileSpec } from '../store/world.js';
 import {
@@ -57,14 +58,27 @@ function filesList(call: DriveCall): DriveResult {
     cached = runtime.rememberList(key, listFiles(world, call.user, options));
   const ids = cached.ids.slice(offset, offset + pageSize);
   const files: drive_v3.Schema$File[] = [];
-  for (const id of ids) {
-    const file = world.files.get(id);
-    if (file) files.push(renderFile(call.ctx, file));
+  // Only the fields the request selects are rendered (none when `files` is not selected).
+  const selection = selectionOf(call.mask, 'fileList', ['files']);
+  if (selection !== 'none') {
+    for (const id of ids) {
+      const file = world.files.get(id);
+      if (file) files.push(renderFileFields(call.ctx, file, selection));
+    }
   }
   const list: drive_v3.Schema$FileList = { kind: 'drive#fileList', incompleteSearch: false, files };
   if (offset + pageSize < cached.ids.length)
     list.nextPageToken = encodeOffsetToken(offset + pageSize, 'files');
   return { kind: 'json', value: list, resource: 'fileList' };
+}
+
+/** A File answer rendered for the request's `fields` (Drive's default set when absent). */
+function fileResult(call: DriveCall, file: FileRecord): DriveResult {
+  return {
+    kind: 'json',
+    value: renderFileFields(call.ctx, file, selectionOf(call.mask, 'file', [])),
+    resource: 'file',
+  };
 }
 
 function fileOf(call: DriveCall): FileRecord {
@@ -83,7 +97,7 @@ function mediaOf(file: FileRecord, call: DriveCall): DriveResult {
 function filesGet(call: DriveCall): DriveResult {
   const file = fileOf(call);
   if (stringParam(call.query, 'alt') === 'media') return mediaOf(file, call);
-  return { kind: 'json', value: renderFile(call.ctx, file), resource: 'file' };
+  return fileResult(call, file);
 }
 
 export function exportBytes(
@@ -259,7 +273,7 @@ function filesCreate(isUploadPath: boolean) {
       keepRevisionForever: boolParam(call.query, 'keepRevisionForever', false),
     };
     const file = call.world.createFile(call.user, spec, call.support);
-    return { kind: 'json', value: renderFile(call.ctx, file), resource: 'file' };
+    return fileResult(call, file);
   };
 }
 
@@ -293,7 +307,7 @@ function filesUpdate(isUploadPath: boolean) {
       keepRevisionForever: boolParam(call.query, 'keepRevisionForever', false),
     };
     call.world.updateFile(call.user, file, patch, call.support);
-    return { kind: 'json', value: renderFile(call.ctx, file), resource: 'file' };
+    return fileResult(call, file);
   };
 }
 
@@ -315,7 +329,7 @@ function filesCopy(call: DriveCall): DriveResult {
     },
     call.support,
   );
-  return { kind: 'json', value: renderFile(call.ctx, copy), resource: 'file' };
+  return fileResult(call, copy);
 }
 
 function filesDelete(call: DriveCall): DriveResult {

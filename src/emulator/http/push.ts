@@ -129,7 +129,7 @@ export class PushNotifier {
     const { target } = channel;
     if (target.kind === 'changes') {
       const ctx = { world, viewer: user, baseUrl: this.runtime.baseUrl };
-      return changeFor(ctx, entry, target.filter) === undefined ? undefined : 'change';
+      return changeFor(ctx, entry, target.filter, 'none') === undefined ? undefined : 'change';
     }
     if (entry.fileId !== target.fileId) return undefined;
     const file = world.files.get(target.fileId);

@@ -1,6 +1,7 @@
 import type { drive_v3 } from 'googleapis';
 import { driveErrors } from '../errors.js';
-import { type RenderContext, renderDrive, renderFile, rfc3339 } from './render.js';
+import type { Selection } from '../fields.js';
+import { type RenderContext, renderDrive, renderFileFields, rfc3339 } from './render.js';
 import type { ChangeEntry, FileRecord } from './types.js';
 import type { DriveWorld } from './world.js';
 
@@ -17,6 +18,8 @@ export interface ChangeFilter {
 export interface ChangeListOptions extends ChangeFilter {
   readonly pageToken: string;
   readonly pageSize: number;
+  /** What the request's `fields` selects of `changes/file`. */
+  readonly fileSelection: Selection;
 }
 
 export interface ChangePage {
@@ -47,11 +50,15 @@ function inMyDrive(world: DriveWorld, ctx: RenderContext, file: FileRecord | und
   );
 }
 
-/** Renders one entry for the viewer, or undefined when it does not concern them under these options. */
+/**
+ * Renders one entry for the viewer, or undefined when it does not concern them under these
+ * options. `fileSelection` is what the caller will keep of `file` ('none' to only filter).
+ */
 export function changeFor(
   ctx: RenderContext,
   entry: ChangeEntry,
   options: ChangeFilter,
+  fileSelection: Selection = 'all',
 ): drive_v3.Schema$Change | undefined {
   const { world, viewer } = ctx;
   const allDrives = options.includeItemsFromAllDrives && options.supportsAllDrives;
@@ -89,9 +96,10 @@ export function changeFor(
   if (options.restrictToMyDrive && !removed && !inMyDrive(world, ctx, file)) return undefined;
   const change: drive_v3.Schema$Change = { kind: 'drive#change', changeType: 'file', time, removed, fileId };
   if (entry.driveId !== undefined) change.driveId = entry.driveId;
-  if (file && !removed) change.file = renderFile(ctx, file);
+  if (fileSelection === 'none') return change;
+  if (file && !removed) change.file = renderFileFields(ctx, file, fileSelection);
   else if (file && removed && options.includeCorpusRemovals && world.accessRole(viewer, file)) {
-    change.file = renderFile(ctx, file);
+    change.file = renderFileFields(ctx, file, fileSelection);
   }
   return change;
 }
@@ -105,7 +113,7 @@ export function listChanges(ctx: RenderContext, options: ChangeListOptions): Cha
   for (; seq < end; seq++) {
     const entry = world.entryAt(seq);
     if (!entry) continue;
-    const change = changeFor(ctx, entry, options);
+    const change = changeFor(ctx, entry, options, options.fileSelection);
     if (!change) continue;
     if (changes.length === options.pageSize) {
       // A further entry concerns the caller: this page is not the last.

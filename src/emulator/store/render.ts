@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { drive_v3 } from 'googleapis';
+import { markProjected, projectField, type Selection } from '../fields.js';
 import {
   EXPORT_FORMATS,
   extensionFor,
@@ -29,7 +30,32 @@ export interface RenderContext {
   readonly baseUrl: string;
 }
 
-const rfc3339 = (ms: number): string => new Date(ms).toISOString();
+const DAY_MS = 86_400_000;
+/** Day number → `YYYY-MM-DDT`; every list page formats two or more times per item. */
+const dayPrefixes = new Map<number, string>();
+const pad2 = (n: number): string => (n < 10 ? `0${n}` : String(n));
+const pad3 = (n: number): string => (n < 10 ? `00${n}` : n < 100 ? `0${n}` : String(n));
+
+/** `Date.prototype.toISOString` (RFC 3339, UTC, milliseconds), without a Date per call. */
+function rfc3339(time: number): string {
+  const ms = Math.trunc(time); // as Date's TimeClip
+  const day = Math.floor(ms / DAY_MS);
+  let prefix = dayPrefixes.get(day);
+  if (prefix === undefined) {
+    const iso = new Date(day * DAY_MS).toISOString(); // throws RangeError on NaN, as before
+    prefix = iso.slice(0, iso.indexOf('T') + 1);
+    if (dayPrefixes.size >= 50_000) dayPrefixes.clear();
+    dayPrefixes.set(day, prefix);
+  }
+  let rest = ms - day * DAY_MS;
+  const hours = Math.floor(rest / 3_600_000);
+  rest -= hours * 3_600_000;
+  const minutes = Math.floor(rest / 60_000);
+  rest -= minutes * 60_000;
+  const seconds = Math.floor(rest / 1000);
+  const millis = Math.floor(rest - seconds * 1000);
+  return `${prefix}${pad2(hours)}:${pad2(minutes)}:${pad2(seconds)}.${pad3(millis)}Z`;
+}
 
 export function renderUser(
   world: DriveWorld,
@@ -200,129 +226,258 @@ export function renderPermission(
 }
 
 /**
- * Defines an enumerable field computed on first read: a list page renders a hundred files
- * and `fields` usually selects a handful, so costly fields are only built when asked for.
+ * What one viewer's rendering of one item needs more than once, computed on first use:
+ * a field renderer reads only what its field needs.
  */
-function lazyField<T extends object, K extends keyof T>(target: T, name: K, compute: () => T[K]): void {
-  let cached: { value: T[K] } | undefined;
-  Object.defineProperty(target, name, {
-    enumerable: true,
-    configurable: true,
-    get: () => {
-      cached ??= { value: compute() };
-      return cached.value;
+class FileRenderState {
+  private roleValue: { value: Role | undefined } | undefined;
+  private trashedValue: boolean | undefined;
+  private effectiveValue: readonly EffectivePermission[] | undefined;
+  readonly head: RevisionRecord | undefined;
+  readonly inSharedDrive: boolean;
+
+  constructor(
+    readonly ctx: RenderContext,
+    readonly file: FileRecord,
+  ) {
+    this.head = ctx.world.headRevision(file);
+    this.inSharedDrive = file.driveId !== undefined;
+  }
+
+  get world(): DriveWorld {
+    return this.ctx.world;
+  }
+
+  get viewer(): UserRecord {
+    return this.ctx.viewer;
+  }
+
+  get role(): Role | undefined {
+    this.roleValue ??= { value: this.world.accessRole(this.viewer, this.file) };
+    return this.roleValue.value;
+  }
+
+  get trashed(): boolean {
+    this.trashedValue ??= this.world.isTrashed(this.file);
+    return this.trashedValue;
+  }
+
+  get effective(): readonly EffectivePermission[] {
+    this.effectiveValue ??= this.world.effectivePermissions(this.file);
+    return this.effectiveValue;
+  }
+
+  /** The head revision when the item has downloadable bytes (checksums, file extensions). */
+  get binaryHead(): BinaryRevisionRecord | undefined {
+    return this.head?.kind === 'binary' && hasBinaryContent(this.file.mimeType) ? this.head : undefined;
+  }
+
+  /** Shared with the viewer and not in their own tree: the time it was shared, if known. */
+  get sharedWithMeAt(): number | undefined {
+    if (this.inSharedDrive) return undefined;
+    const sharedAt = this.file.sharedWithMeTime.get(this.viewer.id);
+    return sharedAt !== undefined && this.world.isSharedWithMe(this.viewer, this.file) ? sharedAt : undefined;
+  }
+}
+
+type FileFieldRenderer = (state: FileRenderState) => unknown;
+
+const myDriveOnly =
+  (render: FileFieldRenderer): FileFieldRenderer =>
+  (state) =>
+    state.inSharedDrive ? undefined : render(state);
+
+const binaryOnly =
+  (render: (state: FileRenderState, head: BinaryRevisionRecord) => unknown): FileFieldRenderer =>
+  (state) => {
+    const head = state.binaryHead;
+    return head === undefined ? undefined : render(state, head);
+  };
+
+function nonEmptyCopy(map: Record<string, string>): Record<string, string> | undefined {
+  for (const _key in map) return { ...map };
+  return undefined;
+}
+
+function extensionOf(file: FileRecord): string | undefined {
+  const lastDot = file.name.lastIndexOf('.');
+  return lastDot > 0 ? file.name.slice(lastDot + 1) : extensionFor(file.mimeType);
+}
+
+/**
+ * Every File field the emulator renders, in the order a full rendering lists them. A
+ * renderer answers undefined where Drive leaves the field out for this item or viewer.
+ */
+const FILE_FIELD_RENDERERS: ReadonlyMap<string, FileFieldRenderer> = new Map<string, FileFieldRenderer>([
+  ['kind', () => 'drive#file'],
+  ['id', ({ file }) => file.id],
+  ['name', ({ file }) => file.name],
+  ['mimeType', ({ file }) => file.mimeType],
+  ['starred', ({ file, viewer }) => file.starredBy.has(viewer.id)],
+  ['trashed', (state) => state.trashed],
+  ['explicitlyTrashed', ({ file }) => file.explicitlyTrashed],
+  ['description', ({ file }) => file.description],
+  [
+    'parents',
+    ({ world, viewer, file }) => {
+      const parent = world.parentOf(file);
+      return parent && world.accessRole(viewer, parent) ? [parent.id] : undefined;
     },
-  });
+  ],
+  ['properties', ({ file }) => nonEmptyCopy(file.properties)],
+  ['appProperties', ({ file }) => nonEmptyCopy(file.appProperties)],
+  ['spaces', () => ['drive']],
+  ['version', ({ file }) => String(file.version)],
+  ['webViewLink', ({ file }) => webViewLinkFor(file)],
+  ['iconLink', ({ file }) => `https://drive-thirdparty.googleusercontent.com/16/type/${file.mimeType}`],
+  ['hasThumbnail', () => false],
+  ['thumbnailVersion', () => '0'],
+  ['viewedByMe', ({ file, viewer }) => file.viewedByMe.has(viewer.id)],
+  [
+    'viewedByMeTime',
+    ({ file, viewer }) => {
+      const viewed = file.viewedByMe.get(viewer.id);
+      return viewed === undefined ? undefined : rfc3339(viewed);
+    },
+  ],
+  ['createdTime', ({ file }) => rfc3339(file.createdTime)],
+  ['modifiedTime', ({ file }) => rfc3339(file.modifiedTime)],
+  ['modifiedByMe', ({ file, viewer }) => file.modifiedByMe.has(viewer.id)],
+  [
+    'modifiedByMeTime',
+    ({ file, viewer }) => {
+      const modified = file.modifiedByMe.get(viewer.id);
+      return modified === undefined ? undefined : rfc3339(modified);
+    },
+  ],
+  ['lastModifyingUser', ({ world, file, viewer }) => renderUser(world, file.lastModifyingUserId, viewer)],
+  ['driveId', ({ file }) => file.driveId],
+  [
+    'trashedTime',
+    (state) =>
+      state.inSharedDrive && state.trashed && state.file.trashedTime !== undefined
+        ? rfc3339(state.file.trashedTime)
+        : undefined,
+  ],
+  [
+    'trashingUser',
+    (state) =>
+      state.inSharedDrive && state.trashed && state.file.trashedTime !== undefined
+        ? renderUser(state.world, state.file.trashingUserId, state.viewer)
+        : undefined,
+  ],
+  [
+    'owners',
+    myDriveOnly(({ world, file, viewer }) => {
+      const owner = renderUser(world, file.ownerId, viewer);
+      return owner ? [owner] : [];
+    }),
+  ],
+  ['ownedByMe', myDriveOnly(({ file, viewer }) => file.ownerId === viewer.id)],
+  ['shared', myDriveOnly((state) => state.effective.some((p) => p.permission.role !== 'owner'))],
+  ['writersCanShare', myDriveOnly(({ file }) => file.writersCanShare)],
+  [
+    'sharedWithMeTime',
+    (state) => {
+      const sharedAt = state.sharedWithMeAt;
+      return sharedAt === undefined ? undefined : rfc3339(sharedAt);
+    },
+  ],
+  [
+    'sharingUser',
+    (state) =>
+      state.sharedWithMeAt === undefined
+        ? undefined
+        : renderUser(state.world, state.file.ownerId, state.viewer),
+  ],
+  [
+    'permissions',
+    myDriveOnly((state) =>
+      state.world.canShare(state.viewer, state.file)
+        ? state.effective.map((p) => renderPermission(state.world, p, false))
+        : undefined,
+    ),
+  ],
+  ['permissionIds', (state) => state.effective.map((p) => p.permission.id)],
+  ['capabilities', (state) => capabilitiesFor(state.ctx, state.file, state.role)],
+  ['viewersCanCopyContent', () => true],
+  ['copyRequiresWriterPermission', () => false],
+  ['isAppAuthorized', () => false],
+  ['hasAugmentedPermissions', () => false],
+  ['inheritedPermissionsDisabled', () => false],
+  [
+    'size',
+    ({ file, head }) => {
+      if (file.mimeType === FOLDER_MIME || file.mimeType === SHORTCUT_MIME) return undefined;
+      const size = fileSize(file, head);
+      return size === undefined ? undefined : String(size);
+    },
+  ],
+  ['quotaBytesUsed', ({ file }) => String(quotaBytesUsed(file))],
+  ['headRevisionId', binaryOnly((_state, head) => head.id)],
+  ['originalFilename', binaryOnly((_state, head) => head.originalFilename)],
+  ['fileExtension', binaryOnly(({ file }) => extensionOf(file) ?? '')],
+  [
+    'fullFileExtension',
+    binaryOnly(({ file }) => {
+      const dot = file.name.indexOf('.');
+      return dot > 0 ? file.name.slice(dot + 1) : (extensionOf(file) ?? '');
+    }),
+  ],
+  ['webContentLink', binaryOnly(({ file }) => `https://drive.google.com/uc?id=${file.id}&export=download`)],
+  // Hashes are computed on first read and kept: a generated corpus defers hashing until asked.
+  ['md5Checksum', binaryOnly(({ world }, head) => world.md5Of(head))],
+  ['sha1Checksum', binaryOnly((_state, head) => digestsOf(head).sha1)],
+  ['sha256Checksum', binaryOnly((_state, head) => digestsOf(head).sha256)],
+  [
+    'exportLinks',
+    ({ ctx, file }) =>
+      isWorkspaceType(file.mimeType) && EXPORT_FORMATS[file.mimeType] ? exportLinksFor(ctx, file) : undefined,
+  ],
+  [
+    'shortcutDetails',
+    ({ world, file }) => {
+      if (file.mimeType !== SHORTCUT_MIME || file.shortcutTargetId === undefined) return undefined;
+      const target = world.files.get(file.shortcutTargetId);
+      return { targetId: file.shortcutTargetId, ...(target ? { targetMimeType: target.mimeType } : {}) };
+    },
+  ],
+  ['folderColorRgb', ({ file }) => (file.mimeType === FOLDER_MIME ? '#8f8f8f' : undefined)],
+]);
+
+/**
+ * The File resource as this viewer sees it, restricted to what `selection` asks for: a
+ * request's file mask renders only the fields it names (each projected by its sub-mask, in
+ * the mask's order), `'all'` renders every field. The result is marked as projected, so the
+ * response's projection passes it through untouched.
+ */
+export function renderFileFields(
+  ctx: RenderContext,
+  file: FileRecord,
+  selection: Selection,
+): drive_v3.Schema$File {
+  const state = new FileRenderState(ctx, file);
+  const out: Record<string, unknown> = {};
+  if (selection === 'all') {
+    for (const [name, render] of FILE_FIELD_RENDERERS) {
+      const value = render(state);
+      if (value !== undefined) out[name] = value;
+    }
+    return out as drive_v3.Schema$File;
+  }
+  if (selection !== 'none') {
+    for (const [name, sub] of selection) {
+      const value = FILE_FIELD_RENDERERS.get(name)?.(state);
+      if (value === undefined || value === null) continue;
+      out[name] = sub === true ? value : projectField(value, sub, 'file', name);
+    }
+  }
+  return markProjected(out) as drive_v3.Schema$File;
 }
 
 /** The full File resource as this viewer sees it; `fields` projects it afterwards. */
 export function renderFile(ctx: RenderContext, file: FileRecord): drive_v3.Schema$File {
-  const { world, viewer } = ctx;
-  const role = world.accessRole(viewer, file);
-  const head = world.headRevision(file);
-  const inSharedDrive = file.driveId !== undefined;
-  const trashed = world.isTrashed(file);
-  let effectiveCache: EffectivePermission[] | undefined;
-  const effective = (): EffectivePermission[] => {
-    effectiveCache ??= world.effectivePermissions(file);
-    return effectiveCache;
-  };
-  const out: drive_v3.Schema$File = {
-    kind: 'drive#file',
-    id: file.id,
-    name: file.name,
-    mimeType: file.mimeType,
-    starred: file.starredBy.has(viewer.id),
-    trashed,
-    explicitlyTrashed: file.explicitlyTrashed,
-  };
-  if (file.description !== undefined) out.description = file.description;
-  const parent = world.parentOf(file);
-  if (parent && world.accessRole(viewer, parent)) out.parents = [parent.id];
-  if (Object.keys(file.properties).length > 0) out.properties = { ...file.properties };
-  if (Object.keys(file.appProperties).length > 0) out.appProperties = { ...file.appProperties };
-  out.spaces = ['drive'];
-  out.version = String(file.version);
-  out.webViewLink = webViewLinkFor(file);
-  out.iconLink = `https://drive-thirdparty.googleusercontent.com/16/type/${file.mimeType}`;
-  out.hasThumbnail = false;
-  out.thumbnailVersion = '0';
-  const viewed = file.viewedByMe.get(viewer.id);
-  out.viewedByMe = viewed !== undefined;
-  if (viewed !== undefined) out.viewedByMeTime = rfc3339(viewed);
-  out.createdTime = rfc3339(file.createdTime);
-  out.modifiedTime = rfc3339(file.modifiedTime);
-  const modifiedByMe = file.modifiedByMe.get(viewer.id);
-  out.modifiedByMe = modifiedByMe !== undefined;
-  if (modifiedByMe !== undefined) out.modifiedByMeTime = rfc3339(modifiedByMe);
-  if (world.users.has(file.lastModifyingUserId)) {
-    lazyField(out, 'lastModifyingUser', () => renderUser(world, file.lastModifyingUserId, viewer));
-  }
-  if (inSharedDrive) {
-    out.driveId = file.driveId as string;
-    if (trashed && file.trashedTime !== undefined) {
-      out.trashedTime = rfc3339(file.trashedTime);
-      const trashingUser = renderUser(world, file.trashingUserId, viewer);
-      if (trashingUser) out.trashingUser = trashingUser;
-    }
-  } else {
-    lazyField(out, 'owners', () => {
-      const owner = renderUser(world, file.ownerId, viewer);
-      return owner ? [owner] : [];
-    });
-    out.ownedByMe = file.ownerId === viewer.id;
-    lazyField(out, 'shared', () => effective().some((p) => p.permission.role !== 'owner'));
-    out.writersCanShare = file.writersCanShare;
-    const sharedAt = file.sharedWithMeTime.get(viewer.id);
-    if (sharedAt !== undefined && world.isSharedWithMe(viewer, file)) {
-      out.sharedWithMeTime = rfc3339(sharedAt);
-      const sharingUser = renderUser(world, file.ownerId, viewer);
-      if (sharingUser) out.sharingUser = sharingUser;
-    }
-    if (world.canShare(viewer, file)) {
-      lazyField(out, 'permissions', () => effective().map((p) => renderPermission(world, p, false)));
-    }
-  }
-  lazyField(out, 'permissionIds', () => effective().map((p) => p.permission.id));
-  lazyField(out, 'capabilities', () => capabilitiesFor(ctx, file, role));
-  out.viewersCanCopyContent = true;
-  out.copyRequiresWriterPermission = false;
-  out.isAppAuthorized = false;
-  out.hasAugmentedPermissions = false;
-  out.inheritedPermissionsDisabled = false;
-  if (file.mimeType !== FOLDER_MIME && file.mimeType !== SHORTCUT_MIME) {
-    const size = fileSize(file, head);
-    if (size !== undefined) out.size = String(size);
-  }
-  out.quotaBytesUsed = String(quotaBytesUsed(file));
-  if (head?.kind === 'binary' && hasBinaryContent(file.mimeType)) {
-    out.headRevisionId = head.id;
-    out.originalFilename = head.originalFilename;
-    const dot = file.name.indexOf('.');
-    const lastDot = file.name.lastIndexOf('.');
-    const extension = lastDot > 0 ? file.name.slice(lastDot + 1) : extensionFor(file.mimeType);
-    out.fileExtension = extension ?? '';
-    out.fullFileExtension = dot > 0 ? file.name.slice(dot + 1) : (extension ?? '');
-    out.webContentLink = `https://drive.google.com/uc?id=${file.id}&export=download`;
-    // Hashes are computed on first read: a generated corpus defers hashing until asked.
-    Object.defineProperties(out, {
-      md5Checksum: { enumerable: true, configurable: true, get: () => world.md5Of(head) },
-      sha1Checksum: { enumerable: true, configurable: true, get: () => digestsOf(head).sha1 },
-      sha256Checksum: { enumerable: true, configurable: true, get: () => digestsOf(head).sha256 },
-    });
-  }
-  if (isWorkspaceType(file.mimeType) && EXPORT_FORMATS[file.mimeType]) {
-    lazyField(out, 'exportLinks', () => exportLinksFor(ctx, file));
-  }
-  if (file.mimeType === SHORTCUT_MIME && file.shortcutTargetId !== undefined) {
-    const target = world.files.get(file.shortcutTargetId);
-    out.shortcutDetails = {
-      targetId: file.shortcutTargetId,
-      ...(target ? { targetMimeType: target.mimeType } : {}),
-    };
-  }
-  if (file.mimeType === FOLDER_MIME) out.folderColorRgb = '#8f8f8f';
-  return out;
+  return renderFileFields(ctx, file, 'all');
 }
 
 export function renderRevision(

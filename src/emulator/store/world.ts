@@ -115,6 +115,8 @@ export class DriveWorld {
   private lastTime = 0;
   /** user id → (item id → role, or null for none), memoised role on an item; cleared on sharing or moves. */
   private roleMemo = new Map<string, Map<string, Role | null>>();
+  /** item id → its effective permissions; cleared with `roleMemo` (they change together). */
+  private effectiveMemo = new Map<string, readonly EffectivePermission[]>();
   private readonly driveRequestIds = new Map<string, string>();
   /** Listeners told about every appended change entry (push notifications). */
   private readonly changeListeners = new Set<(entry: ChangeEntry) => void>();
@@ -253,6 +255,7 @@ export class DriveWorld {
 
   invalidateAccess(): void {
     this.roleMemo = new Map();
+    this.effectiveMemo = new Map();
     this.generation++;
   }
 
@@ -383,7 +386,21 @@ export class DriveWorld {
     return audience;
   }
 
-  effectivePermissions(file: FileRecord): EffectivePermission[] {
+  /**
+   * The item's own permissions, its owner, those inherited from folders above and, in a
+   * shared drive, its members. Memoised until sharing, membership or the tree changes:
+   * every file rendering (permissions, permissionIds, shared) and `q` on owners read it.
+   */
+  effectivePermissions(file: FileRecord): readonly EffectivePermission[] {
+    let effective = this.effectiveMemo.get(file.id);
+    if (effective === undefined) {
+      effective = Object.freeze(this.computeEffectivePermissions(file));
+      this.effectiveMemo.set(file.id, effective);
+    }
+    return effective;
+  }
+
+  private computeEffectivePermissions(file: FileRecord): EffectivePermission[] {
     const byId = new Map<string, EffectivePermission>();
     const consider = (candidate: EffectivePermission): void => {
       const existing = byId.get(candidate.permission.id);
