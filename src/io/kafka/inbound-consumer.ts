@@ -1,12 +1,14 @@
-import {
+import kafkajs, {
   type Consumer,
   type EachBatchPayload,
   type IHeaders,
   type Kafka,
-  KafkaJSError,
   type KafkaJSErrorMetadata,
 } from 'kafkajs';
 import type { Logger } from '../../logger.js';
+
+// kafkajs is CommonJS and Node's ESM loader does not see KafkaJSError as a named export.
+const { KafkaJSError } = kafkajs;
 
 /** One consumed message, as the worker's handler sees it. */
 export interface InboundMessage {
