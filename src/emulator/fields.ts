@@ -459,14 +459,13 @@ function projectValue(value: unknown, mask: FieldMask, spec: FieldSpec): unknown
 }
 
 /**
- * Objects a renderer already built from the request's own mask (`renderFileFields`): the
- * response's projection passes them through instead of projecting them a second time.
+ * The class of objects a renderer already built from the request's own mask
+ * (`renderFileFields`): the response's projection passes them through instead of projecting
+ * them a second time. A class, not a WeakSet, because a page marks a thousand of them and
+ * `instanceof` costs nothing. JSON serialises it as a plain object.
  */
-const projectedValues = new WeakSet<object>();
-
-export function markProjected<T extends object>(value: T): T {
-  projectedValues.add(value);
-  return value;
+export class ProjectedResource {
+  [field: string]: unknown;
 }
 
 function projectObject(
@@ -474,7 +473,7 @@ function projectObject(
   mask: FieldMask,
   schema: ObjectSpec,
 ): Record<string, unknown> {
-  if (mask.get('*') === true || projectedValues.has(value)) return value;
+  if (value instanceof ProjectedResource || mask.get('*') === true) return value;
   const out: Record<string, unknown> = {};
   // Only selected keys are read: renderers define costly fields as lazy getters.
   for (const [name, sub] of mask) {

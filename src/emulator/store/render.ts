@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { drive_v3 } from 'googleapis';
-import { markProjected, projectField, type Selection } from '../fields.js';
+import { type FieldMask, ProjectedResource, projectField, type Selection } from '../fields.js';
 import {
   EXPORT_FORMATS,
   extensionFor,
@@ -142,44 +142,87 @@ export function quotaBytesUsed(file: FileRecord): number {
   return total;
 }
 
+/** What the capabilities of one item for one viewer are derived from. */
+interface CapabilityInputs {
+  readonly ctx: RenderContext;
+  readonly file: FileRecord;
+  readonly role: Role | undefined;
+  readonly rank: number;
+  readonly inSharedDrive: boolean;
+  readonly canEdit: boolean;
+  readonly isFolder: boolean;
+  readonly trashed: boolean;
+  readonly canTrash: boolean;
+}
+
+/** Every capability the emulator reports, in the order a full rendering lists them. */
+const CAPABILITY_RENDERERS: ReadonlyMap<string, (c: CapabilityInputs) => boolean | undefined> = new Map<
+  string,
+  (c: CapabilityInputs) => boolean | undefined
+>([
+  ['canAddChildren', (c) => c.isFolder && c.canEdit],
+  ['canChangeCopyRequiresWriterPermission', (c) => c.canEdit],
+  ['canChangeViewersCanCopyContent', (c) => c.canEdit],
+  ['canComment', (c) => c.rank >= roleRank('commenter')],
+  ['canCopy', (c) => !c.isFolder],
+  ['canDelete', (c) => (c.inSharedDrive ? c.rank >= roleRank('organizer') : c.role === 'owner')],
+  ['canDownload', () => true],
+  ['canEdit', (c) => c.canEdit],
+  ['canListChildren', (c) => c.isFolder],
+  ['canModifyContent', (c) => c.canEdit],
+  ['canMoveItemWithinDrive', (c) => (c.inSharedDrive ? c.rank >= roleRank('fileOrganizer') : c.canEdit)],
+  ['canReadRevisions', (c) => c.canEdit],
+  ['canRemoveChildren', (c) => c.isFolder && c.canEdit],
+  ['canRename', (c) => c.canEdit],
+  ['canShare', (c) => c.ctx.world.canShare(c.ctx.viewer, c.file)],
+  ['canTrash', (c) => c.canTrash && !c.trashed],
+  ['canUntrash', (c) => c.canTrash && c.trashed],
+  ['canReadLabels', () => false],
+  ['canModifyLabels', () => false],
+  ['canAcceptOwnership', () => false],
+  ['canMoveItemOutOfDrive', (c) => !c.inSharedDrive && c.role === 'owner'],
+  ['canAddMyDriveParent', (c) => !c.inSharedDrive],
+  ['canRemoveMyDriveParent', (c) => !c.inSharedDrive && c.canEdit],
+  ['canReadDrive', (c) => (c.inSharedDrive ? true : undefined)],
+]);
+
+/**
+ * The item's capabilities for the viewer; with a sub-mask (`capabilities(canEdit)`) only
+ * those named are computed, in the mask's order, already projected.
+ */
 function capabilitiesFor(
-  ctx: RenderContext,
-  file: FileRecord,
-  role: Role | undefined,
+  state: FileRenderState,
+  sub: FieldMask | true,
 ): drive_v3.Schema$File['capabilities'] {
+  const { ctx, file, role } = state;
   const rank = roleRank(role);
-  const inSharedDrive = file.driveId !== undefined;
-  const canEdit = rank >= roleRank('writer');
-  const isFolder = file.mimeType === FOLDER_MIME;
-  const trashed = ctx.world.isTrashed(file);
-  const canTrash = inSharedDrive ? rank >= roleRank('fileOrganizer') : role === 'owner';
-  const capabilities: NonNullable<drive_v3.Schema$File['capabilities']> = {
-    canAddChildren: isFolder && canEdit,
-    canChangeCopyRequiresWriterPermission: canEdit,
-    canChangeViewersCanCopyContent: canEdit,
-    canComment: rank >= roleRank('commenter'),
-    canCopy: !isFolder,
-    canDelete: inSharedDrive ? rank >= roleRank('organizer') : role === 'owner',
-    canDownload: true,
-    canEdit,
-    canListChildren: isFolder,
-    canModifyContent: canEdit,
-    canMoveItemWithinDrive: inSharedDrive ? rank >= roleRank('fileOrganizer') : canEdit,
-    canReadRevisions: canEdit,
-    canRemoveChildren: isFolder && canEdit,
-    canRename: canEdit,
-    canShare: ctx.world.canShare(ctx.viewer, file),
-    canTrash: canTrash && !trashed,
-    canUntrash: canTrash && trashed,
-    canReadLabels: false,
-    canModifyLabels: false,
-    canAcceptOwnership: false,
-    canMoveItemOutOfDrive: !inSharedDrive && role === 'owner',
-    canAddMyDriveParent: !inSharedDrive,
-    canRemoveMyDriveParent: !inSharedDrive && canEdit,
+  const inSharedDrive = state.inSharedDrive;
+  const inputs: CapabilityInputs = {
+    ctx,
+    file,
+    role,
+    rank,
+    inSharedDrive,
+    canEdit: rank >= roleRank('writer'),
+    isFolder: file.mimeType === FOLDER_MIME,
+    trashed: state.trashed,
+    canTrash: inSharedDrive ? rank >= roleRank('fileOrganizer') : role === 'owner',
   };
-  if (inSharedDrive) capabilities.canReadDrive = true;
-  return capabilities;
+  if (sub === true || sub.get('*') === true) {
+    const capabilities: Record<string, boolean> = {};
+    for (const [name, render] of CAPABILITY_RENDERERS) {
+      const value = render(inputs);
+      if (value !== undefined) capabilities[name] = value;
+    }
+    return capabilities;
+  }
+  const capabilities = new ProjectedResource();
+  for (const [name, value] of sub) {
+    if (value !== true) continue; // validation refuses sub-selections of a boolean
+    const capability = CAPABILITY_RENDERERS.get(name)?.(inputs);
+    if (capability !== undefined) capabilities[name] = capability;
+  }
+  return capabilities as drive_v3.Schema$File['capabilities'];
 }
 
 export function renderPermission(
@@ -280,12 +323,13 @@ class FileRenderState {
   }
 }
 
-type FileFieldRenderer = (state: FileRenderState) => unknown;
+/** `sub` is what the request selects of the field; most renderers ignore it and are projected after. */
+type FileFieldRenderer = (state: FileRenderState, sub: FieldMask | true) => unknown;
 
 const myDriveOnly =
   (render: FileFieldRenderer): FileFieldRenderer =>
-  (state) =>
-    state.inSharedDrive ? undefined : render(state);
+  (state, sub) =>
+    state.inSharedDrive ? undefined : render(state, sub);
 
 const binaryOnly =
   (render: (state: FileRenderState, head: BinaryRevisionRecord) => unknown): FileFieldRenderer =>
@@ -399,7 +443,7 @@ const FILE_FIELD_RENDERERS: ReadonlyMap<string, FileFieldRenderer> = new Map<str
     ),
   ],
   ['permissionIds', (state) => state.effective.map((p) => p.permission.id)],
-  ['capabilities', (state) => capabilitiesFor(state.ctx, state.file, state.role)],
+  ['capabilities', (state, sub) => capabilitiesFor(state, sub)],
   ['viewersCanCopyContent', () => true],
   ['copyRequiresWriterPermission', () => false],
   ['isAppAuthorized', () => false],
@@ -457,22 +501,23 @@ export function renderFileFields(
   selection: Selection,
 ): drive_v3.Schema$File {
   const state = new FileRenderState(ctx, file);
-  const out: Record<string, unknown> = {};
   if (selection === 'all') {
+    const out: Record<string, unknown> = {};
     for (const [name, render] of FILE_FIELD_RENDERERS) {
-      const value = render(state);
+      const value = render(state, true);
       if (value !== undefined) out[name] = value;
     }
     return out as drive_v3.Schema$File;
   }
+  const out = new ProjectedResource();
   if (selection !== 'none') {
     for (const [name, sub] of selection) {
-      const value = FILE_FIELD_RENDERERS.get(name)?.(state);
+      const value = FILE_FIELD_RENDERERS.get(name)?.(state, sub);
       if (value === undefined || value === null) continue;
       out[name] = sub === true ? value : projectField(value, sub, 'file', name);
     }
   }
-  return markProjected(out) as drive_v3.Schema$File;
+  return out as drive_v3.Schema$File;
 }
 
 /** The full File resource as this viewer sees it; `fields` projects it afterwards. */
