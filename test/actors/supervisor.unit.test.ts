@@ -8,30 +8,12 @@ import {
 } from '../../src/actors/supervisor.js';
 import type { ConnectionCheckpoint } from '../../src/contract/checkpoint.js';
 import { createLogger } from '../../src/logger.js';
+import { blankCheckpoint } from '../support/stand-in-connections.js';
 
 /** A tiny stand-in machine: `sync` toggles between idle and full-syncing, `end` finishes. */
 type TestEvent = { type: 'sync' } | { type: 'done'; cursor: string } | { type: 'end' };
 
-function checkpoint(
-  connectionId: string,
-  overrides: Partial<ConnectionCheckpoint> = {},
-): ConnectionCheckpoint {
-  return {
-    version: 1,
-    connectionId,
-    customerId: 'cust',
-    cursor: null,
-    options: { include: ['permissions'], driveIds: null },
-    activeSync: null,
-    pending: null,
-    backoff: null,
-    channel: null,
-    parked: null,
-    lastSync: null,
-    updatedAt: '2026-01-01T00:00:00.000Z',
-    ...overrides,
-  };
-}
+const checkpoint = blankCheckpoint;
 
 class TestHandle implements ConnectionActorHandle<TestEvent> {
   private current: string;
