@@ -1,6 +1,6 @@
 /**
  * `npm run demo`: the worker's main job on embedded defaults. Starts an embedded Kafka
- * broker, the Drive emulator with a seeded corpus, an S3 server and the worker; sends a
+ * broker, the Drive emulator with a seeded corpus and the worker; sends a
  * `full_sync` trigger for a demo connection, then edits files as the user would (through
  * googleapis) and lets the worker pick the edits up incrementally. Ends with counts per
  * resource type and where to look next.
