@@ -1,4 +1,10 @@
-import { type AnyTransitionDefinition, createActor, fromCallback, fromPromise } from 'xstate';
+import {
+  type AnyActorRef,
+  type AnyTransitionDefinition,
+  createActor,
+  fromCallback,
+  fromPromise,
+} from 'xstate';
 import type { ChannelState, ConnectionCheckpoint } from '../../src/contract/checkpoint.js';
 import type { ClassifiedFailure } from '../../src/machines/classify.js';
 import {
@@ -20,6 +26,8 @@ import {
  * answered by hand, channel renewals and the disconnect are promises the test settles, and
  * time is the (fake) system clock. For tests that run under vi.useFakeTimers().
  */
+
+const CRASH = 'STAND_IN.CRASH';
 
 export const T0 = new Date('2026-11-25T00:00:00.000Z');
 
@@ -45,6 +53,8 @@ export interface SyncRun {
   readonly kind: 'full' | 'incremental';
   readonly input: SyncServiceInput;
   send(event: SyncServiceEvent): void;
+  /** Makes the running service fail as a crashed one would (its actor errors). */
+  crash(): void;
   stopped: boolean;
 }
 
@@ -72,8 +82,19 @@ export function createHarness(options: HarnessOptions) {
   let syncIds = 0;
 
   const syncService = (kind: SyncRun['kind']) =>
-    fromCallback<ConnectionEvent, SyncServiceInput>(({ input, sendBack }) => {
-      const run: SyncRun = { kind, input, send: (event) => sendBack(event), stopped: false };
+    fromCallback<ConnectionEvent, SyncServiceInput>(({ input, sendBack, receive, self }) => {
+      // An exception thrown while the callback actor handles an event fails the actor: the
+      // machine sees xstate.error.actor.<id>, as it would for a service that crashed.
+      receive((event) => {
+        if ((event as { type: string }).type === CRASH) throw new Error('stand-in sync service crashed');
+      });
+      const run: SyncRun = {
+        kind,
+        input,
+        send: (event) => sendBack(event),
+        crash: () => (self as AnyActorRef).send({ type: CRASH }),
+        stopped: false,
+      };
       runs.push(run);
       return () => {
         run.stopped = true;
