@@ -52,7 +52,7 @@ export interface ConnectionInput {
   readonly maxAttempts?: number;
   /** Push channels are configured (an address and a token key); default false. */
   readonly channelsEnabled?: boolean;
-  /** Renew a channel this long before it expires; default one hour. */
+  /** Renew a channel this long before it expires (at most 10% of its life); default one hour. */
   readonly channelRenewMarginMs?: number;
 }
 
@@ -216,9 +216,24 @@ function backoffActive(context: ConnectionContext): boolean {
   return context.backoff !== null && new Date(context.backoff.until).getTime() > nowMs(context);
 }
 
+/** Renew at most this share of a channel's life before it expires (see channelDueAt). */
+const RENEW_MARGIN_MAX_SHARE = 0.1;
+
+/**
+ * When the channel is renewed: `channelRenewMarginMs` before it expires, but never earlier
+ * than 90% into its life. Drive may grant less than was asked for (its cap, or a short
+ * lifetime in tests); a flat margin longer than that life would renew the new channel at
+ * once, again and again. With the defaults (one week, one hour) the flat margin applies.
+ */
 function channelDueAt(context: ConnectionContext): number | null {
   if (!context.channel) return null;
-  return new Date(context.channel.expiration).getTime() - context.channelRenewMarginMs;
+  const expiration = new Date(context.channel.expiration).getTime();
+  const lifetime = expiration - new Date(context.channel.openedAt).getTime();
+  const margin =
+    lifetime > 0
+      ? Math.min(context.channelRenewMarginMs, lifetime * RENEW_MARGIN_MAX_SHARE)
+      : context.channelRenewMarginMs;
+  return expiration - margin;
 }
 
 /** The next moment idle must act on its own: a channel to renew, or a failed renewal to retry. */

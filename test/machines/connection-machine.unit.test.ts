@@ -462,9 +462,30 @@ describe('channels', () => {
     expect(h.checkpoint().channel?.id).toBe('ch-2');
   });
 
+  it('renews a channel granted a shorter life than the margin 90% into its life, not at once', async () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }), channelsEnabled: true });
+    // Drive granted 10 s although the margin is an hour.
+    h.lastRenewal().resolve(channel(new Date(T0.getTime() + 10_000)));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toBe('idle');
+    await vi.advanceTimersByTimeAsync(8_999);
+    expect(h.state()).toBe('idle');
+    expect(h.renewals).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(h.state()).toBe('channel-renewing');
+    expect(h.lastRenewal().input.channel?.id).toBe('ch-1');
+  });
+
   it('falls back to polling when renewal fails, and retries at a backoff deadline', async () => {
     const h = createHarness({
-      checkpoint: checkpoint({ cursor: '5', channel: channel(new Date(T0.getTime() + HOUR / 2)) }),
+      // Opened a week ago, half an hour left: inside the renew margin.
+      checkpoint: checkpoint({
+        cursor: '5',
+        channel: {
+          ...channel(new Date(T0.getTime() + HOUR / 2)),
+          openedAt: new Date(T0.getTime() + HOUR / 2 - 7 * DAY).toISOString(),
+        },
+      }),
       channelsEnabled: true,
     });
     expect(h.state()).toBe('channel-renewing');
