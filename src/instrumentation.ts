@@ -34,6 +34,8 @@ export interface InstrumentationEvents {
   'message.processed': { topic: string; outcome: 'handled' | 'skipped' | 'invalid' | 'failed' };
   's3.offloaded': { bytes: number };
   'webhook.latency': { seconds: number };
+  /** A webhook notification that reached no actor (CONTRACT.md: ignored and counted). */
+  'webhook.ignored': { reason: 'unknown_connection' | 'channels_off' | 'stale_channel' };
   'quota.tokens': { scope: 'user' | 'project'; available: number };
 }
 

@@ -4,6 +4,7 @@ import { resolveSyncOptions, type TriggerMessage, type WebhookMessage } from '..
 import type { MessageSource } from '../contract/records.js';
 import { publish } from '../instrumentation.js';
 import type { Logger } from '../logger.js';
+import { admitWebhook, type WebhookAdmission } from './channel-admission.js';
 import { verifyChannelToken } from './channel-token.js';
 import { type InboundTopics, interpretInbound } from './inbound-message.js';
 import type { ConnectionSupervisor } from './supervisor.js';
@@ -15,9 +16,6 @@ export interface InboundRecord {
   readonly offset: string;
   readonly value: Buffer | null;
 }
-
-/** Why a webhook did not reach its connection's actor. */
-export type WebhookRejection = 'unknown_connection' | 'stale_channel' | 'bad_token';
 
 export interface InboundHandlerDeps<Event> {
   readonly integrationId: string;
@@ -37,11 +35,12 @@ export interface InboundHandlerDeps<Event> {
     readonly connectionId: string | null;
     readonly problem: string;
   }) => Promise<void>;
-  /** Asks Drive to stop a channel the connection no longer uses; failures are only logged. */
+  /** Channel ids accepted besides the checkpoint's (ChannelOverlap: being opened, just replaced). */
+  readonly overlapChannels?: (connectionId: string) => readonly string[];
+  /** Asks Drive to stop a channel of ours the connection no longer uses; failures are only logged. */
   readonly stopStaleChannel?: (
     connectionId: string,
-    channelId: string,
-    resourceId: string | undefined,
+    channel: { readonly id: string; readonly resourceId: string },
   ) => void;
   readonly now?: () => Date;
 }
@@ -76,39 +75,26 @@ export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>) {
     });
   }
 
-  function webhookRejection(message: WebhookMessage): WebhookRejection | null {
+  function admissionOf(message: WebhookMessage): WebhookAdmission {
     const connectionId = message.integration_connection_id;
     const channelId = message.headers['x-goog-channel-id'];
     const checkpoint = deps.supervisor.checkpointOf(connectionId);
-    if (!checkpoint) return 'unknown_connection';
-    const current = checkpoint.channel;
-    if (deps.channelTokenKey === null || current === null || current.id !== channelId) {
-      // A token that verifies for this connection is ours, merely old: stop it. One that
-      // does not verify is rejected below, whichever channel it names.
-      if (
-        deps.channelTokenKey &&
-        !verifyChannelToken(
+    return admitWebhook({
+      connectionKnown: checkpoint !== undefined,
+      channelsEnabled: deps.channelTokenKey !== null,
+      current: checkpoint?.channel ?? null,
+      overlap: deps.overlapChannels?.(connectionId) ?? [],
+      channelId,
+      resourceId: message.headers['x-goog-resource-id'],
+      tokenVerifies:
+        deps.channelTokenKey !== null &&
+        verifyChannelToken(
           deps.channelTokenKey,
           connectionId,
           channelId,
           message.headers['x-goog-channel-token'],
-        )
-      ) {
-        return 'bad_token';
-      }
-      return 'stale_channel';
-    }
-    if (
-      !verifyChannelToken(
-        deps.channelTokenKey,
-        connectionId,
-        channelId,
-        message.headers['x-goog-channel-token'],
-      )
-    ) {
-      return 'bad_token';
-    }
-    return null;
+        ),
+    });
   }
 
   return async function handleInbound(record: InboundRecord): Promise<void> {
@@ -156,9 +142,9 @@ export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>) {
         if (interpretation.kind === 'trigger') {
           event = deps.triggerEvent(interpretation.message, source);
         } else {
-          const rejection = webhookRejection(interpretation.message);
-          if (rejection !== null) {
-            await rejectWebhook(interpretation.message, rejection, source);
+          const admission = admissionOf(interpretation.message);
+          if (admission.kind !== 'accept') {
+            await refuseWebhook(interpretation.message, admission, source);
             recent.set(message.message_id, true);
             return;
           }
@@ -177,10 +163,14 @@ export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>) {
     }
   };
 
-  async function rejectWebhook(message: WebhookMessage, rejection: WebhookRejection, source: MessageSource) {
+  async function refuseWebhook(
+    message: WebhookMessage,
+    admission: Exclude<WebhookAdmission, { kind: 'accept' }>,
+    source: MessageSource,
+  ) {
     const connectionId = message.integration_connection_id;
     const channelId = message.headers['x-goog-channel-id'];
-    if (rejection === 'bad_token') {
+    if (admission.kind === 'reject') {
       deps.logger.warn({ connectionId, channelId }, 'webhook channel token does not verify');
       await deps.reportInvalid({
         source,
@@ -192,12 +182,11 @@ export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>) {
       return;
     }
     deps.logger.info(
-      { connectionId, channelId, rejection },
+      { connectionId, channelId, reason: admission.reason },
       'webhook for a channel that is not current: ignored',
     );
-    if (rejection === 'stale_channel' && deps.stopStaleChannel) {
-      deps.stopStaleChannel(connectionId, channelId, message.headers['x-goog-resource-id']);
-    }
+    if (admission.stopChannel !== null) deps.stopStaleChannel?.(connectionId, admission.stopChannel);
+    publish('webhook.ignored', { reason: admission.reason });
     publish('message.processed', { topic: source.topic, outcome: 'skipped' });
   }
 }

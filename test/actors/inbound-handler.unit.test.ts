@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { ChannelOverlap } from '../../src/actors/channel-overlap.js';
 import { channelTokenFor } from '../../src/actors/channel-token.js';
 import { createInboundHandler } from '../../src/actors/inbound-handler.js';
 import { ConnectionSupervisor } from '../../src/actors/supervisor.js';
+import { subscribe } from '../../src/instrumentation.js';
 import { createLogger } from '../../src/logger.js';
 import { blankCheckpoint, MemoryCheckpointStore, RecordingFactory } from '../support/stand-in-connections.js';
 
@@ -27,6 +29,7 @@ function setup(
   const supervisor = new ConnectionSupervisor(factory, store, logger, { idleEvictionMs: 0 });
   const invalid: Array<{ problem: string; connectionId: string | null; offset: string }> = [];
   const stopped: string[] = [];
+  const overlap = new ChannelOverlap(() => Date.parse('2026-06-01T00:00:00.000Z'));
   const handle = createInboundHandler<Event>({
     integrationId: 'google-drive',
     topics,
@@ -39,7 +42,8 @@ function setup(
     reportInvalid: async (d) => {
       invalid.push({ problem: d.problem, connectionId: d.connectionId, offset: d.source.offset });
     },
-    stopStaleChannel: (_c, channelId) => stopped.push(channelId),
+    overlapChannels: (connectionId) => overlap.idsOf(connectionId),
+    stopStaleChannel: (_c, channel) => stopped.push(`${channel.id} ${channel.resourceId}`),
   });
   let offset = 0;
   const deliver = (topic: string, value: unknown) =>
@@ -49,7 +53,7 @@ function setup(
       offset: String(offset++),
       value: Buffer.from(typeof value === 'string' ? value : JSON.stringify(value)),
     });
-  return { deliver, factory, store, invalid, stopped };
+  return { deliver, factory, store, invalid, stopped, overlap };
 }
 
 const trigger = (id: string, connection = 'conn_new') => ({
@@ -60,7 +64,7 @@ const trigger = (id: string, connection = 'conn_new') => ({
   trigger_type: 'full_sync',
 });
 
-const webhook = (id: string, channelId: string, token: string | undefined) => ({
+const webhook = (id: string, channelId: string, token: string | undefined, resourceId?: string) => ({
   message_id: id,
   customer_id: 'cust_1',
   integration_id: 'google-drive',
@@ -69,8 +73,15 @@ const webhook = (id: string, channelId: string, token: string | undefined) => ({
     'x-goog-channel-id': channelId,
     'x-goog-resource-state': 'change',
     ...(token ? { 'x-goog-channel-token': token } : {}),
+    ...(resourceId ? { 'x-goog-resource-id': resourceId } : {}),
   },
 });
+
+function countIgnored() {
+  const reasons: string[] = [];
+  const unsubscribe = subscribe('webhook.ignored', ({ reason }) => reasons.push(reason));
+  return { reasons, unsubscribe };
+}
 
 describe('inbound handler', () => {
   it('routes a trigger to a new actor and writes its checkpoint before resolving', async () => {
@@ -117,12 +128,35 @@ describe('inbound handler', () => {
     ]);
   });
 
-  it('ignores and stops an old channel of ours, and ignores unknown connections', async () => {
+  it('ignores, counts and stops an old channel of ours, and ignores unknown connections', async () => {
     const { deliver, factory, stopped, invalid } = setup();
-    await deliver('hook', webhook('w4', 'chan-old', channelTokenFor(key, 'conn_live', 'chan-old')));
+    const ignored = countIgnored();
+    await deliver('hook', webhook('w4', 'chan-old', channelTokenFor(key, 'conn_live', 'chan-old'), 'r-old'));
+    await deliver('hook', webhook('w4b', 'chan-old2', channelTokenFor(key, 'conn_live', 'chan-old2')));
     await deliver('hook', { ...webhook('w5', 'chan-x', 'v1.x'), integration_connection_id: 'conn_unknown' });
+    ignored.unsubscribe();
     expect(factory.handles.size).toBe(0);
-    expect(stopped).toEqual(['chan-old']);
+    // no resource id, nothing channels.stop could be called with
+    expect(stopped).toEqual(['chan-old r-old']);
     expect(invalid).toEqual([]);
+    expect(ignored.reasons).toEqual(['stale_channel', 'stale_channel', 'unknown_connection']);
+  });
+
+  it('accepts the channel being opened and the one just replaced (the overlap)', async () => {
+    const { deliver, factory, overlap, stopped } = setup();
+    overlap.admit('conn_live', 'chan-next', Date.parse('2026-06-01T00:10:00.000Z'));
+    overlap.admit('conn_live', 'chan-prev', Date.parse('2026-06-01T00:10:00.000Z'));
+    await deliver('hook', webhook('w6', 'chan-next', channelTokenFor(key, 'conn_live', 'chan-next'), 'r-n'));
+    await deliver('hook', webhook('w7', 'chan-prev', channelTokenFor(key, 'conn_live', 'chan-prev'), 'r-p'));
+    expect(factory.handles.get('conn_live')?.received.map((e) => e.id)).toEqual(['w6', 'w7']);
+    expect(stopped).toEqual([]);
+  });
+
+  it('a forged token naming the overlap is still invalid input', async () => {
+    const { deliver, factory, overlap, invalid } = setup();
+    overlap.admit('conn_live', 'chan-next', Date.parse('2026-06-01T00:10:00.000Z'));
+    await deliver('hook', webhook('w8', 'chan-next', channelTokenFor('other-key', 'conn_live', 'chan-next')));
+    expect(factory.handles.size).toBe(0);
+    expect(invalid).toHaveLength(1);
   });
 });

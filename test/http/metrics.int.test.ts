@@ -39,6 +39,7 @@ const everyEvent: { [N in keyof InstrumentationEvents]: InstrumentationEvents[N]
   'message.processed': { topic: 'integrations-inbound-trigger', outcome: 'invalid' },
   's3.offloaded': { bytes: 300_000 },
   'webhook.latency': { seconds: 1.5 },
+  'webhook.ignored': { reason: 'stale_channel' },
   'quota.tokens': { scope: 'user', available: 180 },
 };
 
