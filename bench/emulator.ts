@@ -34,6 +34,9 @@ const FILE_FIELDS = [
 const FILE_LIST_FIELDS = `nextPageToken,incompleteSearch,files(${FILE_FIELDS})`;
 const CHANGE_LIST_FIELDS = `nextPageToken,newStartPageToken,changes(changeType,time,removed,fileId,driveId,file(${FILE_FIELDS}),drive(id,name,createdTime,hidden,colorRgb))`;
 const PERMISSION_LIST_FIELDS = `nextPageToken,permissions(${PERMISSION_FIELDS})`;
+const REVISION_LIST_FIELDS = `nextPageToken,revisions(id,mimeType,modifiedTime,keepForever,md5Checksum,size,originalFilename,lastModifyingUser(${USER_FIELDS}))`;
+const REPLY_FIELDS = 'id,createdTime,modifiedTime,author(displayName),content,deleted,action';
+const COMMENT_LIST_FIELDS = `nextPageToken,comments(id,createdTime,modifiedTime,author(displayName),content,deleted,resolved,quotedFileContent,replies(${REPLY_FIELDS}))`;
 
 // ------------------------------------------------------------------ the emulator side (child)
 
@@ -199,6 +202,65 @@ function listScenario(name: string, requests: number, pageSize: number): Scenari
   };
 }
 
+/**
+ * The request mix of a full sync as the worker makes it: a files.list page of 100, then for
+ * each file of the page the calls the worker makes (permissions when Drive did not inline
+ * them, revisions, comments), then the next page.
+ */
+const listedPage = z.object({
+  nextPageToken: z.string().optional(),
+  files: z.array(
+    z.object({
+      id: z.string(),
+      mimeType: z.string(),
+      driveId: z.string().optional(),
+      permissions: z.array(z.unknown()).optional(),
+      capabilities: z.object({ canReadRevisions: z.boolean().optional() }).optional(),
+    }),
+  ),
+});
+
+/** The per-file calls the worker makes for a listed file (src/actors/sync-runs.ts). */
+function extrasOf(file: z.infer<typeof listedPage>['files'][number]): string[] {
+  const isFolder = file.mimeType === 'application/vnd.google-apps.folder';
+  const calls: string[] = [];
+  if (!file.permissions || file.driveId !== undefined)
+    calls.push(
+      `/drive/v3/files/${file.id}/permissions?supportsAllDrives=true&pageSize=100&fields=${encodeURIComponent(PERMISSION_LIST_FIELDS)}`,
+    );
+  if (!isFolder && file.capabilities?.canReadRevisions !== false)
+    calls.push(
+      `/drive/v3/files/${file.id}/revisions?pageSize=200&fields=${encodeURIComponent(REVISION_LIST_FIELDS)}`,
+    );
+  if (!isFolder)
+    calls.push(
+      `/drive/v3/files/${file.id}/comments?pageSize=100&includeDeleted=true&fields=${encodeURIComponent(COMMENT_LIST_FIELDS)}`,
+    );
+  return calls;
+}
+
+function fullSyncMixScenario(requests: number): Scenario {
+  const base = `/drive/v3/files?pageSize=100&corpora=user&includeItemsFromAllDrives=false&supportsAllDrives=true&fields=${encodeURIComponent(FILE_LIST_FIELDS)}`;
+  return {
+    name: 'full-sync mix: list page 100 + per-file extras',
+    requests,
+    client: () => {
+      let queue: string[] = [];
+      let pageToken: string | undefined;
+      return (previous) => {
+        if (previous && /"kind":"drive#fileList"|"files":\[/.test(previous.body.slice(0, 200))) {
+          const page = listedPage.parse(JSON.parse(previous.body));
+          pageToken = page.nextPageToken;
+          queue = page.files.flatMap(extrasOf);
+        }
+        const next = queue.shift();
+        if (next !== undefined) return next;
+        return pageToken === undefined ? base : `${base}&pageToken=${encodeURIComponent(pageToken)}`;
+      };
+    },
+  };
+}
+
 function changesScenario(requests: number, pageSize: number): Scenario {
   const base = `/drive/v3/changes?pageSize=${pageSize}&includeItemsFromAllDrives=true&supportsAllDrives=true&includeRemoved=true&includeCorpusRemovals=false&fields=${encodeURIComponent(CHANGE_LIST_FIELDS)}`;
   return {
@@ -312,6 +374,7 @@ export async function runEmulatorBenchmark(
       ),
       listScenario('files.list pageSize 100, worker selector', n(4_000), 100),
       listScenario('files.list pageSize 1000, worker selector', n(600), 1000),
+      fullSyncMixScenario(n(20_000)),
       changesScenario(n(600), 1000),
       byIdScenario(
         'permissions.list, worker selector',
