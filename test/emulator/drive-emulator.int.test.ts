@@ -646,6 +646,48 @@ describe('push notifications', () => {
       ).status,
     ).toBe(400);
   });
+  it('files.watch: update names what changed, then trash, untrash and remove', async () => {
+    await emulator.admin.reset();
+    const { drive } = await newUser('file-watcher');
+    const made = await drive.files.create({ requestBody: { name: 'watched' } });
+    const fileId = made.data.id as string;
+    const before = received.length;
+    const channel = await drive.files.watch({
+      fileId,
+      requestBody: { id: 'file-channel', type: 'web_hook', address },
+    });
+    expect(channel.data.resourceUri).toContain(`/files/${fileId}`);
+    await waitFor(before + 1);
+    expect(received[before]).toMatchObject({ 'x-goog-resource-state': 'sync' });
+
+    await drive.files.update({ fileId, requestBody: { name: 'renamed' } });
+    await waitFor(before + 2);
+    expect(received[before + 1]).toMatchObject({
+      'x-goog-resource-state': 'update',
+      'x-goog-changed': 'properties',
+    });
+
+    await drive.files.update(
+      { fileId, media: { mimeType: 'text/plain', body: 'new bytes' } },
+      { rootUrl },
+    );
+    await waitFor(before + 3);
+    expect(received[before + 2]?.['x-goog-resource-state']).toBe('update');
+    expect(String(received[before + 2]?.['x-goog-changed']).split(',')).toContain('content');
+
+    await drive.files.update({ fileId, requestBody: { trashed: true } });
+    await waitFor(before + 4);
+    expect(received[before + 3]).toMatchObject({ 'x-goog-resource-state': 'trash' });
+    expect(received[before + 3]?.['x-goog-changed']).toBeUndefined();
+
+    await drive.files.update({ fileId, requestBody: { trashed: false } });
+    await waitFor(before + 5);
+    expect(received[before + 4]).toMatchObject({ 'x-goog-resource-state': 'untrash' });
+
+    await drive.files.delete({ fileId });
+    await waitFor(before + 6);
+    expect(received[before + 5]).toMatchObject({ 'x-goog-resource-state': 'remove' });
+  });
 });
 
 describe('batch and counters', () => {

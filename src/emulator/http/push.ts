@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ChangeFilter, changeFor } from '../store/changes.js';
-import type { ChangeEntry, UserRecord } from '../store/types.js';
+import type { ChangeEntry, FileRecord, UserRecord } from '../store/types.js';
 import type { DriveWorld } from '../store/world.js';
 import type { EmulatorRuntime } from './runtime.js';
 
@@ -26,8 +26,40 @@ export interface ChannelRecord {
   /** For file channels: what the watcher last saw, to tell add/trash/untrash/remove/update apart. */
   lastVisible: boolean;
   lastTrashed: boolean;
+  /** For file channels: the aspects `X-Goog-Changed` reports, as last notified. */
+  lastAspects: FileAspects | undefined;
   /** Deliveries go out one after another so numbers arrive in order. */
   delivery: Promise<void>;
+}
+
+/** What `X-Goog-Changed` names (DRIVE_API.md §push), each reduced to a comparable string. */
+interface FileAspects {
+  readonly content: string;
+  readonly properties: string;
+  readonly parents: string;
+  readonly children: string;
+  readonly permissions: string;
+}
+
+function fileAspects(world: DriveWorld, file: FileRecord): FileAspects {
+  return {
+    content: world.headRevision(file)?.id ?? '',
+    properties: JSON.stringify([file.name, file.description, file.properties, file.appProperties]),
+    parents: file.parentId ?? '',
+    children: [...(world.children.get(file.id) ?? [])].sort().join(','),
+    permissions: JSON.stringify(file.permissions),
+  };
+}
+
+function changedAspects(before: FileAspects | undefined, after: FileAspects): string[] {
+  if (!before) return [];
+  return (Object.keys(after) as (keyof FileAspects)[]).filter((name) => before[name] !== after[name]);
+}
+
+interface Notification {
+  readonly state: string;
+  /** `X-Goog-Changed`, file `update`s only. */
+  readonly changed?: readonly string[];
 }
 
 export interface DeliveryRecord {
@@ -64,19 +96,25 @@ export class PushNotifier {
   }
 
   open(
-    channel: Omit<ChannelRecord, 'messageNumber' | 'stopped' | 'delivery' | 'lastVisible' | 'lastTrashed'>,
+    channel: Omit<
+      ChannelRecord,
+      'messageNumber' | 'stopped' | 'delivery' | 'lastVisible' | 'lastTrashed' | 'lastAspects'
+    >,
     trashed: boolean,
   ): ChannelRecord {
+    const watched =
+      channel.target.kind === 'file' ? this.runtime.world.files.get(channel.target.fileId) : undefined;
     const record: ChannelRecord = {
       ...channel,
       messageNumber: 0,
       stopped: false,
       lastVisible: true,
       lastTrashed: trashed,
+      lastAspects: watched ? fileAspects(this.runtime.world, watched) : undefined,
       delivery: Promise.resolve(),
     };
     this.channels.set(channel.id, record);
-    this.enqueue(record, 'sync');
+    this.enqueue(record, { state: 'sync' });
     return record;
   }
 
@@ -115,44 +153,52 @@ export class PushNotifier {
       }
       const user = world.users.get(channel.userId);
       if (!user) continue;
-      const state = this.stateFor(world, user, channel, entry);
-      if (state !== undefined) this.enqueue(channel, state);
+      const notification = this.notificationFor(world, user, channel, entry);
+      if (notification !== undefined) this.enqueue(channel, notification);
     }
   }
 
-  private stateFor(
+  private notificationFor(
     world: DriveWorld,
     user: UserRecord,
     channel: ChannelRecord,
     entry: ChangeEntry,
-  ): string | undefined {
+  ): Notification | undefined {
     const { target } = channel;
     if (target.kind === 'changes') {
       const ctx = { world, viewer: user, baseUrl: this.runtime.baseUrl };
-      return changeFor(ctx, entry, target.filter, 'none') === undefined ? undefined : 'change';
+      return changeFor(ctx, entry, target.filter, 'none') === undefined ? undefined : { state: 'change' };
     }
     if (entry.fileId !== target.fileId) return undefined;
     const file = world.files.get(target.fileId);
     const visible = file !== undefined && world.accessRole(user, file) !== undefined;
     const wasVisible = channel.lastVisible;
     channel.lastVisible = visible;
-    if (!visible || !file) return wasVisible ? 'remove' : undefined;
-    if (!wasVisible) return 'add';
+    if (!visible || !file) return wasVisible ? { state: 'remove' } : undefined;
+    const aspects = fileAspects(world, file);
+    const before = channel.lastAspects;
+    channel.lastAspects = aspects;
+    if (!wasVisible) return { state: 'add' };
     const trashed = world.isTrashed(file);
     const wasTrashed = channel.lastTrashed;
     channel.lastTrashed = trashed;
-    if (trashed && !wasTrashed) return 'trash';
-    if (!trashed && wasTrashed) return 'untrash';
-    return 'update';
+    if (trashed && !wasTrashed) return { state: 'trash' };
+    if (!trashed && wasTrashed) return { state: 'untrash' };
+    return { state: 'update', changed: changedAspects(before, aspects) };
   }
 
-  private enqueue(channel: ChannelRecord, state: string): void {
+  private enqueue(channel: ChannelRecord, notification: Notification): void {
     channel.messageNumber += 1;
     const messageNumber = channel.messageNumber;
-    channel.delivery = channel.delivery.then(() => this.deliver(channel, state, messageNumber));
+    channel.delivery = channel.delivery.then(() => this.deliver(channel, notification, messageNumber));
   }
 
-  private async deliver(channel: ChannelRecord, state: string, messageNumber: number): Promise<void> {
+  private async deliver(
+    channel: ChannelRecord,
+    notification: Notification,
+    messageNumber: number,
+  ): Promise<void> {
+    const { state } = notification;
     const headers: Record<string, string> = {
       'user-agent': 'APIs-Google; (+https://developers.google.com/webmasters/APIs-Google.html)',
       'x-goog-channel-id': channel.id,
@@ -163,6 +209,9 @@ export class PushNotifier {
       'x-goog-resource-uri': channel.resourceUri,
     };
     if (channel.token !== undefined) headers['x-goog-channel-token'] = channel.token;
+    // Google leaves the header out when it names nothing (a version bump of a comment, say).
+    if (notification.changed && notification.changed.length > 0)
+      headers['x-goog-changed'] = notification.changed.join(',');
     for (let attempt = 0; ; attempt++) {
       if (channel.stopped && state !== 'sync') return;
       let status: number | 'network-error';
