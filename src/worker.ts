@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { ChannelOverlap } from './actors/channel-overlap.js';
+import { createChannelServices } from './actors/channel-services.js';
 import { createConnectionActorFactory } from './actors/connection-actor.js';
 import { createInboundHandler } from './actors/inbound-handler.js';
 import { createQuotaGovernor } from './actors/quota-governor.js';
@@ -7,7 +9,7 @@ import { SyncSlots } from './actors/sync-slots.js';
 import type { Config } from './config.js';
 import { resolveSyncOptions } from './contract/inbound.js';
 import { createAccessTokenClient } from './io/control-plane/access-token-client.js';
-import { createDriveApi } from './io/drive/drive-reader.js';
+import { createDriveApi, createGovernedDriveGateway } from './io/drive/drive-reader.js';
 import { createCheckpointTable } from './io/kafka/checkpoint-table.js';
 import { createInboundConsumer, type InboundConsumer } from './io/kafka/inbound-consumer.js';
 import { createKafka } from './io/kafka/kafka-client.js';
@@ -37,13 +39,34 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   await table.start();
   const governor = createQuotaGovernor(config.drive.quota);
 
+  const tokens = createAccessTokenClient(config.controlPlane, { integrationId: config.worker.integrationId });
+  const driveApi = createDriveApi(config.drive.baseUrl);
+  const channelOverlap = new ChannelOverlap();
+  const channelServices = config.drive.channels
+    ? createChannelServices({
+        address: config.drive.channels.address,
+        tokenKey: config.drive.channels.tokenSecret,
+        ttlMs: config.drive.channels.ttlSeconds * 1000,
+        overlap: channelOverlap,
+        gatewayFor: (connectionId) =>
+          createGovernedDriveGateway({
+            api: driveApi,
+            tokens,
+            connectionId,
+            pageSize: config.drive.pageSize,
+            governor,
+          }),
+        logger,
+      })
+    : null;
+
   let supervisor: ConnectionSupervisor<ConnectionEvent> | null = null;
   const factory = createConnectionActorFactory({
     integrationId: config.worker.integrationId,
     topics: { records: config.kafka.topics.records, errors: config.kafka.topics.errors },
     sink,
-    tokens: createAccessTokenClient(config.controlPlane, { integrationId: config.worker.integrationId }),
-    driveApi: createDriveApi(config.drive.baseUrl),
+    tokens,
+    driveApi,
     governor,
     slots: new SyncSlots(config.worker.maxConcurrentConnections),
     pageSize: config.drive.pageSize,
@@ -54,6 +77,10 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
       await supervisor?.flush(connectionId);
       await table.tombstone(connectionId);
     },
+    channels:
+      channelServices && config.drive.channels
+        ? { services: channelServices, renewMarginMs: config.drive.channels.renewMarginSeconds * 1000 }
+        : null,
   });
   const connections = new ConnectionSupervisor<ConnectionEvent>(factory, table, logger, {
     idleEvictionMs: config.worker.idleEvictionMs,
@@ -66,6 +93,8 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     supervisor: connections,
     logger,
     channelTokenKey: config.drive.channels?.tokenSecret ?? null,
+    overlapChannels: (connectionId) => channelOverlap.idsOf(connectionId),
+    ...(channelServices ? { stopStaleChannel: channelServices.stopStale } : {}),
     recentMessageIds: 10_000,
     triggerEvent: (message) => {
       if (message.trigger_type === 'disconnect')

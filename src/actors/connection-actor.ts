@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { drive_v3 } from 'googleapis';
 import { type AnyActorRef, createActor, fromCallback, fromPromise } from 'xstate';
-import type { ConnectionCheckpoint } from '../contract/checkpoint.js';
+import type { ChannelState, ConnectionCheckpoint } from '../contract/checkpoint.js';
 import type { OutboundRecord } from '../contract/records.js';
 import { publish } from '../instrumentation.js';
 import type { AccessTokenProvider } from '../io/control-plane/access-token-client.js';
@@ -10,10 +10,12 @@ import { type MessageSink, recordHeaders } from '../io/kafka/message-sink.js';
 import type { Logger } from '../logger.js';
 import { type ClassifiedFailure, failureOf } from '../machines/classify.js';
 import {
+  type ChannelServiceInput,
   type ConnectionEvent,
   type ConnectionInput,
   checkpointOf,
   connectionMachine,
+  DEFAULT_CHANNEL_RENEW_MARGIN_MS,
   type SyncServiceInput,
   stateNameOf,
 } from '../machines/connection-machine.js';
@@ -25,6 +27,7 @@ import {
   recordsForListedFile,
   syncCheckpointRecord,
 } from '../machines/records.js';
+import type { ChannelServices } from './channel-services.js';
 import type { TransitionRecord } from './inspection.js';
 import type { QuotaGovernor } from './quota-governor.js';
 import type { ConnectionActorFactory, ConnectionActorHandle } from './supervisor.js';
@@ -45,6 +48,12 @@ export interface ConnectionServicesDeps {
   readonly logger: Logger;
   /** Writes the connection's tombstone once its queued checkpoint writes are done. */
   readonly forget: (connectionId: string) => Promise<void>;
+  /** Push channels (GDRIVE_CHANNEL_ADDRESS set); null: polling only. */
+  readonly channels?: {
+    readonly services: ChannelServices;
+    /** GDRIVE_CHANNEL_RENEW_MARGIN_SECONDS in ms; the machine caps it at 10% of a channel's life. */
+    readonly renewMarginMs: number;
+  } | null;
   readonly now?: () => Date;
 }
 
@@ -232,7 +241,14 @@ export function createConnectionActorFactory(
     actors: {
       fullSync: syncService('full'),
       incrementalSync: syncService('incremental'),
+      renewChannel: fromPromise<ChannelState, ChannelServiceInput>(async ({ input, signal }) => {
+        if (!deps.channels) throw new Error('push channels are not configured');
+        return deps.channels.services.renew(input, signal);
+      }),
       disconnect: fromPromise<void, { checkpoint: ConnectionCheckpoint }>(async ({ input }) => {
+        // The channel first: once the tombstone is written nothing remembers it. A failed
+        // stop is logged by the service and the channel ends when it expires.
+        await deps.channels?.services.stopForDisconnect(input.checkpoint);
         await deps.forget(input.checkpoint.connectionId);
       }),
     },
@@ -257,8 +273,8 @@ export function createConnectionActorFactory(
         checkpoint,
         env: { now, random: Math.random, newSyncId: randomUUID },
         maxAttempts: deps.maxAttempts,
-        channelsEnabled: false,
-        channelRenewMarginMs: 3_600_000,
+        channelsEnabled: Boolean(deps.channels),
+        channelRenewMarginMs: deps.channels?.renewMarginMs ?? DEFAULT_CHANNEL_RENEW_MARGIN_MS,
       };
       let lastEvent = 'xstate.init';
       let root: AnyActorRef | null = null;
