@@ -27,7 +27,8 @@ import type { ClassifiedFailure } from './classify.js';
  *   backoff keeps waiting instead of hammering Drive at once.
  * - TRIGGER and WEBHOOK_CHANGE are handled at the root: in every state they set `pending`
  *   (full wins over incremental; many requests make one run), and `idle` starts the pending
- *   run as soon as it is entered. `parked` and `disconnecting` override them.
+ *   run as soon as it is entered — after renewing a channel that is due, if any. `parked`
+ *   and `disconnecting` override them.
  * - The error record for lost authorization is reported on the transition into `parked`,
  *   not in its entry action, so restoring a parked connection does not report it again.
  * - The sync_checkpoint record is produced by the sync service before it sends SYNC.DONE
@@ -509,9 +510,11 @@ export const connectionMachine = setup({
     },
     idle: {
       always: [
+        // A due channel first: renewing is one watch call, and a connection whose
+        // notifications never stop always has a run pending, so it would never renew.
+        { guard: 'needsChannel', target: 'channel-renewing' },
         { guard: 'pendingFull', target: 'full-syncing', actions: ['beginSyncFull', 'stamp'] },
         { guard: 'pendingIncremental', target: 'incremental', actions: ['beginSyncIncremental', 'stamp'] },
-        { guard: 'needsChannel', target: 'channel-renewing' },
       ],
       invoke: {
         id: 'idleDeadline',

@@ -476,6 +476,23 @@ describe('channels', () => {
     expect(h.lastRenewal().input.channel?.id).toBe('ch-1');
   });
 
+  it('renews a due channel before the pending run, so endless notifications cannot starve the renewal', async () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }), channelsEnabled: true });
+    h.lastRenewal().resolve(channel(new Date(T0.getTime() + 7 * DAY)));
+    await vi.advanceTimersByTimeAsync(0);
+    h.send({ type: 'WEBHOOK_CHANGE', correlationId: 'w1' });
+    expect(h.state()).toBe('incremental');
+    await vi.advanceTimersByTimeAsync(7 * DAY - HOUR);
+    // the channel fell due during the run, and another notification is pending
+    h.send({ type: 'WEBHOOK_CHANGE', correlationId: 'w2' });
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '6', counts: {} });
+    expect(h.state()).toBe('channel-renewing');
+    h.lastRenewal().resolve(channel(new Date(Date.now() + 7 * DAY), 'ch-2'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toBe('incremental');
+    expect(h.checkpoint().channel?.id).toBe('ch-2');
+  });
+
   it('falls back to polling when renewal fails, and retries at a backoff deadline', async () => {
     const h = createHarness({
       // Opened a week ago, half an hour left: inside the renew margin.
