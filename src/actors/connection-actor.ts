@@ -27,6 +27,11 @@ import {
   recordsForListedFile,
   syncCheckpointRecord,
 } from '../machines/records.js';
+import {
+  DEFAULT_NOTIFICATION_MAX_WAIT_MS,
+  DEFAULT_NOTIFICATION_QUIET_MS,
+  NotificationQuiet,
+} from './channel-quiet.js';
 import type { ChannelServices } from './channel-services.js';
 import type { TransitionRecord } from './inspection.js';
 import type { QuotaGovernor } from './quota-governor.js';
@@ -54,6 +59,8 @@ export interface ConnectionServicesDeps {
     /** GDRIVE_CHANNEL_RENEW_MARGIN_SECONDS in ms; the machine caps it at 10% of a channel's life. */
     readonly renewMarginMs: number;
   } | null;
+  /** How long an incremental run lets a burst of notifications settle; defaults in channel-quiet.ts. */
+  readonly notificationQuiet?: NotificationQuiet;
   readonly now?: () => Date;
 }
 
@@ -65,6 +72,12 @@ export function createConnectionActorFactory(
   deps: ConnectionServicesDeps,
 ): ConnectionActorFactory<ConnectionEvent> {
   const now = deps.now ?? (() => new Date());
+  const notificationQuiet =
+    deps.notificationQuiet ??
+    new NotificationQuiet({
+      quietMs: DEFAULT_NOTIFICATION_QUIET_MS,
+      maxWaitMs: DEFAULT_NOTIFICATION_MAX_WAIT_MS,
+    });
 
   async function publishRecords(records: readonly OutboundRecord[], correlationId: string | null) {
     if (records.length === 0) return;
@@ -176,14 +189,19 @@ export function createConnectionActorFactory(
                 }),
               controller.signal,
             )
-          : runIncrementalSync(
-              runDeps,
-              scope,
-              checkpoint.cursor ?? '',
-              activeSync.counts,
-              (p) => sendBack({ type: 'SYNC.PROGRESS', cursor: p.cursor, counts: p.counts }),
-              controller.signal,
-            );
+          : // A burst of notifications settles first, so it costs one read (channel-quiet.ts).
+            notificationQuiet
+              .settle(checkpoint.connectionId, controller.signal)
+              .then(() =>
+                runIncrementalSync(
+                  runDeps,
+                  scope,
+                  checkpoint.cursor ?? '',
+                  activeSync.counts,
+                  (p) => sendBack({ type: 'SYNC.PROGRESS', cursor: p.cursor, counts: p.counts }),
+                  controller.signal,
+                ),
+              );
       run
         .then(async (outcome) => {
           await publishRecords(
@@ -248,6 +266,7 @@ export function createConnectionActorFactory(
       disconnect: fromPromise<void, { checkpoint: ConnectionCheckpoint }>(async ({ input }) => {
         // The channel first: once the tombstone is written nothing remembers it. A failed
         // stop is logged by the service and the channel ends when it expires.
+        notificationQuiet.forget(input.checkpoint.connectionId);
         await deps.channels?.services.stopForDisconnect(input.checkpoint);
         await deps.forget(input.checkpoint.connectionId);
       }),
@@ -317,7 +336,10 @@ export function createConnectionActorFactory(
       });
       actor.start();
       const handle: ConnectionActorHandle<ConnectionEvent> = {
-        send: (event) => actor.send(event),
+        send: (event) => {
+          if (event.type === 'WEBHOOK_CHANGE') notificationQuiet.heard(checkpoint.connectionId);
+          actor.send(event);
+        },
         state: () => stateNameOf(actor.getSnapshot()),
         checkpoint: () => checkpointOf(actor.getSnapshot().context),
         isDone: () => actor.getSnapshot().status === 'done',
