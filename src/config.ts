@@ -190,7 +190,7 @@ export const configDocs = {
   },
   GDRIVE_CHANNEL_ADDRESS: {
     default: undefined,
-    description: 'HTTPS address Drive posts notifications to; unset disables push channels (polling only).',
+    description: 'HTTPS address Drive posts notifications to: channels are registered at `{address}/{connection id}?customer_id={customer id}`, or with `{connection_id}` / `{customer_id}` filled in when the address holds them; unset disables push channels (polling only).',
   },
   GDRIVE_CHANNEL_TOKEN_SECRET: {
     default: undefined,
@@ -203,7 +203,7 @@ export const configDocs = {
   },
   GDRIVE_CHANNEL_RENEW_MARGIN_SECONDS: {
     default: '3600',
-    description: 'Renew a channel this long before it expires.',
+    description: 'Renew a channel this long before it expires, at most 10% of the life Drive granted it.',
   },
   GOOGLE_DRIVE_MOCK_MODE: {
     default: 'false',

@@ -318,6 +318,9 @@ describe('push channels end to end (embedded broker, Drive emulator, webhook ing
     const older = known.slice(0, -1);
     expect(live.filter((id) => older.includes(id))).toEqual([]);
     expect(live).toContain(known.at(-1));
+    // Nothing was taken for stale: the overlap covered every new channel's early messages
+    // and the replaced channels' late ones.
+    expect(ignored).toEqual([]);
   });
 
   it('a stale channel of ours is ignored, counted and stopped; a forged token is invalid_input', async () => {
