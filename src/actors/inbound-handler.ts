@@ -22,7 +22,7 @@ export interface InboundHandlerDeps<Event> {
   readonly topics: InboundTopics;
   readonly supervisor: ConnectionSupervisor<Event>;
   readonly logger: Logger;
-  /** Key of the channel-token HMAC; null when push channels are off (then every webhook is stale). */
+  /** Key of the channel-token HMAC; null when push channels are off (then every webhook is ignored and counted). */
   readonly channelTokenKey: string | null;
   /** How many recent inbound message ids are remembered to drop redeliveries. */
   readonly recentMessageIds: number;
