@@ -1,0 +1,526 @@
+/**
+ * Benchmark of the worker itself (issues 5 and 6): the real worker (`startWorker` with a
+ * configuration from `loadConfig`) on the embedded Kafka broker, against the Drive
+ * emulator in a child process with latency and a quota set. In one run, side by side:
+ *
+ *   1. a full sync of a 20,000-item corpus by four connections at a binding quota Q:
+ *      Drive calls per item against the minimum, rate achieved against Q, rate-limit
+ *      answers, records per second;
+ *   2. the quota governor: four connections at an emulator quota whose buckets were
+ *      emptied first, governed at Q, ungoverned, and governed above what Drive grants;
+ *   3. GDRIVE_BATCH_REQUESTS off and on (whether batching happened is read from the
+ *      emulator's `batch` counter);
+ *   4. the worker's produce path (MessageSink) against raw kafkajs sendBatch;
+ *   5. webhook-to-record latency through push channels and the worker's webhook ingress.
+ *
+ *   npx tsx bench/worker.ts [--scale 1] [--sections 1,2,3,4,5]
+ *
+ * `--scale` multiplies every corpus size (0.1 for a quick look). Timings are printed,
+ * never asserted. The figures are also written to bench/results/worker.md.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { startEmbeddedKafka } from '../src/embedded/kafka-broker.js';
+import type { CorpusRequest, GeneratedCorpusSummary } from '../src/emulator/admin-client.js';
+import { quietKnownWarnings } from '../src/quiet-warnings.js';
+import { drainQuota, latencyDescription, setBenchLatency } from './support/emulator-load.js';
+import { type EmulatorProcess, startEmulatorProcess } from './support/emulator-process.js';
+import { type MinimumCalls, minimumCallsFor, minimumFormula, sumMinimum } from './support/minimum-calls.js';
+import {
+  type ProduceRow,
+  type ProduceSample,
+  produceCases,
+  runProduceBench,
+} from './support/produce-path.js';
+import { fmt, markdownOf, type Table, textOf } from './support/table.js';
+import { TopicFollower } from './support/topic-follower.js';
+import { measureWebhookLatency, type WebhookLatencyResult } from './support/webhook-latency.js';
+import {
+  type BenchConnection,
+  type FullSyncRunResult,
+  type RunTopics,
+  runFullSyncs,
+  topicsFor,
+  type WorkerEnvironment,
+  workerConfig,
+} from './support/worker-run.js';
+
+const PARTITIONS = 4;
+/** A governor this large never makes a call wait: the "ungoverned" path. */
+const UNGOVERNED = '10000000';
+const NO_QUOTA = 1e9;
+
+/** The shape of every corpus here: four users, one shared drive all four are members of. */
+function corpusRequest(seed: number, files: number): CorpusRequest {
+  return { seed, users: 4, files, sharedDrives: 1, sharedDriveMembers: 3, sharedDriveFraction: 0.05 };
+}
+
+interface Bench {
+  readonly brokers: readonly string[];
+  readonly emulator: EmulatorProcess;
+  readonly follower: TopicFollower;
+  readonly producer: Producer;
+}
+
+interface PreparedCorpus {
+  readonly summary: GeneratedCorpusSummary;
+  readonly connections: readonly BenchConnection[];
+  readonly minimum: MinimumCalls;
+}
+
+/** Generates a corpus, maps one connection per user, and derives the minimum calls of their full syncs. */
+async function prepareCorpus(bench: Bench, request: CorpusRequest): Promise<PreparedCorpus> {
+  const { admin } = bench.emulator;
+  await admin.reset();
+  await admin.setQuota({ perUserPerMinute: NO_QUOTA, perProjectPerMinute: NO_QUOTA });
+  const summary = await admin.generateCorpus(request);
+  const connections: BenchConnection[] = [];
+  const minima: MinimumCalls[] = [];
+  for (const [i, credentials] of summary.users.entries()) {
+    const connectionId = `conn_bench_${i + 1}`;
+    await admin.mapConnection(connectionId, credentials.user.id);
+    connections.push({ connectionId, userId: credentials.user.id });
+    minima.push(await minimumCallsFor(bench.emulator.url, credentials.accessToken));
+  }
+  await setBenchLatency(admin);
+  return { summary, connections, minimum: sumMinimum(minima) };
+}
+
+function environmentFor(bench: Bench, run: string, env: Record<string, string>): WorkerEnvironment {
+  return { brokers: bench.brokers, emulatorUrl: bench.emulator.url, topics: topicsFor(run), run, env };
+}
+
+/** Calls the emulator answered, per minute of the run (refusals the worker saw left out). */
+function grantedPerMinute(run: FullSyncRunResult): number {
+  return ((run.driveCalls - run.rateLimited) / run.seconds) * 60;
+}
+
+function fileRecords(run: FullSyncRunResult): number {
+  return (run.recordsByType.file ?? 0) + (run.recordsByType.folder ?? 0);
+}
+
+// ------------------------------------------------------------------ 1. full sync at quota Q
+
+interface FullSyncSection {
+  readonly table: Table;
+  readonly methods: Table;
+  readonly sample: ProduceSample[];
+}
+
+async function fullSyncSection(bench: Bench, files: number, quota: number): Promise<FullSyncSection> {
+  const corpus = await prepareCorpus(bench, corpusRequest(42, files));
+  await bench.emulator.admin.setQuota({ perUserPerMinute: quota, perProjectPerMinute: quota });
+  const environment = environmentFor(bench, 'sync', {
+    GDRIVE_QUOTA_USER_PER_MINUTE: String(quota),
+    GDRIVE_QUOTA_PROJECT_PER_MINUTE: String(quota),
+  });
+  // The produce bench (section 4) sends the file records this sync produced.
+  bench.follower.keep(environment.topics.records, 5_000, 'file');
+  const emulatorCpuBefore = (await bench.emulator.usage()).cpuSeconds;
+  const run = await runFullSyncs({
+    environment,
+    admin: bench.emulator.admin,
+    follower: bench.follower,
+    producer: bench.producer,
+    connections: corpus.connections,
+    timeoutMs: 600_000,
+  });
+  await run.worker.stop();
+  const emulatorCpu = (await bench.emulator.usage()).cpuSeconds - emulatorCpuBefore;
+  const items = corpus.minimum.items;
+  const batch = workerConfig(environment).drive.batchRequests;
+
+  const table: Table = {
+    title: `1. Full sync: ${fmt.int(files)}-item corpus, 4 connections at once, emulator quota Q = ${fmt.int(quota)}/min (per user and per project), governor at Q`,
+    columns: ['figure', 'value'],
+    rows: [
+      ['items synced (4 users’ views; the shared drive is in all four)', fmt.int(items)],
+      ['time, triggers → last sync_checkpoint read back', fmt.seconds(run.seconds)],
+      ['per connection', `${run.perConnectionSeconds.map((s) => s.toFixed(1)).join(' / ')} s`],
+      ['Drive calls (emulator counters)', fmt.int(run.driveCalls)],
+      [
+        'calls per item / minimum per item',
+        `${fmt.fixed(run.driveCalls / items, 2)} / ${fmt.fixed(corpus.minimum.total / items, 2)}`,
+      ],
+      [
+        'calls above the minimum',
+        `${fmt.int(run.driveCalls - corpus.minimum.total)} (${fmt.percent(run.driveCalls / corpus.minimum.total - 1)})`,
+      ],
+      [`batch HTTP requests (GDRIVE_BATCH_REQUESTS=${batch})`, fmt.int(run.batchRequests)],
+      [
+        'rate granted / Q',
+        `${fmt.int(grantedPerMinute(run))}/min = ${fmt.percent(grantedPerMinute(run) / quota)} of Q`,
+      ],
+      ['rate-limit answers', fmt.int(run.rateLimited)],
+      ['records (all types) / per second', `${fmt.int(run.records)} / ${fmt.int(run.records / run.seconds)}`],
+      ['item records per second', fmt.int(fileRecords(run) / run.seconds)],
+      ['error records', fmt.int(run.errorRecords)],
+      [
+        'CPU: worker process / emulator process',
+        `${fmt.seconds(run.workerCpuSeconds)} / ${fmt.seconds(emulatorCpu)}`,
+      ],
+    ],
+    notes: [
+      `Emulator latency: ${latencyDescription}. Page size 1,000 (GDRIVE_PAGE_SIZE default).`,
+      'The emulator’s buckets start full (a minute’s budget), so this run alone cannot earn rate-limit answers; section 2 empties them first.',
+      ...minimumFormula,
+    ],
+  };
+  const methods: Table = {
+    title: '1b. Drive calls by method (emulator counters) against the minimum',
+    columns: ['method', 'calls', 'minimum', 'per item'],
+    rows: [
+      ...new Set([
+        ...Object.keys(corpus.minimum.byMethod),
+        ...Object.keys(run.counters).filter((m) => m.startsWith('drive.')),
+      ]),
+    ]
+      .sort()
+      .map((method) => [
+        method,
+        fmt.int(run.counters[method] ?? 0),
+        fmt.int(corpus.minimum.byMethod[method] ?? 0),
+        fmt.fixed((run.counters[method] ?? 0) / items, 3),
+      ]),
+  };
+  const sample = bench.follower
+    .keptRecords(environment.topics.records)
+    .flatMap((landed) =>
+      landed.value === null ? [] : [{ key: landed.key ?? '', value: landed.value, headers: landed.headers }],
+    );
+  return { table, methods, sample };
+}
+
+// ------------------------------------------------------------------ 2. quota governor
+
+interface GovernorVariant {
+  readonly name: string;
+  readonly emulatorQuota: number;
+  readonly governor: string;
+}
+
+async function governorSection(bench: Bench, files: number, quota: number): Promise<Table> {
+  const corpus = await prepareCorpus(bench, corpusRequest(44, files));
+  const tokens = corpus.summary.users.map((u) => u.accessToken);
+  const variants: GovernorVariant[] = [
+    { name: 'governed at Q', emulatorQuota: quota, governor: String(quota) },
+    { name: 'ungoverned (governor 10M/min)', emulatorQuota: quota, governor: UNGOVERNED },
+    {
+      name: 'governor at Q, Drive grants Q/2',
+      emulatorQuota: Math.round(quota / 2),
+      governor: String(quota),
+    },
+  ];
+  const rows: string[][] = [];
+  const drains: string[] = [];
+  let expected: number | null = null;
+  for (const [index, variant] of variants.entries()) {
+    await bench.emulator.admin.setQuota({
+      perUserPerMinute: variant.emulatorQuota,
+      perProjectPerMinute: variant.emulatorQuota,
+    });
+    const environment = environmentFor(bench, `governor-${index}`, {
+      GDRIVE_QUOTA_USER_PER_MINUTE: variant.governor,
+      GDRIVE_QUOTA_PROJECT_PER_MINUTE: variant.governor,
+    });
+    bench.follower.keep(environment.topics.records, Number.POSITIVE_INFINITY);
+    const run = await runFullSyncs({
+      environment,
+      admin: bench.emulator.admin,
+      follower: bench.follower,
+      producer: bench.producer,
+      connections: corpus.connections,
+      timeoutMs: 240_000,
+      beforeTrigger: async () => {
+        drains.push(fmt.int(await drainQuota(bench.emulator.url, tokens, 2)));
+      },
+    }).catch((error: unknown) => (error instanceof Error ? error : new Error(String(error))));
+    if (run instanceof Error) {
+      rows.push([variant.name, fmt.int(variant.emulatorQuota), 'did not complete', run.message, '', '', '']);
+      continue;
+    }
+    await run.worker.stop();
+    const distinct = bench.follower.distinctMessageIds(environment.topics.records);
+    expected ??= distinct;
+    const granted = grantedPerMinute(run);
+    rows.push([
+      variant.name,
+      fmt.int(variant.emulatorQuota),
+      fmt.seconds(run.seconds),
+      `${fmt.int(granted)} (${fmt.percent(granted / variant.emulatorQuota)})`,
+      fmt.int(run.rateLimited),
+      `${fmt.int(run.driveCalls)} / ${fmt.int(corpus.minimum.total)}`,
+      `${fmt.int(distinct)} / ${fmt.int(expected)} (${fmt.int(run.records)} sent)`,
+    ]);
+  }
+  return {
+    title: `2. Quota governor: 4 connections (4 users, ${fmt.int(corpus.minimum.items)} items) syncing at once, Q = ${fmt.int(quota)}/min per user and per project`,
+    columns: [
+      'variant',
+      'Drive grants /min',
+      'time',
+      'rate granted /min (share of grant)',
+      'rate-limit answers',
+      'calls made / minimum',
+      'distinct records / expected',
+    ],
+    rows,
+    notes: [
+      `Before each run the emulator’s buckets are emptied with cheap calls (${drains.join(', ')} calls) and given 2 s of refill, so Drive grants exactly its rate from the first call on.`,
+      'The governor sizes its buckets so that no 60 s window exceeds its rate: a 1 s burst, then rate × 60/61; over a run this short the burst shows as a few % above the rate.',
+      'Distinct records = distinct message_id; “expected” is the governed run’s count (same corpus, read-only runs). A page that is fetched again is sent again with the same message ids.',
+      'A rate-limit answer fails its page: the worker backs off and redoes the page from its checkpoint, so calls above the minimum are pages fetched again.',
+    ],
+  };
+}
+
+// ------------------------------------------------------------------ 3. batched vs unbatched
+
+async function batchSection(bench: Bench, files: number): Promise<Table> {
+  const corpus = await prepareCorpus(bench, corpusRequest(43, files));
+  const rows: string[][] = [];
+  const notes: string[] = [
+    `Emulator latency: ${latencyDescription}; no binding quota (emulator and governor far above what is sent).`,
+  ];
+  const batchCounts: number[] = [];
+  for (const batched of [false, true]) {
+    const run = await runFullSyncs({
+      environment: environmentFor(bench, `batch-${batched}`, {
+        GDRIVE_BATCH_REQUESTS: String(batched),
+        GDRIVE_QUOTA_USER_PER_MINUTE: UNGOVERNED,
+        GDRIVE_QUOTA_PROJECT_PER_MINUTE: UNGOVERNED,
+      }),
+      admin: bench.emulator.admin,
+      follower: bench.follower,
+      producer: bench.producer,
+      connections: corpus.connections,
+      timeoutMs: 600_000,
+    });
+    await run.worker.stop();
+    batchCounts.push(run.batchRequests);
+    rows.push([
+      `GDRIVE_BATCH_REQUESTS=${batched}`,
+      fmt.seconds(run.seconds),
+      fmt.int(run.driveCalls),
+      fmt.int(run.batchRequests),
+      fmt.fixed(run.driveCalls / corpus.minimum.items, 2),
+      fmt.int(run.driveCalls / run.seconds),
+      fmt.int(run.records / run.seconds),
+      fmt.fixed((run.workerCpuSeconds * 1000) / Math.max(1, run.driveCalls), 2),
+      fmt.int(run.records),
+    ]);
+  }
+  if ((batchCounts[1] ?? 0) === 0)
+    notes.push(
+      'GDRIVE_BATCH_REQUESTS=true made no batch request (the emulator’s `batch` counter is 0): the flag has no effect in this build yet, so both rows measure the same path.',
+    );
+  return {
+    title: `3. Batched vs unbatched per-item calls: ${fmt.int(corpus.minimum.items)} items, 4 connections`,
+    columns: [
+      'variant',
+      'time',
+      'Drive calls',
+      'batch requests',
+      'calls/item',
+      'calls/s',
+      'records/s',
+      'worker CPU ms/call',
+      'records',
+    ],
+    rows,
+    notes,
+  };
+}
+
+// ------------------------------------------------------------------ 4. produce path
+
+async function produceSection(
+  bench: Bench,
+  sample: readonly ProduceSample[],
+  records: number,
+): Promise<Table> {
+  if (sample.length === 0) throw new Error('the produce bench needs file records from section 1');
+  const meanBytes = sample.reduce((n, r) => n + Buffer.byteLength(r.value), 0) / sample.length;
+  const kafkaConfig = workerConfig(environmentFor(bench, 'produce', {})).kafka;
+  const rows: ProduceRow[] = await runProduceBench({
+    kafkaConfig,
+    sample,
+    recordsPerCase: records,
+    topicFor: (index, variant) => `bench-produce-${index}-${variant}`,
+  });
+  return {
+    title: `4. Produce path: worker’s MessageSink vs raw kafkajs sendBatch, ${fmt.int(records)} file records per case (mean ${fmt.int(meanBytes)} bytes of JSON)`,
+    columns: ['case', 'sink records/s', 'raw sendBatch records/s', 'sink / raw'],
+    rows: rows.map((row) => [
+      row.name,
+      fmt.int(row.sinkPerSecond),
+      fmt.int(row.rawPerSecond),
+      fmt.fixed(row.sinkPerSecond / row.rawPerSecond, 2),
+    ]),
+    notes: [
+      'Same broker, records (as section 1 produced them), keys, headers, gzip and acks = all; a fresh topic per case and variant.',
+      'The sink keeps one produce request in flight and merges what queues meanwhile; raw kafkajs sends every sender’s batch at once.',
+    ],
+  };
+}
+
+// ------------------------------------------------------------------ 5. webhook latency
+
+async function latencySection(bench: Bench, edits: number, spacingMs: number): Promise<Table> {
+  const corpus = await prepareCorpus(bench, { seed: 45, users: 2, files: 300, sharedDrives: 1 });
+  const first = corpus.connections[0];
+  const credentials = corpus.summary.users[0];
+  if (!first || !credentials) throw new Error('the latency corpus has no user');
+  const result: WebhookLatencyResult = await measureWebhookLatency({
+    environment: environmentFor(bench, 'latency', {}),
+    admin: bench.emulator.admin,
+    follower: bench.follower,
+    producer: bench.producer,
+    connection: first,
+    accessToken: credentials.accessToken,
+    edits,
+    spacingMs,
+  });
+  const title =
+    '5. Webhook-to-record latency: edit through googleapis → emulator notification → webhook ingress → webhook topic → worker → record read back';
+  if (!result.available)
+    return {
+      title,
+      columns: ['figure', 'value'],
+      rows: [
+        ['median', 'not available'],
+        ['p99', 'not available'],
+      ],
+      notes: [result.reason],
+    };
+  return {
+    title,
+    columns: ['figure', 'value'],
+    rows: [
+      ['edits (one file each, one at a time)', String(result.samplesMs.length)],
+      ['median', `${fmt.int(result.medianMs)} ms`],
+      [`p99 (nearest rank of ${result.samplesMs.length}: the slowest)`, `${fmt.int(result.p99Ms)} ms`],
+      ['fastest', `${fmt.int(Math.min(...result.samplesMs))} ms`],
+      ...result.stepsMedianMs.map(({ step, ms }) => [`  edit → ${step} (median)`, `${fmt.int(ms)} ms`]),
+    ],
+    notes: [
+      `Emulator latency: ${latencyDescription}; ${result.spacingMs} ms between one edit’s record and the next edit.`,
+      'An incremental run waits until the connection’s notifications were quiet for 0.5 s (src/actors/channel-quiet.ts): that wait is part of every sample.',
+    ],
+  };
+}
+
+// ------------------------------------------------------------------ main
+
+function machineFacts(): string {
+  const cpu = cpus();
+  return `${cpu.length} × ${cpu[0]?.model ?? 'unknown CPU'}, ${Math.round(totalmem() / 1024 ** 3)} GB RAM, Node ${process.version}, ${process.platform}`;
+}
+
+export async function runWorkerBenchmark(options: {
+  readonly scale: number;
+  readonly sections: ReadonlySet<number>;
+}): Promise<Table[]> {
+  const n = (count: number) => Math.max(40, Math.round(count * options.scale));
+  const files = n(20_000);
+  const quota = 60_000;
+  const governorFiles = n(800);
+  const governorQuota = 12_000;
+  const batchFiles = n(4_000);
+
+  const runs = ['sync', 'governor-0', 'governor-1', 'governor-2', 'batch-false', 'batch-true', 'latency'];
+  const runTopics: RunTopics[] = runs.map(topicsFor);
+  const produceTopics = produceCases.flatMap((_, i) => [`bench-produce-${i}-sink`, `bench-produce-${i}-raw`]);
+  // Topics created after the start: the broker creates them at start about 200 times slower.
+  const kafka = await startEmbeddedKafka({ brokers: 1 });
+  for (const name of [...runTopics.flatMap((t) => Object.values(t)), ...produceTopics])
+    await kafka.createTopic(name, PARTITIONS);
+  const emulator = await startEmulatorProcess();
+  const follower = await TopicFollower.start(kafka.bootstrapServers, [
+    ...runTopics.flatMap((t) => [t.records, t.errors]),
+    topicsFor('latency').webhook,
+  ]);
+  const client = new Kafka({
+    clientId: 'bench-triggers',
+    brokers: kafka.bootstrapServers,
+    logLevel: logLevel.NOTHING,
+  });
+  const producer = client.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  await producer.connect();
+  const bench: Bench = { brokers: kafka.bootstrapServers, emulator, follower, producer };
+
+  const tables: Table[] = [];
+  const timings: string[] = [];
+  const section = async <T>(name: string, work: () => Promise<T>): Promise<T> => {
+    const started = performance.now();
+    console.error(`bench: ${name} …`);
+    try {
+      return await work();
+    } finally {
+      timings.push(`${name} ${fmt.seconds((performance.now() - started) / 1000)}`);
+    }
+  };
+  try {
+    let sample: ProduceSample[] = [];
+    if (options.sections.has(1) || options.sections.has(4)) {
+      const synced = await section('1 full sync', () => fullSyncSection(bench, files, quota));
+      if (options.sections.has(1)) tables.push(synced.table, synced.methods);
+      sample = synced.sample;
+    }
+    if (options.sections.has(2))
+      tables.push(await section('2 governor', () => governorSection(bench, governorFiles, governorQuota)));
+    if (options.sections.has(3))
+      tables.push(await section('3 batching', () => batchSection(bench, batchFiles)));
+    if (options.sections.has(4))
+      tables.push(await section('4 produce', () => produceSection(bench, sample, 20_000)));
+    if (options.sections.has(5))
+      tables.push(await section('5 latency', () => latencySection(bench, 12, 300)));
+  } finally {
+    await producer.disconnect();
+    await follower.stop();
+    await emulator.stop();
+    await kafka.stop();
+  }
+  tables.push({
+    title: 'Run',
+    columns: ['figure', 'value'],
+    rows: [
+      ['machine', machineFacts()],
+      ['wall time per section', timings.join(', ')],
+      ['scale', String(options.scale)],
+    ],
+  });
+  return tables;
+}
+
+async function main(): Promise<void> {
+  quietKnownWarnings();
+  const { values } = parseArgs({
+    options: {
+      scale: { type: 'string', default: '1' },
+      sections: { type: 'string', default: '1,2,3,4,5' },
+    },
+  });
+  const sections = new Set(values.sections.split(',').map(Number));
+  const started = performance.now();
+  const tables = await runWorkerBenchmark({ scale: Number(values.scale), sections });
+  const seconds = (performance.now() - started) / 1000;
+  console.log(`\nworker bench: ${fmt.seconds(seconds)}\n`);
+  for (const table of tables) console.log(`${textOf(table)}\n`);
+  const markdown = [`## Worker bench (${fmt.seconds(seconds)})`, '', ...tables.map(markdownOf)].join('\n');
+  const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'worker.md');
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, markdown);
+}
+
+if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
