@@ -12,7 +12,9 @@
  * `--scale` multiplies every scenario's request count (0.1 for a quick look).
  */
 import { fork } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
+import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -404,6 +406,23 @@ export async function runEmulatorBenchmark(
   }
 }
 
+/** The same figures as `printReport`, as markdown (bench/results/emulator.md). */
+function markdownReport(report: EmulatorBenchmarkReport, options: EmulatorBenchmarkOptions): string {
+  return [
+    `## Emulator bench (scale ${options.scale}, at most ${options.maxSecondsPerScenario} s a scenario)`,
+    '',
+    `Corpus: ${report.files.toLocaleString('en-US')} files generated in ${report.generationSeconds.toFixed(1)} s; emulator RSS ${mb(report.rssAfterGenerationBytes)} (heap ${mb(report.heapAfterGenerationBytes)}) after generation, ${mb(report.rssAfterLoadBytes)} after the load. Clients: ${options.concurrency} concurrent keep-alive connections over loopback; the emulator in a child process.`,
+    '',
+    '| scenario | requests | failures | req/s | vs 2,000 | MB/s | p50 ms | p99 ms |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    ...report.scenarios.map(
+      (r) =>
+        `| ${r.name} | ${r.requests} | ${r.failures} | ${Math.round(r.requestsPerSecond)} | ${(r.requestsPerSecond / TARGET_REQUESTS_PER_SECOND).toFixed(2)}× | ${r.megabytesPerSecond.toFixed(1)} | ${r.p50Ms.toFixed(1)} | ${r.p99Ms.toFixed(1)} |`,
+    ),
+    '',
+  ].join('\n');
+}
+
 function printReport(report: EmulatorBenchmarkReport, concurrency: number): void {
   console.log(
     `corpus: ${report.files} files generated in ${report.generationSeconds.toFixed(1)} s; emulator RSS ${mb(report.rssAfterGenerationBytes)} (heap ${mb(report.heapAfterGenerationBytes)}) after generation, ${mb(report.rssAfterLoadBytes)} after the load`,
@@ -440,7 +459,11 @@ async function main(): Promise<void> {
     scale: Number(values.scale),
     maxSecondsPerScenario: Number(values['max-seconds']),
   };
-  printReport(await runEmulatorBenchmark(options), options.concurrency);
+  const report = await runEmulatorBenchmark(options);
+  printReport(report, options.concurrency);
+  const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'emulator.md');
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, markdownReport(report, options));
 }
 
 if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
