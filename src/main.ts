@@ -1,7 +1,7 @@
 import { loadConfigOrExit } from './config-exit.js';
 import { createLogger } from './logger.js';
 import { quietKnownWarnings } from './quiet-warnings.js';
-import { startWorker } from './worker.js';
+import { startService } from './service.js';
 
 const config = loadConfigOrExit();
 quietKnownWarnings();
@@ -23,8 +23,8 @@ async function run(): Promise<void> {
     closeEmulator = () => emulator.close();
     logger.info({ emulator: emulator.url, connectionId: 'conn_demo' }, 'mock mode: Drive emulator started');
   }
-  const worker = await startWorker({ config: effective, logger });
-  logger.info({ brokers: effective.kafka.brokers }, 'worker started');
+  const service = await startService({ config: effective, logger });
+  logger.info({ brokers: effective.kafka.brokers, http: service.url }, 'worker started');
 
   let stopping = false;
   const shutdown = (signal: string) => {
@@ -39,7 +39,7 @@ async function run(): Promise<void> {
       process.exit(1);
     }, effective.shutdownGraceMs);
     timer.unref();
-    worker
+    service
       .stop()
       .then(() => closeEmulator?.())
       .then(() => process.exit(0))

@@ -3,6 +3,7 @@ import { ChannelOverlap } from './actors/channel-overlap.js';
 import { createChannelServices } from './actors/channel-services.js';
 import { createConnectionActorFactory } from './actors/connection-actor.js';
 import { createInboundHandler } from './actors/inbound-handler.js';
+import type { ReadinessCheck } from './actors/inspection.js';
 import { createQuotaGovernor } from './actors/quota-governor.js';
 import { ConnectionSupervisor } from './actors/supervisor.js';
 import { SyncSlots } from './actors/sync-slots.js';
@@ -13,7 +14,7 @@ import { createDriveApi, createGovernedDriveGateway } from './io/drive/drive-rea
 import { createCheckpointTable } from './io/kafka/checkpoint-table.js';
 import { createInboundConsumer, type InboundConsumer } from './io/kafka/inbound-consumer.js';
 import { createKafka } from './io/kafka/kafka-client.js';
-import { createMessageSink } from './io/kafka/message-sink.js';
+import { createMessageSink, type MessageSink } from './io/kafka/message-sink.js';
 import type { Logger } from './logger.js';
 import type { ConnectionEvent } from './machines/connection-machine.js';
 import { errorRecord } from './machines/records.js';
@@ -21,6 +22,10 @@ import { errorRecord } from './machines/records.js';
 export interface RunningWorker {
   readonly supervisor: ConnectionSupervisor<ConnectionEvent>;
   readonly consumer: InboundConsumer;
+  /** The worker's producer; the webhook ingress publishes through it too. */
+  readonly sink: MessageSink;
+  /** What `/health/ready` checks: consumer joined, producer connected, checkpoints restored. */
+  readonly readiness: readonly ReadinessCheck[];
   /** Stops fetching, lets in-flight work reach a page boundary, flushes checkpoints, closes clients. */
   stop(): Promise<void>;
 }
@@ -147,14 +152,18 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     },
   });
 
+  // Until the first assignment's checkpoints are read, a trigger could meet a blank actor.
+  let checkpointsRestored = false;
   const consumer = createInboundConsumer(kafka, {
     groupId: config.kafka.groupId,
     topics: [config.kafka.topics.trigger, config.kafka.topics.webhook],
     handle,
     logger,
     onAssignment: async (assignment) => {
+      checkpointsRestored = false;
       await table.waitUntilCaughtUp();
       connections.restore(assignment.get(config.kafka.topics.trigger) ?? []);
+      checkpointsRestored = true;
     },
   });
   await consumer.start();
@@ -162,9 +171,30 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   const eviction = setInterval(() => connections.evictIdle(), 60_000);
   eviction.unref();
 
+  const readiness: ReadinessCheck[] = [
+    {
+      name: 'consumer',
+      check: () =>
+        consumer.status().joined ? { ok: true } : { ok: false, reason: 'not a member of the consumer group' },
+    },
+    {
+      name: 'producer',
+      check: () => (sink.isConnected() ? { ok: true } : { ok: false, reason: 'producer not connected' }),
+    },
+    {
+      name: 'checkpoints',
+      check: () =>
+        checkpointsRestored
+          ? { ok: true }
+          : { ok: false, reason: 'checkpoints of the assigned partitions not restored yet' },
+    },
+  ];
+
   return {
     supervisor: connections,
     consumer,
+    sink,
+    readiness,
     async stop() {
       clearInterval(eviction);
       await consumer.stop();

@@ -154,7 +154,15 @@ class SinkClosedError extends Error {
  * requests grow instead of multiplying. One request in flight also keeps the order of
  * `send` calls on the broker, even across kafkajs's retries.
  */
-export async function createMessageSink(kafka: Kafka, options: MessageSinkOptions): Promise<MessageSink> {
+/** The Kafka-backed sink, which can also say whether its producer is connected (readiness). */
+export interface KafkaMessageSink extends MessageSink {
+  isConnected(): boolean;
+}
+
+export async function createMessageSink(
+  kafka: Kafka,
+  options: MessageSinkOptions,
+): Promise<KafkaMessageSink> {
   const producer: Producer = kafka.producer({
     // Java-compatible murmur2, so one connection's messages share a partition with the
     // platform's producers (CONTRACT.md). Set explicitly: kafkajs warns otherwise.
@@ -166,6 +174,13 @@ export async function createMessageSink(kafka: Kafka, options: MessageSinkOption
     ...(options.idempotent ? { maxInFlightRequests: 1 } : {}),
     allowAutoTopicCreation: false,
     ...(!options.idempotent && options.retries !== undefined ? { retry: { retries: options.retries } } : {}),
+  });
+  let connected = false;
+  producer.on(producer.events.CONNECT, () => {
+    connected = true;
+  });
+  producer.on(producer.events.DISCONNECT, () => {
+    connected = false;
   });
   await producer.connect();
 
@@ -293,6 +308,7 @@ export async function createMessageSink(kafka: Kafka, options: MessageSinkOption
     async flush() {
       await Promise.all([...unsettled]);
     },
+    isConnected: () => connected && !closed,
     async close() {
       if (closed) return;
       closed = true;

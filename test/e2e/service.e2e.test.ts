@@ -1,0 +1,97 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { metricPrefix } from '../../src/http/metrics.js';
+import { createLogger } from '../../src/logger.js';
+import { type RunningService, startService } from '../../src/service.js';
+import { promtoolCheck, sample } from '../support/exposition.js';
+import { WorkerWorld } from '../support/worker-world.js';
+
+/**
+ * The process as `main.ts` runs it (worker + HTTP surface), over the embedded broker and
+ * the emulator: readiness, the connection endpoints and the metrics while a real sync runs.
+ */
+describe('the service: HTTP surface over a real worker', () => {
+  let world: WorkerWorld;
+  let service: RunningService;
+
+  const get = async (path: string) => {
+    const response = await fetch(`${service.url}${path}`);
+    return { status: response.status, text: await response.text() };
+  };
+
+  const until = async (done: () => Promise<boolean>, what: string, timeoutMs = 30_000) => {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await done())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  };
+
+  /** Sum of every series of a metric family (all label sets). */
+  const total = (exposition: string, name: string) =>
+    exposition
+      .split('\n')
+      .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+      .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
+
+  beforeAll(async () => {
+    world = await WorkerWorld.start({ files: 150, users: 1, sharedDrives: 1, commentDensity: 0.2 }, 23);
+    const [user] = await world.emulator.admin.listUsers();
+    if (!user) throw new Error('the corpus has no user');
+    await world.emulator.admin.mapConnection('conn_http', user.id);
+    service = await startService({
+      config: world.config({ HTTP_HOST: '127.0.0.1', HTTP_PORT: '0' }),
+      logger: createLogger({ level: 'silent', format: 'json' }),
+    });
+  });
+
+  afterAll(async () => {
+    await service?.stop();
+    await world?.stop();
+  });
+
+  it('is live and ready once the consumer joined, the producer connected and checkpoints are restored', async () => {
+    expect((await get('/health/live')).status).toBe(200);
+    await until(async () => (await get('/health/ready')).status === 200, 'ready');
+    const ready = JSON.parse((await get('/health/ready')).text) as { checks?: unknown };
+    expect(JSON.stringify(ready)).toMatch(/consumer/);
+    expect(JSON.stringify(ready)).toMatch(/checkpoints/);
+  });
+
+  it('metrics move with a sync and pass promtool; the connection shows its finished sync', async () => {
+    const before = (await get('/metrics')).text;
+    expect(promtoolCheck(before)).toEqual({ status: 0, output: '' });
+
+    await world.trigger('conn_http', 'full_sync');
+    await world.waitForSyncs('conn_http', 1);
+    const produced = world.records('conn_http').length;
+
+    const after = (await get('/metrics')).text;
+    expect(promtoolCheck(after)).toEqual({ status: 0, output: '' });
+    expect(total(after, `${metricPrefix}records_produced_total`)).toBe(
+      total(before, `${metricPrefix}records_produced_total`) + produced,
+    );
+    expect(sample(after, `${metricPrefix}syncs_total{mode="full",outcome="ok"}`)).toBe(1);
+    expect(
+      sample(after, `${metricPrefix}drive_requests_total{method="drive.files.list",outcome="ok"}`),
+    ).toBeGreaterThan(0);
+    expect(after).not.toContain('conn_http');
+
+    const { connection: view } = JSON.parse((await get('/connections/conn_http')).text) as {
+      connection: {
+        state: string;
+        cursor: string | null;
+        lastSync: { mode: string; counts: Record<string, number> } | null;
+        transitions: { to: string }[];
+      };
+    };
+    expect(view.state).toBe('idle');
+    expect(view.cursor).not.toBeNull();
+    expect(view.lastSync?.mode).toBe('full');
+    expect(view.lastSync?.counts.file).toBe(
+      world.records('conn_http').filter((r) => r.resource_type === 'file').length,
+    );
+    expect(view.transitions.map((t) => t.to)).toContain('full-syncing');
+    const list = JSON.parse((await get('/connections?state=idle')).text) as unknown;
+    expect(JSON.stringify(list)).toContain('conn_http');
+  });
+});
