@@ -3,6 +3,7 @@ import { metricPrefix } from '../../src/http/metrics.js';
 import { createLogger } from '../../src/logger.js';
 import { type RunningService, startService } from '../../src/service.js';
 import { promtoolCheck, sample } from '../support/exposition.js';
+import { until } from '../support/until.js';
 import { WorkerWorld } from '../support/worker-world.js';
 
 /**
@@ -16,14 +17,6 @@ describe('the service: HTTP surface over a real worker', () => {
   const get = async (path: string) => {
     const response = await fetch(`${service.url}${path}`);
     return { status: response.status, text: await response.text() };
-  };
-
-  const until = async (done: () => Promise<boolean>, what: string, timeoutMs = 30_000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await done())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    }
   };
 
   /** Sum of every series of a metric family (all label sets). */

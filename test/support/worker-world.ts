@@ -50,7 +50,12 @@ export class WorkerWorld {
   }
 
   config(overrides: Record<string, string> = {}): Config {
-    return loadConfig({
+    return loadConfig(this.env(overrides));
+  }
+
+  /** The environment of a worker of this world, for `loadConfig` or a spawned process. */
+  env(overrides: Record<string, string> = {}): Record<string, string> {
+    return {
       KAFKA_BOOTSTRAP_SERVERS: inject('kafkaBootstrap').join(','),
       KAFKA_PRODUCER_IDEMPOTENT: 'false',
       KAFKA_CONSUMER_GROUP_ID: this.groupId,
@@ -65,7 +70,7 @@ export class WorkerWorld {
       GDRIVE_PAGE_SIZE: '25',
       LOG_LEVEL: 'silent',
       ...overrides,
-    });
+    };
   }
 
   async startWorker(overrides: Record<string, string> = {}): Promise<RunningWorker> {
