@@ -124,8 +124,5 @@ export function sumMinimum(parts: readonly MinimumCalls[]): MinimumCalls {
   };
 }
 
-export const minimumFormula = [
-  'minimum = 1 changes.getStartPageToken + ⌈drives/100⌉ drives.list + Σ corpora ⌈items/1000⌉ files.list + 1 changes.list',
-  '          + per item: permissions.list unless Drive inlined permissions (it never does for shared-drive items),',
-  '            revisions.list (non-folders whose revisions the user may read), comments.list (non-folders)',
-];
+export const minimumFormula =
+  'Minimum per connection = 1 changes.getStartPageToken + ⌈drives/100⌉ drives.list + Σ over corpora ⌈items/1000⌉ files.list + 1 changes.list, plus per item not in the trash: permissions.list unless Drive inlined its permissions (it never does for shared-drive items), revisions.list for non-folders whose revisions the user may read, comments.list for non-folders (replies come inside comments); derived by listing each user’s view before the run.';
