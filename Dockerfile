@@ -14,9 +14,8 @@ COPY package.json package-lock.json .npmrc ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build \
-  # The status page is plain files served as they are; tsc does not copy them.
-  && cp -r src/http/page dist/http/page
+# Compiles to dist/ and copies the status page's plain files next to the compiled app.
+RUN npm run build
 
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
