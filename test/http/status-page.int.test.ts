@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { launchChromium } from '../support/chromium.js';
 import { type HttpFixture, httpFixture } from './http-fixture.js';
 import { InMemoryInspector } from './in-memory-inspector.js';
 
@@ -9,31 +10,11 @@ import { InMemoryInspector } from './in-memory-inspector.js';
  * playwright-core, against the real app listening on loopback. The in-memory inspector
  * moves a connection the way the supervisor does; the page must follow without a reload.
  */
-const CHROMIUM = '/usr/bin/chromium';
 const SCREENSHOT = 'artifacts/status-page.png';
 
 let browser: Browser;
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(
-      `${CHROMIUM} not found: install the Debian package \`chromium\` (apt-get install -y chromium), ` +
-        'which scripts/ensure-setup.sh should install',
-    );
-  }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
