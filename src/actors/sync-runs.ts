@@ -107,7 +107,7 @@ export async function runFullSync(
   if (resume.phase === 'files') {
     const corpora = await corporaInScope(deps, scope, signal);
     const startAt = resume.corpus;
-    for (const corpus of corpora) {
+    for (const [index, corpus] of corpora.entries()) {
       const name = corpusName(corpus);
       if (startAt !== null && compareCorpus(name, startAt) < 0) continue;
       let pageToken = name === startAt ? resume.pageToken : null;
@@ -121,12 +121,22 @@ export async function runFullSync(
         });
         counts = addCounts(counts, page.records);
         pageToken = page.nextPageToken;
-        resume = { phase: 'files', corpus: name, pageToken };
+        // After a corpus's last page the checkpoint names where the walk goes next: "this
+        // corpus, no page token" would mean "this corpus from its start" on resume.
+        const following = corpora[index + 1];
+        resume = pageToken
+          ? { phase: 'files', corpus: name, pageToken }
+          : following
+            ? { phase: 'files', corpus: corpusName(following), pageToken: null }
+            : { phase: 'catch_up', corpus: null, pageToken: startPageToken };
         onProgress({ startPageToken, resume, counts });
       } while (pageToken);
     }
-    resume = { phase: 'catch_up', corpus: null, pageToken: startPageToken };
-    onProgress({ startPageToken, resume, counts });
+    if (resume.phase === 'files') {
+      // Nothing was in scope to walk (or the resumed corpus is gone): straight to the catch-up.
+      resume = { phase: 'catch_up', corpus: null, pageToken: startPageToken };
+      onProgress({ startPageToken, resume, counts });
+    }
   }
 
   const catchUpFrom = resume.pageToken ?? startPageToken;
