@@ -106,6 +106,19 @@ export const configDocs = {
     default: 'google-drive-worker',
     description: 'Consumer group of the trigger and webhook consumers.',
   },
+  KAFKA_CONSUMER_SESSION_TIMEOUT_MS: {
+    default: '30000',
+    description: 'A consumer silent this long leaves the group and its partitions go to the others.',
+  },
+  KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: {
+    default: '3000',
+    description:
+      'Consumer heartbeats, below the session timeout (a third of it is usual); a member hears of a rebalance at its next heartbeat.',
+  },
+  KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS: {
+    default: '60000',
+    description: 'How long a rebalance waits for every member to rejoin.',
+  },
   KAFKA_CLIENT_ID: {
     default: '$HOSTNAME or gdrive-worker',
     description: 'Kafka client id; the StatefulSet pod name, so brokers see stable ids.',
@@ -190,7 +203,8 @@ export const configDocs = {
   },
   GDRIVE_CHANNEL_ADDRESS: {
     default: undefined,
-    description: 'HTTPS address Drive posts notifications to: channels are registered at `{address}/{connection id}?customer_id={customer id}`, or with `{connection_id}` / `{customer_id}` filled in when the address holds them; unset disables push channels (polling only).',
+    description:
+      'HTTPS address Drive posts notifications to: channels are registered at `{address}/{connection id}?customer_id={customer id}`, or with `{connection_id}` / `{customer_id}` filled in when the address holds them; unset disables push channels (polling only).',
   },
   GDRIVE_CHANNEL_TOKEN_SECRET: {
     default: undefined,
@@ -267,6 +281,9 @@ const envSchema = z
   .object({
     KAFKA_BOOTSTRAP_SERVERS: hostPortList.default(['localhost:9092']),
     KAFKA_CONSUMER_GROUP_ID: nonEmpty.default('google-drive-worker'),
+    KAFKA_CONSUMER_SESSION_TIMEOUT_MS: integer(1_000, 1_800_000).default(30_000),
+    KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: integer(100, 600_000).default(3_000),
+    KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS: integer(1_000, 3_600_000).default(60_000),
     KAFKA_CLIENT_ID: nonEmpty.optional(),
     HOSTNAME: z.string().optional(),
     KAFKA_TOPIC_TRIGGER: topicName.default('integrations-inbound-trigger'),
@@ -343,6 +360,13 @@ const envSchema = z
         message: 'KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required with KAFKA_SASL_MECHANISM',
       });
     }
+    if (env.KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS >= env.KAFKA_CONSUMER_SESSION_TIMEOUT_MS) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS'],
+        message: 'must be smaller than KAFKA_CONSUMER_SESSION_TIMEOUT_MS',
+      });
+    }
     if (env.GDRIVE_CHANNEL_RENEW_MARGIN_SECONDS >= env.GDRIVE_CHANNEL_TTL_SECONDS) {
       ctx.addIssue({
         code: 'custom',
@@ -357,6 +381,11 @@ function toConfig(env: z.infer<typeof envSchema>) {
     kafka: {
       brokers: env.KAFKA_BOOTSTRAP_SERVERS,
       groupId: env.KAFKA_CONSUMER_GROUP_ID,
+      consumer: {
+        sessionTimeoutMs: env.KAFKA_CONSUMER_SESSION_TIMEOUT_MS,
+        heartbeatIntervalMs: env.KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS,
+        rebalanceTimeoutMs: env.KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS,
+      },
       clientId: env.KAFKA_CLIENT_ID ?? env.HOSTNAME ?? 'gdrive-worker',
       topics: {
         trigger: env.KAFKA_TOPIC_TRIGGER,

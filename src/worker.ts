@@ -157,6 +157,9 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   const consumer = createInboundConsumer(kafka, {
     groupId: config.kafka.groupId,
     topics: [config.kafka.topics.trigger, config.kafka.topics.webhook],
+    sessionTimeoutMs: config.kafka.consumer.sessionTimeoutMs,
+    heartbeatIntervalMs: config.kafka.consumer.heartbeatIntervalMs,
+    rebalanceTimeoutMs: config.kafka.consumer.rebalanceTimeoutMs,
     handle,
     logger,
     onAssignment: async (assignment) => {

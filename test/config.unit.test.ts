@@ -36,6 +36,19 @@ describe('loadConfig', () => {
     expect(String(config.http.port)).toBe(configDocs.HTTP_PORT.default);
   });
 
+  it('sizes the consumer group timeouts, heartbeats below the session timeout', () => {
+    expect(loadConfig({}).kafka.consumer).toEqual({
+      sessionTimeoutMs: Number(configDocs.KAFKA_CONSUMER_SESSION_TIMEOUT_MS.default),
+      heartbeatIntervalMs: Number(configDocs.KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS.default),
+      rebalanceTimeoutMs: Number(configDocs.KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS.default),
+    });
+    expect(
+      problemsOf({ KAFKA_CONSUMER_SESSION_TIMEOUT_MS: '3000', KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: '3000' }),
+    ).toEqual([
+      'KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: must be smaller than KAFKA_CONSUMER_SESSION_TIMEOUT_MS',
+    ]);
+  });
+
   it('treats empty variables as unset', () => {
     expect(loadConfig({ GDRIVE_PAGE_SIZE: '' }).drive.pageSize).toBe(1000);
   });

@@ -48,8 +48,12 @@ export interface InboundConsumerOptions {
   readonly commitEveryMessages?: number;
   /** During a long batch, commit at least this often. Default 1000 ms. */
   readonly commitEveryMs?: number;
+  /** Default 30 s. */
   readonly sessionTimeoutMs?: number;
+  /** Default 3 s. */
   readonly heartbeatIntervalMs?: number;
+  /** How long a rebalance waits for members to rejoin. Default 60 s. */
+  readonly rebalanceTimeoutMs?: number;
   readonly maxWaitTimeMs?: number;
   /** Where a group without committed offsets starts. Default: the beginning. */
   readonly fromBeginning?: boolean;
@@ -166,6 +170,7 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
   const consumer: Consumer = kafka.consumer({
     groupId: options.groupId,
     sessionTimeout: options.sessionTimeoutMs ?? 30_000,
+    rebalanceTimeout: options.rebalanceTimeoutMs ?? 60_000,
     heartbeatInterval: heartbeatIntervalMs,
     maxWaitTimeInMs: options.maxWaitTimeMs ?? 500,
     allowAutoTopicCreation: false,
