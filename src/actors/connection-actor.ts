@@ -159,8 +159,12 @@ export function createConnectionActorFactory(
         publisher: { publish: publishRecords },
         slots: deps.slots,
         isRetryable: (error) => failureOf(error).retryable,
-        onExtraFailed: (fileId, extra, error) =>
-          publishError(checkpoint, failureOf(error), { type: extra.replace(/s$/, ''), id: fileId }, 1),
+        // Once the sync is stopped (its page failed, or the actor left the state) the extras
+        // still in flight fail with the abort: that is no failure of theirs to report.
+        onExtraFailed: async (fileId, extra, error) => {
+          if (controller.signal.aborted) return;
+          await publishError(checkpoint, failureOf(error), { type: extra.replace(/s$/, ''), id: fileId }, 1);
+        },
         extrasConcurrency: 8,
       };
       const scope: SyncRunScope = {
