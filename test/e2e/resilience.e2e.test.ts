@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { OutboundRecord } from '../../src/contract/records.js';
 import { subscribe } from '../../src/instrumentation.js';
+import { expectRecordsMatchDrive, visibleTo } from '../support/drive-truth.js';
 import { WorkerWorld } from '../support/worker-world.js';
 
 /**
@@ -12,6 +13,13 @@ describe('full sync under quota pressure, outages and concurrent edits', () => {
   let world: WorkerWorld;
   let accessToken: string;
   let reference: Set<string>;
+  /** Drive calls the calm reference sync made (the emulator counts every call, refused ones too). */
+  let referenceCalls: number;
+
+  const driveCalls = async () =>
+    Object.entries(await world.emulator.admin.counters())
+      .filter(([method]) => method.startsWith('drive.') && method !== 'drive.about.get')
+      .reduce((sum, [, count]) => sum + count, 0);
 
   /** What a sync says of the Drive, independent of the connection and the sync. */
   const contentOf = (records: readonly OutboundRecord[]) =>
@@ -33,8 +41,10 @@ describe('full sync under quota pressure, outages and concurrent edits', () => {
     accessToken = (await world.emulator.admin.issueTokens(user.id)).accessToken;
     // The governor at 10 calls a second: twice what the emulator grants in the quota test.
     await world.startWorker({ GDRIVE_QUOTA_USER_PER_MINUTE: '600' });
+    await world.emulator.admin.resetCounters();
     await world.trigger('conn_ref', 'full_sync');
     await world.waitForSyncs('conn_ref', 1);
+    referenceCalls = await driveCalls();
     reference = contentOf(world.records('conn_ref'));
   });
 
@@ -52,6 +62,7 @@ describe('full sync under quota pressure, outages and concurrent edits', () => {
       const answer = await drive.about.get({ fields: 'user(emailAddress)' }, auth).catch((e: unknown) => e);
       if (answer instanceof Error) break;
     }
+    await world.emulator.admin.resetCounters();
     try {
       await world.trigger('conn_quota', 'full_sync');
       await world.waitForSyncs('conn_quota', 1, 150_000);
@@ -59,8 +70,12 @@ describe('full sync under quota pressure, outages and concurrent edits', () => {
       unsubscribe();
       await world.emulator.admin.setQuota({ perUserPerMinute: 12_000 });
     }
+    // Refusals really happened on Drive's side: the same walk cost more calls than in calm.
+    expect(await driveCalls()).toBeGreaterThan(referenceCalls);
     expect(rateLimited.length).toBeGreaterThan(0);
     expect(contentOf(world.records('conn_quota'))).toEqual(reference);
+    expectRecordsMatchDrive(world.records('conn_quota'), await visibleTo(world, accessToken));
+    // No give-up: not one error record, rate_limited or other.
     expect(
       world
         .errors()
@@ -80,21 +95,28 @@ describe('full sync under quota pressure, outages and concurrent edits', () => {
     await world.emulator.admin.clearFaults();
     await world.waitForSyncs('conn_503', 1);
     expect(contentOf(world.records('conn_503'))).toEqual(reference);
+    expectRecordsMatchDrive(world.records('conn_503'), await visibleTo(world, accessToken));
     expect(world.errors().filter((e) => e.integration_connection_id === 'conn_503')).toEqual([]);
   });
 
   it('an edit made while the full sync walks is not lost', async () => {
     await world.emulator.admin.setLatency('drive.files.list', 300);
     await world.trigger('conn_edit', 'full_sync');
-    await world.reader.waitFor('the first file records of the walk', () =>
-      world.records('conn_edit').some((r) => r.resource_type === 'file'),
-    );
+    // Edits to items the walk already listed: only the catch-up from the start token sees them.
+    const listed = () =>
+      world.records('conn_edit').filter((r) => r.resource_type === 'file' && r.data.owned_by_me === true);
+    await world.reader.waitFor('three owned files listed by the walk', () => listed().length >= 3);
+    const [renamed, trashed, shared] = listed();
+    if (!renamed || !trashed || !shared) throw new Error('fewer than 3 owned files in the first page');
     const { drive, auth } = world.driveAs(accessToken);
     const created = await drive.files.create({ requestBody: { name: 'made mid-walk.txt' } }, auth);
-    const firstListed = world.records('conn_edit').find((r) => r.resource_type === 'file');
-    if (!firstListed) throw new Error('no file record yet');
     await drive.files.update(
-      { fileId: firstListed.resource_id, requestBody: { name: 'renamed mid-walk' } },
+      { fileId: renamed.resource_id, requestBody: { name: 'renamed mid-walk' } },
+      auth,
+    );
+    await drive.files.update({ fileId: trashed.resource_id, requestBody: { trashed: true } }, auth);
+    const permission = await drive.permissions.create(
+      { fileId: shared.resource_id, requestBody: { type: 'anyone', role: 'reader' } },
       auth,
     );
     await world.emulator.admin.setLatency('drive.files.list', 0);
@@ -102,7 +124,11 @@ describe('full sync under quota pressure, outages and concurrent edits', () => {
 
     const records = world.records('conn_edit');
     expect(records.some((r) => r.resource_id === created.data.id && r.operation === 'upsert')).toBe(true);
-    const lastOfRenamed = records.filter((r) => r.resource_id === firstListed.resource_id).at(-1);
-    expect(lastOfRenamed?.data.name).toBe('renamed mid-walk');
+    const last = (id: string) => records.filter((r) => r.resource_id === id).at(-1);
+    expect(last(renamed.resource_id)?.data.name).toBe('renamed mid-walk');
+    expect(last(trashed.resource_id)?.operation).toBe('delete');
+    expect(last(shared.resource_id)?.data.permission_ids).toContain(permission.data.id);
+    // The records, applied in order, hold the Drive as it is after the edits.
+    expectRecordsMatchDrive(records, await visibleTo(world, accessToken));
   });
 });
