@@ -108,7 +108,16 @@ export function deleteRecord(
 
 /** File content, once fetched: inline, or already uploaded to S3 because it was too large. */
 export type RecordPayload =
-  | { readonly kind: 'inline'; readonly content: string }
+  | {
+      readonly kind: 'inline';
+      /** Text as it is, binary as base64 (CONTRACT.md). */
+      readonly content: string;
+      /** Described in `metadata` when given, so a consumer knows how to read `payload`. */
+      readonly encoding?: 'utf8' | 'base64';
+      readonly contentType?: string;
+      readonly sha256?: string;
+      readonly sizeBytes?: number;
+    }
   | {
       readonly kind: 's3';
       readonly bucket: string;
@@ -121,19 +130,82 @@ export type RecordPayload =
 /**
  * The seam for content (`options.include` with `content`): the record stays the same
  * resource at the same version — same message id — with its payload or S3 pointer set.
- * Deciding between inline and S3 (KAFKA_MAX_INLINE_BYTES) is the producer's job.
+ * Deciding between inline and S3 (KAFKA_MAX_INLINE_BYTES) is the caller's job.
+ *
+ * `metadata.offloaded` says what the object at `s3_url` is: `payload` — the content's own
+ * bytes; `body` — see `withOffloadedBody`.
  */
 export function withPayload(record: OutboundRecord, payload: RecordPayload): OutboundRecord {
-  if (payload.kind === 'inline') return { ...record, payload: payload.content, s3_url: null };
+  if (payload.kind === 'inline') {
+    return {
+      ...record,
+      payload: payload.content,
+      s3_url: null,
+      metadata: {
+        ...record.metadata,
+        ...(payload.contentType !== undefined ? { content_type: payload.contentType } : {}),
+        ...(payload.encoding !== undefined ? { encoding: payload.encoding } : {}),
+        ...(payload.sha256 !== undefined ? { sha256: payload.sha256 } : {}),
+        ...(payload.sizeBytes !== undefined ? { size_bytes: payload.sizeBytes } : {}),
+      },
+    };
+  }
+  const { encoding: _encoding, ...metadata } = record.metadata;
   return {
     ...record,
     payload: null,
     s3_url: `s3://${payload.bucket}/${payload.key}`,
     metadata: {
-      ...record.metadata,
+      ...metadata,
+      offloaded: 'payload',
       sha256: payload.sha256,
       size_bytes: payload.sizeBytes,
       content_type: payload.contentType,
+    },
+  };
+}
+
+/** The JSON kept in S3 for a record too large even without its content bytes. */
+export const OFFLOADED_BODY_CONTENT_TYPE = 'application/json';
+
+/**
+ * What a record too large for Kafka without any payload bytes (a huge description, a file
+ * shared with thousands) keeps in S3: its `data`, `payload`, `s3_url` and `metadata` as
+ * they would have been sent, so nothing is lost and a content pointer stays reachable.
+ */
+export function offloadedBodyOf(record: OutboundRecord): string {
+  return JSON.stringify({
+    data: record.data,
+    payload: record.payload,
+    s3_url: record.s3_url,
+    metadata: record.metadata,
+  });
+}
+
+/**
+ * The record once its body is in S3 (`offloadedBodyOf`): `data` keeps only the resource's
+ * `id`, and `s3_url` with `metadata` (`offloaded: body`, sha256, size, content type) name
+ * the JSON object. Same message id: it is the same resource at the same version.
+ */
+export function withOffloadedBody(
+  record: OutboundRecord,
+  stored: {
+    readonly bucket: string;
+    readonly key: string;
+    readonly sha256: string;
+    readonly sizeBytes: number;
+  },
+): OutboundRecord {
+  return {
+    ...record,
+    data: { id: record.data.id ?? record.resource_id },
+    payload: null,
+    s3_url: `s3://${stored.bucket}/${stored.key}`,
+    metadata: {
+      offloaded: 'body',
+      sha256: stored.sha256,
+      size_bytes: stored.sizeBytes,
+      content_type: OFFLOADED_BODY_CONTENT_TYPE,
     },
   };
 }
