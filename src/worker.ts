@@ -26,7 +26,11 @@ export interface RunningWorker {
   readonly sink: MessageSink;
   /** What `/health/ready` checks: consumer joined, producer connected, checkpoints restored. */
   readonly readiness: readonly ReadinessCheck[];
-  /** Stops fetching, lets in-flight work reach a page boundary, flushes checkpoints, closes clients. */
+  /**
+   * Graceful stop: stops fetching, lets in-flight work reach a page boundary (at most half
+   * of `shutdownGraceMs`), writes the checkpoints, commits and leaves the group, flushes
+   * the producer, closes clients.
+   */
   stop(): Promise<void>;
 }
 
@@ -200,8 +204,13 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     readiness,
     async stop() {
       clearInterval(eviction);
+      // Stop fetching but stay in the group while in-flight pages finish and checkpoint:
+      // leaving first would hand the partitions to a member that resumes from older
+      // checkpoints while this one still writes newer ones.
+      await consumer.quiesce();
+      // Half the grace period for pages in hand; the rest is for commits, flushes and closes.
+      await connections.stopAll({ drainMs: config.shutdownGraceMs / 2 });
       await consumer.stop();
-      await connections.stopAll();
       governor.close();
       await table.stop();
       await sink.close();

@@ -50,6 +50,11 @@ export interface SupervisorOptions {
   readonly now?: () => number;
   /** States in which an actor holds nothing in memory that its checkpoint lacks. */
   readonly evictableStates?: readonly string[];
+  /**
+   * States with work in flight that a graceful stop lets reach its next transition (a
+   * sync's page boundary, a renewal or a disconnect done) before stopping the actor.
+   */
+  readonly drainableStates?: readonly string[];
 }
 
 const TRANSITIONS_KEPT = 50;
@@ -67,6 +72,7 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
   private readonly allListeners = new Set<Listener>();
   private readonly now: () => number;
   private readonly evictable: ReadonlySet<string>;
+  private readonly drainable: ReadonlySet<string>;
 
   constructor(
     private readonly factory: ConnectionActorFactory<Event>,
@@ -76,6 +82,9 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
   ) {
     this.now = options.now ?? Date.now;
     this.evictable = new Set(options.evictableStates ?? ['idle']);
+    this.drainable = new Set(
+      options.drainableStates ?? ['full-syncing', 'incremental', 'channel-renewing', 'disconnecting'],
+    );
   }
 
   get residentCount(): number {
@@ -167,8 +176,42 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
     return evicted;
   }
 
-  /** Stops every actor (shutdown): in-flight pages end at the next page boundary. */
-  async stopAll(): Promise<void> {
+  /**
+   * Stops every actor (shutdown). With `drainMs`, actors with work in flight first get up
+   * to that long to reach their next transition: a sync finishes the page in hand and its
+   * progress is checkpointed, so a restarted worker does not fetch that page again. Then
+   * every queued checkpoint write is awaited and the actors stop; a sync cut off by the
+   * deadline resumes from its last checkpointed page.
+   */
+  async stopAll(options: { readonly drainMs?: number } = {}): Promise<void> {
+    const drainMs = options.drainMs ?? 0;
+    const busy = [...this.residents.values()].filter((r) => this.drainable.has(r.handle.state()));
+    if (drainMs > 0 && busy.length > 0) {
+      let drained = 0;
+      const boundaries = busy.map(
+        (resident) =>
+          new Promise<void>((resolve) => {
+            let reached = false;
+            // Registered after the supervisor's own listener, so the checkpoint of that
+            // transition is already queued when this runs.
+            resident.handle.onTransition(() => {
+              if (reached) return;
+              reached = true;
+              drained++;
+              resolve();
+            });
+          }),
+      );
+      let deadline: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(boundaries),
+        new Promise<void>((resolve) => {
+          deadline = setTimeout(resolve, drainMs);
+        }),
+      ]);
+      clearTimeout(deadline);
+      this.logger.info({ busy: busy.length, drained }, 'in-flight work drained before stopping');
+    }
     await this.flush();
     for (const resident of this.residents.values()) resident.handle.stop();
     this.residents.clear();

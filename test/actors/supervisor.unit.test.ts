@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { TransitionRecord } from '../../src/actors/inspection.js';
 import {
   type CheckpointStore,
@@ -169,6 +169,38 @@ describe('ConnectionSupervisor', () => {
     expect(supervisor.evictIdle()).toBe(1);
     expect(handles.get('idle-one')?.stopped).toBe(true);
     expect(supervisor.list().map((v) => v.connectionId)).toEqual(['busy-one']);
+  });
+
+  it('on a graceful stop, lets a busy actor reach its next transition and writes it before stopping', async () => {
+    const { supervisor, store, handles } = setup();
+    await supervisor.dispatch('busy', { type: 'sync' }, () => checkpoint('busy'), 0);
+    await supervisor.dispatch('calm', { type: 'sync' }, () => checkpoint('calm'), 1);
+    await supervisor.dispatch('calm', { type: 'done', cursor: '1' }, () => checkpoint('calm'), 1);
+    const stopped = supervisor.stopAll({ drainMs: 60_000 });
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(handles.get('busy')?.stopped).toBe(false);
+
+    // The page in hand ends: its checkpoint is on the store before the actor stops.
+    handles.get('busy')?.send({ type: 'done', cursor: '9' });
+    await stopped;
+    expect(store.written.at(-1)).toMatchObject({ connectionId: 'busy', cursor: '9' });
+    expect(handles.get('busy')?.stopped).toBe(true);
+    expect(handles.get('calm')?.stopped).toBe(true);
+    expect(supervisor.residentCount).toBe(0);
+  });
+
+  it('on a graceful stop, stops a busy actor anyway once the drain time is over', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const { supervisor, handles } = setup();
+      await supervisor.dispatch('stuck', { type: 'sync' }, () => checkpoint('stuck'), 0);
+      const stopped = supervisor.stopAll({ drainMs: 5_000 });
+      await vi.advanceTimersByTimeAsync(5_000);
+      await stopped;
+      expect(handles.get('stuck')?.stopped).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('tells subscribers about every transition, and survives a throwing listener', async () => {

@@ -90,6 +90,12 @@ export interface InboundConsumer {
   stop(): Promise<void>;
   /** Stops fetching every topic; the batch in hand stops after its current message. */
   pause(): void;
+  /**
+   * Pauses and resolves once no message is being handled (the batches in hand committed
+   * what they handled). The member stays in its group, heartbeating: the first step of a
+   * graceful stop, so partitions move only after the worker's last checkpoints are written.
+   */
+  quiesce(): Promise<void>;
   resume(): void;
   status(): InboundConsumerStatus;
 }
@@ -187,6 +193,8 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     failures: 0,
   };
   const progress = new Map<string, MutableProgress>();
+  /** Batches being handled now, so `quiesce` can wait for them to end. */
+  const batchesInHand = new Set<Promise<void>>();
 
   /**
    * Runs the hook for a gate. A failed run is retried by the next batch and, since the
@@ -362,6 +370,11 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     return options.topics.map((topic) => ({ topic }));
   }
 
+  function pause(): void {
+    paused = true;
+    if (started) consumer.pause(allTopics());
+  }
+
   return {
     async start() {
       await consumer.connect();
@@ -371,7 +384,15 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
         autoCommit: false,
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ?? 4,
-        eachBatch,
+        eachBatch: (payload) => {
+          const handling = eachBatch(payload);
+          // Failures are kafkajs's to handle; this copy only tells when the batch ended.
+          const ended: Promise<void> = handling
+            .catch(() => undefined)
+            .finally(() => batchesInHand.delete(ended));
+          batchesInHand.add(ended);
+          return handling;
+        },
       });
       started = true;
       // kafkajs refuses pause() before run(); a pause asked for earlier applies now.
@@ -382,9 +403,10 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
       await consumer.disconnect();
       joined = false;
     },
-    pause() {
-      paused = true;
-      if (started) consumer.pause(allTopics());
+    pause,
+    async quiesce() {
+      pause();
+      await Promise.all([...batchesInHand]);
     },
     resume() {
       paused = false;
