@@ -1,4 +1,5 @@
 import type { AddressInfo } from 'node:net';
+import type { ReadinessCheck } from './actors/inspection.js';
 import type { Config } from './config.js';
 import { buildHttpApp, type HttpApp } from './http/app.js';
 import { createWorkerMetrics, type WorkerMetrics } from './http/metrics.js';
@@ -12,53 +13,62 @@ export interface RunningService {
   /** Where the HTTP server listens, e.g. `http://127.0.0.1:8080`. */
   readonly url: string;
   /**
-   * Graceful stop: the HTTP server first (new requests get 503, in-flight webhook ingress
-   * finishes while the producer is still open), then the worker (no more fetching,
-   * in-flight pages checkpointed, offsets committed, producer flushed, clients closed).
+   * Graceful stop. Readiness turns 503 at once (`shutdown: shutting down`) so no new
+   * traffic is routed here; the worker stops (no more fetching, in-flight pages finish and
+   * checkpoint, offsets committed, producer flushed, clients closed) while health and
+   * metrics still answer; then the HTTP server closes. Webhook ingress answers 503 once the
+   * producer is closed, and Google retries. Safe to call more than once.
    */
   stop(): Promise<void>;
 }
-
-/** How often the consumer's per-partition lag is copied into the metrics. */
-const LAG_SAMPLE_MS = 5_000;
 
 /** The whole process minus signals: the worker and its HTTP surface (`main.ts` adds signals). */
 export async function startService(options: { config: Config; logger: Logger }): Promise<RunningService> {
   const { config, logger } = options;
   const metrics = createWorkerMetrics();
   const worker = await startWorker({ config, logger });
+  metrics.observeConsumerLag(() => worker.consumer.status().partitions);
+
+  let stopping: Promise<void> | null = null;
+  const readiness: ReadinessCheck[] = [
+    ...worker.readiness,
+    {
+      name: 'shutdown',
+      check: () => (stopping ? { ok: false, reason: 'shutting down' } : { ok: true }),
+    },
+  ];
+  const liveness: ReadinessCheck[] = [
+    {
+      // kafkajs restarts its consumer after retriable failures (a broker outage among them)
+      // but not after others; such a process would stay unready forever, so it asks for a restart.
+      name: 'consumer',
+      check: () =>
+        stopping || worker.consumer.status().running
+          ? { ok: true }
+          : { ok: false, reason: 'the inbound consumer crashed and kafkajs does not restart it' },
+    },
+  ];
+
   const http = await buildHttpApp({
     config,
     logger,
     inspector: worker.supervisor,
-    readiness: worker.readiness,
+    readiness,
+    liveness,
     metrics,
     webhookSink: worker.sink,
   });
-  await http.listen({ host: config.http.host, port: config.http.port });
+  try {
+    await http.listen({ host: config.http.host, port: config.http.port });
+  } catch (error) {
+    // Port taken or not allowed: without its probes the process is of no use.
+    await worker.stop().catch(() => undefined);
+    metrics.close();
+    throw error;
+  }
   const address = http.server.address() as AddressInfo;
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
 
-  // Partitions this member no longer owns drop out of the metrics instead of freezing there.
-  let reported = new Set<string>();
-  const sampleLag = () => {
-    const now = new Set<string>();
-    for (const p of worker.consumer.status().partitions) {
-      if (p.lag === null) continue;
-      metrics.setConsumerLag(p.topic, p.partition, p.lag);
-      now.add(`${p.topic}\u0000${p.partition}`);
-    }
-    for (const key of reported) {
-      if (now.has(key)) continue;
-      const [topic, partition] = key.split('\u0000') as [string, string];
-      metrics.removeConsumerLag(topic, Number(partition));
-    }
-    reported = now;
-  };
-  const lagTimer = setInterval(sampleLag, LAG_SAMPLE_MS);
-  lagTimer.unref();
-
-  let stopping: Promise<void> | null = null;
   return {
     worker,
     http,
@@ -66,10 +76,12 @@ export async function startService(options: { config: Config; logger: Logger }):
     url,
     stop() {
       stopping ??= (async () => {
-        clearInterval(lagTimer);
-        await http.close();
-        await worker.stop();
-        metrics.close();
+        try {
+          await worker.stop();
+        } finally {
+          await http.close();
+          metrics.close();
+        }
       })();
       return stopping;
     },

@@ -27,6 +27,8 @@ export interface HttpAppDeps {
   readonly logger: Logger;
   readonly inspector: ConnectionInspector;
   readonly readiness: readonly ReadinessCheck[];
+  /** What `/health/live` checks besides answering at all: only states a restart would cure. */
+  readonly liveness?: readonly ReadinessCheck[];
   readonly metrics: WorkerMetrics;
   /** Required when config.http.webhookIngress is on; the ingress route is not registered otherwise. */
   readonly webhookSink?: MessageSink;
@@ -42,10 +44,9 @@ export type HttpApp = FastifyInstance<
 >;
 
 /**
- * The worker's HTTP surface as one Fastify instance, not listening: `main.ts` calls
- * `app.listen({ host: config.http.host, port: config.http.port })`, tests call
- * `app.inject()`. Closing the app ends open event streams first, so shutdown never waits
- * on a browser tab.
+ * The worker's HTTP surface as one Fastify instance, not listening: `startService`
+ * (src/service.ts) listens on `config.http.host:port`, tests call `app.inject()`.
+ * Closing the app ends open event streams first, so shutdown never waits on a browser tab.
  */
 export async function buildHttpApp(deps: HttpAppDeps): Promise<HttpApp> {
   const { config } = deps;
@@ -76,7 +77,7 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<HttpApp> {
   app.addHook('preClose', async () => streams.endAll());
   deps.metrics.observeConnections(deps.inspector);
 
-  await app.register(healthLiveRoute);
+  await app.register(healthLiveRoute, { liveness: deps.liveness ?? [] });
   await app.register(healthReadyRoute, { readiness: deps.readiness });
   await app.register(metricsRoute, { metrics: deps.metrics });
 

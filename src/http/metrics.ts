@@ -6,8 +6,9 @@ import { subscribe } from '../instrumentation.js';
  * The worker's Prometheus metrics, on a registry of our own (STYLE.md) so tests and a
  * second worker in one process never collide on prom-client's global one. Counters and
  * histograms move on the instrumentation events (src/instrumentation.ts); gauges about
- * connections and channels are read from the inspector at scrape time. No label ever
- * carries a connection id: labels hold a handful of values (state, outcome, mode…).
+ * connections and channels are read from the inspector at scrape time, consumer lag from
+ * the inbound consumer. No label ever carries a connection id: labels hold a handful of
+ * values (state, outcome, mode…).
  */
 
 export const metricPrefix = 'gdrive_worker_';
@@ -53,11 +54,13 @@ export interface WorkerMetrics {
   readonly s3Offloads: Counter;
   readonly s3OffloadBytes: Counter;
   readonly webhookToRecordLatency: Histogram;
+  readonly webhooksIgnored: Counter<'reason'>;
   readonly consumerLag: Gauge<'topic' | 'partition'>;
-  /** The consumer reports the lag of each partition it owns (high watermark − committed offset). */
-  setConsumerLag(topic: string, partition: number, lag: number): void;
-  /** After a revocation: the partition is someone else's now, its series goes away. */
-  removeConsumerLag(topic: string, partition: number): void;
+  /**
+   * Where consumer lag is read from at scrape time (the inbound consumer): only the
+   * partitions it reports now are exported, so a revoked partition's series goes away.
+   */
+  observeConsumerLag(source: () => Iterable<PartitionLag>): void;
   /** Where the connection and channel gauges are read from at scrape time (the supervisor). */
   observeConnections(inspector: ConnectionInspector): void;
   /** The exposition text, as `GET /metrics` serves it. */
@@ -65,6 +68,13 @@ export interface WorkerMetrics {
   readonly contentType: string;
   /** Unsubscribes from the instrumentation events (tests, shutdown). */
   close(): void;
+}
+
+/** Messages behind the high watermark of one assigned partition; null before its first batch. */
+export interface PartitionLag {
+  readonly topic: string;
+  readonly partition: number;
+  readonly lag: number | null;
 }
 
 export interface WorkerMetricsOptions {
@@ -84,6 +94,7 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
     for (const name of misnamedDefaultGauges) registry.removeSingleMetric(name);
   }
   let inspector: ConnectionInspector | null = null;
+  let lagSource: (() => Iterable<PartitionLag>) | null = null;
   const registers = [registry];
 
   const messagesProcessed = new Counter({
@@ -224,11 +235,23 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
     buckets: [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900],
     registers,
   });
+  const webhooksIgnored = new Counter({
+    name: `${metricPrefix}webhooks_ignored_total`,
+    help: 'Push notifications that reached no actor, by reason (unknown_connection, channels_off, stale_channel).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
   const consumerLag = new Gauge({
     name: `${metricPrefix}consumer_lag_messages`,
-    help: 'Messages behind the high watermark, per assigned inbound partition.',
+    help: 'Messages behind the high watermark (as of the latest batch), per assigned inbound partition.',
     labelNames: ['topic', 'partition'] as const,
     registers,
+    collect() {
+      this.reset();
+      for (const { topic, partition, lag } of lagSource?.() ?? []) {
+        if (lag !== null) this.set({ topic, partition: String(partition) }, Math.max(0, lag));
+      }
+    },
   });
 
   const unsubscribers = [
@@ -257,6 +280,7 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
       s3OffloadBytes.inc(bytes);
     }),
     subscribe('webhook.latency', ({ seconds }) => webhookToRecordLatency.observe(seconds)),
+    subscribe('webhook.ignored', ({ reason }) => webhooksIgnored.inc({ reason })),
   ];
 
   return {
@@ -279,12 +303,10 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
     s3Offloads,
     s3OffloadBytes,
     webhookToRecordLatency,
+    webhooksIgnored,
     consumerLag,
-    setConsumerLag(topic, partition, lag) {
-      consumerLag.set({ topic, partition: String(partition) }, Math.max(0, lag));
-    },
-    removeConsumerLag(topic, partition) {
-      consumerLag.remove({ topic, partition: String(partition) });
+    observeConsumerLag(source) {
+      lagSource = source;
     },
     observeConnections(source) {
       inspector = source;

@@ -38,6 +38,28 @@ describe('health', () => {
     expect(ready.json()).toEqual({ ready: true, checks: ['consumer', 'producer'] });
   });
 
+  it('is not live only when a liveness check says a restart is needed, naming it', async () => {
+    const consumer = new SwitchableCheck('consumer', true);
+    fixture = await httpFixture({
+      liveness: [
+        consumer,
+        {
+          name: 'undecided',
+          check: () => {
+            throw new TypeError('boom');
+          },
+        },
+      ],
+    });
+    // A check that throws cannot tell: no reason to restart the process.
+    expect((await fixture.app.inject({ url: '/health/live' })).json()).toEqual({ live: true });
+    consumer.ok = false;
+    consumer.reason = 'crashed for good';
+    const dead = await fixture.app.inject({ url: '/health/live' });
+    expect(dead.statusCode).toBe(503);
+    expect(dead.json()).toEqual({ live: false, reasons: ['consumer: crashed for good'] });
+  });
+
   it('reports a check that throws as not ready instead of failing the probe', async () => {
     fixture = await httpFixture({
       readiness: [

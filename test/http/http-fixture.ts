@@ -33,6 +33,7 @@ export async function httpFixture(
   options: {
     env?: Record<string, string>;
     readiness?: ReadinessCheck[];
+    liveness?: ReadinessCheck[];
     inspector?: InMemoryInspector;
     sseKeepAliveMs?: number;
   } = {},
@@ -54,6 +55,7 @@ export async function httpFixture(
     logger,
     inspector,
     readiness: options.readiness ?? [],
+    liveness: options.liveness ?? [],
     metrics,
     webhookSink: sink,
     sseKeepAliveMs: options.sseKeepAliveMs,

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import type { PartitionLag } from '../../src/http/metrics.js';
 import { type InstrumentationEvents, publish } from '../../src/instrumentation.js';
 import { promtoolCheck, sample } from '../support/exposition.js';
 import { type HttpFixture, httpFixture } from './http-fixture.js';
@@ -51,7 +52,9 @@ describe('GET /metrics', () => {
     expect(promtoolCheck(before.body)).toEqual({ status: 0, output: '' });
 
     publishEveryEvent();
-    fixture.metrics.setConsumerLag('integrations-inbound-trigger', 3, 42);
+    fixture.metrics.observeConsumerLag(() => [
+      { topic: 'integrations-inbound-trigger', partition: 3, lag: 42 },
+    ]);
     const after = (await fixture.app.inject({ url: '/metrics' })).body;
     expect(promtoolCheck(after)).toEqual({ status: 0, output: '' });
   });
@@ -92,6 +95,7 @@ describe('GET /metrics', () => {
     expect(sample(text, 'gdrive_worker_s3_offloads_total')).toBe(2);
     expect(sample(text, 'gdrive_worker_s3_offload_bytes_total')).toBe(600_000);
     expect(sample(text, 'gdrive_worker_webhook_to_record_latency_seconds_count')).toBe(2);
+    expect(sample(text, 'gdrive_worker_webhooks_ignored_total{reason="stale_channel"}')).toBe(2);
     expect(text).not.toContain('conn_secretish_1');
   });
 
@@ -124,15 +128,21 @@ describe('GET /metrics', () => {
     expect(sample(text, 'gdrive_worker_channels{state="expired"}')).toBe(0);
   });
 
-  it('exposes consumer lag per partition, and drops a partition once it is revoked', async () => {
+  it('reads consumer lag per partition at scrape time, and drops a partition once it is revoked', async () => {
     fixture = await httpFixture();
-    fixture.metrics.setConsumerLag('integrations-inbound-webhook', 0, 12);
-    fixture.metrics.setConsumerLag('integrations-inbound-webhook', 1, 0);
+    let partitions: PartitionLag[] = [
+      { topic: 'integrations-inbound-webhook', partition: 0, lag: 12 },
+      { topic: 'integrations-inbound-webhook', partition: 1, lag: 0 },
+      { topic: 'integrations-inbound-trigger', partition: 0, lag: null },
+    ];
+    fixture.metrics.observeConsumerLag(() => partitions);
     let text = (await fixture.app.inject({ url: '/metrics' })).body;
     expect(
       sample(text, 'gdrive_worker_consumer_lag_messages{topic="integrations-inbound-webhook",partition="0"}'),
     ).toBe(12);
-    fixture.metrics.removeConsumerLag('integrations-inbound-webhook', 0);
+    // No batch yet: no number to report rather than a made-up zero.
+    expect(text).not.toContain('gdrive_worker_consumer_lag_messages{topic="integrations-inbound-trigger"');
+    partitions = partitions.filter((p) => p.partition !== 0);
     text = (await fixture.app.inject({ url: '/metrics' })).body;
     expect(
       sample(text, 'gdrive_worker_consumer_lag_messages{topic="integrations-inbound-webhook",partition="0"}'),
