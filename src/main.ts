@@ -7,7 +7,11 @@ const config = loadConfigOrExit();
 quietKnownWarnings();
 const logger = createLogger({ level: config.log.level, format: config.log.format });
 
-async function run(): Promise<void> {
+interface Running {
+  stop(): Promise<void>;
+}
+
+async function start(): Promise<Running> {
   let effective = config;
   let closeEmulator: (() => Promise<void>) | null = null;
   if (config.drive.mockMode) {
@@ -25,34 +29,46 @@ async function run(): Promise<void> {
   }
   const service = await startService({ config: effective, logger });
   logger.info({ brokers: effective.kafka.brokers, http: service.url }, 'worker started');
-
-  let stopping = false;
-  const shutdown = (signal: string) => {
-    if (stopping) {
-      logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal }, 'stopping: finishing in-flight work');
-    const timer = setTimeout(() => {
-      logger.error('shutdown grace period exceeded');
-      process.exit(1);
-    }, effective.shutdownGraceMs);
-    timer.unref();
-    service
-      .stop()
-      .then(() => closeEmulator?.())
-      .then(() => process.exit(0))
-      .catch((error: unknown) => {
-        logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
-      });
+  return {
+    async stop() {
+      await service.stop();
+      await closeEmulator?.();
+    },
   };
-  process.on('SIGTERM', () => shutdown('SIGTERM'));
-  process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
-run().catch((error: unknown) => {
+// Signals are handled from the first moment: a SIGTERM during start-up waits for the start
+// to finish and then stops gracefully, under the same grace period.
+const running = start();
+running.catch((error: unknown) => {
   logger.fatal({ err: error }, 'worker failed to start');
   process.exit(1);
 });
+
+let stopping = false;
+function shutdown(signal: NodeJS.Signals): void {
+  if (stopping) {
+    logger.warn({ signal }, 'second signal: exiting now');
+    process.exit(1);
+  }
+  stopping = true;
+  logger.info({ signal, graceMs: config.shutdownGraceMs }, 'stopping: finishing in-flight work');
+  // Not unref'd: should the stop hang on nothing but promises, the process must not end
+  // quietly with exit code 0 as if it had stopped cleanly.
+  setTimeout(() => {
+    logger.error({ graceMs: config.shutdownGraceMs }, 'shutdown grace period exceeded: exiting now');
+    process.exit(1);
+  }, config.shutdownGraceMs);
+  running
+    .then((service) => service.stop())
+    .then(() => {
+      logger.info('stopped');
+      process.exit(0);
+    })
+    .catch((error: unknown) => {
+      logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    });
+}
+process.on('SIGTERM', shutdown);
+process.on('SIGINT', shutdown);
