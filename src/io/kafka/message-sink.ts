@@ -175,6 +175,10 @@ export async function createMessageSink(
     allowAutoTopicCreation: false,
     ...(!options.idempotent && options.retries !== undefined ? { retry: { retries: options.retries } } : {}),
   });
+  // kafkajs 2.2.4 emits these only from its own connect() and disconnect()
+  // (producer/index.js), not when a broker goes away under a connected producer, which
+  // reconnects on the next send: this says "connected and not closed". A lost broker shows
+  // in the consumer's readiness check instead.
   let connected = false;
   producer.on(producer.events.CONNECT, () => {
     connected = true;
