@@ -40,11 +40,51 @@ export interface DriveReader {
   allRevisions(fileId: string): Promise<DriveRevision[]>;
   /** Comments with their replies embedded. */
   allComments(fileId: string): Promise<DriveComment[]>;
+  /**
+   * Many files' extras at once (Drive batch requests), each outcome what the matching
+   * `all*` call would give. Present only when batching is on; the runs fall back to one
+   * call per extra otherwise.
+   */
+  batchExtras?(requests: readonly ExtraRequest[]): Promise<ExtraOutcome[]>;
+  /** A Workspace file converted to `mimeType`; failures carry their classification. */
+  exportFile(fileId: string, mimeType: string, maxBytes: number): Promise<FileContent>;
+  /** A binary file's bytes; more than `maxBytes` fails as `contentTooLarge`. */
+  downloadFile(fileId: string, maxBytes: number): Promise<FileContent>;
 }
 
 export interface FileContent {
   readonly body: Readable;
   readonly contentType: string;
+  /** From Content-Length, when Drive sent one. */
+  readonly contentLength?: number | null;
+}
+
+/** The per-file lists a sync may read (`options.include`, content aside). */
+export type ExtraKind = 'permissions' | 'revisions' | 'comments';
+
+export interface ExtraRequest {
+  readonly fileId: string;
+  readonly extra: ExtraKind;
+}
+
+export type ExtraOutcome =
+  | { readonly ok: true; readonly extras: FileExtras }
+  /** `error` carries its classification, like a failed direct call's. */
+  | { readonly ok: false; readonly error: unknown };
+
+/** Where payloads too large for a Kafka record go (src/io/s3/payload-store.ts). */
+export interface PayloadStorePort {
+  put(payload: {
+    readonly connectionId: string;
+    readonly body: Buffer | Readable;
+    readonly contentType: string;
+  }): Promise<{
+    readonly bucket: string;
+    readonly key: string;
+    readonly sha256: string;
+    readonly sizeBytes: number;
+    readonly contentType: string;
+  }>;
 }
 
 export interface FileExtras {

@@ -2,7 +2,16 @@ import type { FullSyncResume, SyncCounts } from '../contract/checkpoint.js';
 import type { DriveChange, DriveFile, SharedDrive } from '../contract/drive-resources.js';
 import type { SyncOptions } from '../contract/inbound.js';
 import type { OutboundRecord } from '../contract/records.js';
-import type { DriveCorpus, DriveReader, FileExtras, RecordPublisher } from './ports.js';
+import type { FileContentAttacher } from './content-payloads.js';
+import type {
+  DriveCorpus,
+  DriveReader,
+  ExtraKind,
+  ExtraOutcome,
+  ExtraRequest,
+  FileExtras,
+  RecordPublisher,
+} from './ports.js';
 import type { SyncSlots } from './sync-slots.js';
 
 /**
@@ -18,8 +27,12 @@ export interface SyncRecords {
   change(change: DriveChange, extras: FileExtras): OutboundRecord[];
 }
 
-/** A per-file extra that could not be read: reported as an error record, and the sync goes on. */
-export type ExtraFailureHandler = (fileId: string, extra: keyof FileExtras, error: unknown) => Promise<void>;
+/** A per-file extra (or the file's content) that could not be read: reported as an error record, and the sync goes on. */
+export type ExtraFailureHandler = (
+  fileId: string,
+  extra: keyof FileExtras | 'content',
+  error: unknown,
+) => Promise<void>;
 
 export interface SyncRunDeps {
   readonly drive: DriveReader;
@@ -31,6 +44,8 @@ export interface SyncRunDeps {
   readonly onExtraFailed: ExtraFailureHandler;
   /** Per-file calls in flight at once within one page. */
   readonly extrasConcurrency: number;
+  /** Reads file content into file records when `options.include` has `content`; absent: never. */
+  readonly content?: FileContentAttacher | null;
 }
 
 export interface SyncRunScope {
@@ -191,26 +206,58 @@ async function runChangeLoop(
 }
 
 async function recordsForFiles(deps: SyncRunDeps, scope: SyncRunScope, files: readonly DriveFile[]) {
-  const perFile = await mapWithConcurrency(files, deps.extrasConcurrency, async (file) =>
-    deps.records.file(file, file.trashed ? {} : await extrasFor(deps, scope, file)),
-  );
+  const live = files.filter((file) => !file.trashed);
+  const batched = await batchedExtrasFor(deps, scope, live);
+  const perFile = await mapWithConcurrency(files, deps.extrasConcurrency, async (file) => {
+    if (file.trashed) return deps.records.file(file, {});
+    const extras = batched ? (batched.get(file.id) ?? {}) : await extrasFor(deps, scope, file);
+    return withContent(deps, scope, file, deps.records.file(file, extras));
+  });
   return perFile.flat();
 }
 
 async function recordsForChanges(deps: SyncRunDeps, scope: SyncRunScope, changes: readonly DriveChange[]) {
   const latest = latestChangePerItem(changes).filter((change) => changeInScope(scope, change));
+  const liveFileOf = (change: DriveChange): DriveFile | null =>
+    change.changeType !== 'drive' && !change.removed && change.file && !change.file.trashed
+      ? change.file
+      : null;
+  const batched = await batchedExtrasFor(
+    deps,
+    scope,
+    latest.flatMap((change) => liveFileOf(change) ?? []),
+  );
   const perChange = await mapWithConcurrency(latest, deps.extrasConcurrency, async (change) => {
-    const file = change.file;
-    const live =
-      change.changeType !== 'drive' &&
-      !change.removed &&
-      file !== undefined &&
-      file !== null &&
-      !file.trashed;
-    const extras = live && file ? await extrasFor(deps, scope, file) : {};
-    return deps.records.change(change, extras);
+    const file = liveFileOf(change);
+    if (!file) return deps.records.change(change, {});
+    const extras = batched ? (batched.get(file.id) ?? {}) : await extrasFor(deps, scope, file);
+    return withContent(deps, scope, file, deps.records.change(change, extras));
   });
   return perChange.flat();
+}
+
+/**
+ * The file's content into its upsert, when asked for. Content Drive cannot give (too large,
+ * not downloadable, an export over 10 MB) is reported and the record goes without it; a
+ * retryable failure stops the page like a failed extra; a failed S3 upload rejects.
+ */
+async function withContent(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  file: DriveFile,
+  records: OutboundRecord[],
+): Promise<OutboundRecord[]> {
+  if (!deps.content || !scope.options.include.includes('content')) return records;
+  const index = records.findIndex(
+    (r) => r.operation === 'upsert' && r.resource_id === file.id && r.resource_type !== 'drive',
+  );
+  const record = records[index];
+  if (record === undefined) return records;
+  const outcome = await deps.content.attach(file, record);
+  if (outcome.ok) return records.map((r, i) => (i === index ? outcome.record : r));
+  if (deps.isRetryable(outcome.error)) throw outcome.error;
+  await deps.onExtraFailed(file.id, 'content', outcome.error);
+  return records;
 }
 
 /**
@@ -227,13 +274,82 @@ export function latestChangePerItem(changes: readonly DriveChange[]): DriveChang
   return [...byItem.values()];
 }
 
-async function extrasFor(deps: SyncRunDeps, scope: SyncRunScope, file: DriveFile): Promise<FileExtras> {
-  const include = new Set(scope.options.include);
+/** Which extras a live file needs read, per `options.include` (the same for both paths). */
+export function extrasPlanOf(
+  file: DriveFile,
+  include: readonly string[],
+): { readonly inlinePermissions: FileExtras['permissions'] | null; readonly read: readonly ExtraKind[] } {
   const isFolder = file.mimeType === FOLDER;
+  // Drive fills `permissions` inline only for My Drive items the caller may share (DRIVE_API §3).
+  const inlinePermissions =
+    include.includes('permissions') && file.permissions && !file.driveId ? file.permissions : null;
+  const read: ExtraKind[] = [];
+  if (include.includes('permissions') && inlinePermissions === null) read.push('permissions');
+  if (include.includes('revisions') && !isFolder && file.capabilities?.canReadRevisions !== false)
+    read.push('revisions');
+  if (include.includes('comments') && !isFolder) read.push('comments');
+  return { inlinePermissions, read };
+}
+
+/** A page's extras as batch parts: one per file and extra, in file order (`extrasPlanOf`). */
+export function extraRequestsOf(files: readonly DriveFile[], include: readonly string[]): ExtraRequest[] {
+  return files.flatMap((file) =>
+    extrasPlanOf(file, include).read.map((extra) => ({ fileId: file.id, extra })),
+  );
+}
+
+/**
+ * The outcomes of `requests` put back together per file, with the inline permissions of
+ * files that needed no call. A retryable failure stops the page (the first one found is
+ * thrown, before anything is reported, so a retried page does not report twice); the
+ * others are reported and their extra left out, as on the unbatched path.
+ */
+export async function extrasFromOutcomes(
+  files: readonly DriveFile[],
+  include: readonly string[],
+  requests: readonly ExtraRequest[],
+  outcomes: readonly ExtraOutcome[],
+  deps: Pick<SyncRunDeps, 'isRetryable' | 'onExtraFailed'>,
+): Promise<Map<string, FileExtras>> {
+  const retryable = outcomes.find((outcome) => !outcome.ok && deps.isRetryable(outcome.error));
+  if (retryable && !retryable.ok) throw retryable.error;
+  const byFile = new Map<string, FileExtras>();
+  for (const file of files) {
+    const { inlinePermissions } = extrasPlanOf(file, include);
+    byFile.set(file.id, inlinePermissions ? { permissions: inlinePermissions } : {});
+  }
+  for (const [index, request] of requests.entries()) {
+    const outcome = outcomes[index];
+    if (!outcome) continue;
+    if (!outcome.ok) {
+      await deps.onExtraFailed(request.fileId, request.extra, outcome.error);
+      continue;
+    }
+    byFile.set(request.fileId, { ...byFile.get(request.fileId), ...outcome.extras });
+  }
+  return byFile;
+}
+
+/** With batching on, every live file's extras of a page in batch requests; null otherwise. */
+async function batchedExtrasFor(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  files: readonly DriveFile[],
+): Promise<Map<string, FileExtras> | null> {
+  if (!deps.drive.batchExtras) return null;
+  const include = scope.options.include;
+  const requests = extraRequestsOf(files, include);
+  const outcomes = requests.length > 0 ? await deps.drive.batchExtras(requests) : [];
+  return extrasFromOutcomes(files, include, requests, outcomes, deps);
+}
+
+async function extrasFor(deps: SyncRunDeps, scope: SyncRunScope, file: DriveFile): Promise<FileExtras> {
+  const plan = extrasPlanOf(file, scope.options.include);
   const fetchExtra = async <K extends keyof FileExtras>(
     extra: K,
     read: () => Promise<NonNullable<FileExtras[K]>>,
   ): Promise<FileExtras[K] | undefined> => {
+    if (!plan.read.includes(extra)) return undefined;
     try {
       return await read();
     } catch (error) {
@@ -243,18 +359,9 @@ async function extrasFor(deps: SyncRunDeps, scope: SyncRunScope, file: DriveFile
     }
   };
   const [permissions, revisions, comments] = await Promise.all([
-    include.has('permissions')
-      ? // Drive fills `permissions` inline only for My Drive items the caller may share (DRIVE_API §3).
-        file.permissions && !file.driveId
-        ? Promise.resolve(file.permissions)
-        : fetchExtra('permissions', () => deps.drive.allPermissions(file.id))
-      : Promise.resolve(undefined),
-    include.has('revisions') && !isFolder && file.capabilities?.canReadRevisions !== false
-      ? fetchExtra('revisions', () => deps.drive.allRevisions(file.id))
-      : Promise.resolve(undefined),
-    include.has('comments') && !isFolder
-      ? fetchExtra('comments', () => deps.drive.allComments(file.id))
-      : Promise.resolve(undefined),
+    plan.inlinePermissions ?? fetchExtra('permissions', () => deps.drive.allPermissions(file.id)),
+    fetchExtra('revisions', () => deps.drive.allRevisions(file.id)),
+    fetchExtra('comments', () => deps.drive.allComments(file.id)),
   ]);
   return {
     ...(permissions ? { permissions } : {}),

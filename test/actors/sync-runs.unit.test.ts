@@ -1,6 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import type { DriveCorpus, DriveReader, Page } from '../../src/actors/ports.js';
-import { type FullSyncProgress, runFullSync, type SyncRunDeps } from '../../src/actors/sync-runs.js';
+import type {
+  DriveCorpus,
+  DriveReader,
+  ExtraOutcome,
+  ExtraRequest,
+  FileExtras,
+  Page,
+} from '../../src/actors/ports.js';
+import {
+  extraRequestsOf,
+  extrasFromOutcomes,
+  type FullSyncProgress,
+  runFullSync,
+  type SyncRunDeps,
+} from '../../src/actors/sync-runs.js';
 import { SyncSlots } from '../../src/actors/sync-slots.js';
 import type { FullSyncResume } from '../../src/contract/checkpoint.js';
 import type { DriveFile } from '../../src/contract/drive-resources.js';
@@ -39,6 +52,12 @@ function standInDrive(listed: string[]): DriveReader {
     allPermissions: async () => [],
     allRevisions: async () => [],
     allComments: async () => [],
+    exportFile: async () => {
+      throw new Error('no content in this stand-in');
+    },
+    downloadFile: async () => {
+      throw new Error('no content in this stand-in');
+    },
   };
 }
 
@@ -94,5 +113,185 @@ describe('runFullSync resume points', () => {
       new AbortController().signal,
     );
     expect(listed).toEqual(['drive-1:start', 'drive-1:d-p2']);
+  });
+});
+
+describe('per-file extras grouped for batch requests', () => {
+  const include = ['permissions', 'revisions', 'comments'] as const;
+  const doc = (id: string, extra: Partial<DriveFile> = {}) =>
+    ({ id, name: id, mimeType: 'application/vnd.google-apps.document', ...extra }) as DriveFile;
+  const folder = { id: 'dir', name: 'dir', mimeType: 'application/vnd.google-apps.folder' } as DriveFile;
+  const inlinePermission = { id: 'p-inline', type: 'user', role: 'owner' } as const;
+
+  it('asks one part per file and extra, skipping what the unbatched path skips', () => {
+    const files = [
+      doc('a'),
+      doc('mine', { permissions: [inlinePermission] }),
+      doc('shared', { permissions: [inlinePermission], driveId: 'd1' }),
+      doc('no-history', { capabilities: { canReadRevisions: false } }),
+      folder,
+    ];
+    expect(extraRequestsOf(files, include)).toEqual([
+      { fileId: 'a', extra: 'permissions' },
+      { fileId: 'a', extra: 'revisions' },
+      { fileId: 'a', extra: 'comments' },
+      // My Drive permissions came inline with the file: no call
+      { fileId: 'mine', extra: 'revisions' },
+      { fileId: 'mine', extra: 'comments' },
+      // shared-drive items never carry them inline
+      { fileId: 'shared', extra: 'permissions' },
+      { fileId: 'shared', extra: 'revisions' },
+      { fileId: 'shared', extra: 'comments' },
+      { fileId: 'no-history', extra: 'permissions' },
+      { fileId: 'no-history', extra: 'comments' },
+      // folders have neither revisions nor comments
+      { fileId: 'dir', extra: 'permissions' },
+    ]);
+    expect(extraRequestsOf(files, ['comments'])).toHaveLength(4);
+    expect(extraRequestsOf(files, [])).toEqual([]);
+  });
+
+  it('puts outcomes back per file; a failure for good is reported and its extra left out', async () => {
+    const files = [doc('a'), doc('mine', { permissions: [inlinePermission] })];
+    const requests = extraRequestsOf(files, include);
+    const notFound = new Error('comments gone');
+    const outcomes: ExtraOutcome[] = requests.map((request) =>
+      request.fileId === 'a' && request.extra === 'comments'
+        ? { ok: false, error: notFound }
+        : {
+            ok: true,
+            extras: { [request.extra]: [{ id: `${request.fileId}-${request.extra}` }] } as FileExtras,
+          },
+    );
+    const reported: string[] = [];
+    const byFile = await extrasFromOutcomes(files, include, requests, outcomes, {
+      isRetryable: () => false,
+      onExtraFailed: async (fileId, extra, error) => {
+        reported.push(`${fileId}:${extra}:${(error as Error).message}`);
+      },
+    });
+    expect(reported).toEqual(['a:comments:comments gone']);
+    expect(byFile.get('a')).toEqual({
+      permissions: [{ id: 'a-permissions' }],
+      revisions: [{ id: 'a-revisions' }],
+    });
+    expect(byFile.get('mine')).toEqual({
+      permissions: [inlinePermission],
+      revisions: [{ id: 'mine-revisions' }],
+      comments: [{ id: 'mine-comments' }],
+    });
+  });
+
+  it('a retryable failure stops the page before anything is reported', async () => {
+    const files = [doc('a')];
+    const requests = extraRequestsOf(files, include);
+    const busy = new Error('503');
+    const gone = new Error('404');
+    const outcomes: ExtraOutcome[] = [
+      { ok: false, error: gone },
+      { ok: false, error: busy },
+      { ok: true, extras: { comments: [] } },
+    ];
+    const reported: string[] = [];
+    await expect(
+      extrasFromOutcomes(files, include, requests, outcomes, {
+        isRetryable: (error) => error === busy,
+        onExtraFailed: async (fileId) => {
+          reported.push(fileId);
+        },
+      }),
+    ).rejects.toBe(busy);
+    expect(reported).toEqual([]);
+  });
+
+  it('a full sync gives the same records batched and unbatched, the batched one in one call per page', async () => {
+    const corpus: DriveFile[] = [
+      doc('a'),
+      doc('mine', { permissions: [inlinePermission] }),
+      folder,
+      { ...doc('gone'), trashed: true },
+    ];
+    const drive = (): DriveReader => {
+      const base = standInDrive([]);
+      const list = (kind: string) => async (fileId: string) => [{ id: `${fileId}-${kind}` }];
+      return {
+        ...base,
+        listDrives: async () => ({ items: [], nextPageToken: null }),
+        listFiles: async (corpusName: DriveCorpus) =>
+          corpusName.kind === 'user'
+            ? { items: corpus, nextPageToken: null }
+            : { items: [], nextPageToken: null },
+        allPermissions: list('permission') as DriveReader['allPermissions'],
+        allRevisions: list('revision') as DriveReader['allRevisions'],
+        allComments: list('comment') as DriveReader['allComments'],
+      };
+    };
+    const recordsOf = async (batched: boolean) => {
+      const published: OutboundRecord[] = [];
+      const batches: ExtraRequest[][] = [];
+      const reader = drive();
+      const withBatch: DriveReader = batched
+        ? {
+            ...reader,
+            batchExtras: async (requests) => {
+              batches.push([...requests]);
+              return Promise.all(
+                requests.map(async (request): Promise<ExtraOutcome> => {
+                  const read = {
+                    permissions: reader.allPermissions,
+                    revisions: reader.allRevisions,
+                    comments: reader.allComments,
+                  }[request.extra];
+                  return { ok: true, extras: { [request.extra]: await read(request.fileId) } };
+                }),
+              );
+            },
+          }
+        : reader;
+      await runFullSync(
+        {
+          ...deps([]),
+          drive: withBatch,
+          records: {
+            drive: () => [],
+            file: (f, extras) => [
+              {
+                resource_type: 'file',
+                resource_id: f.id,
+                data: { extras: JSON.parse(JSON.stringify(extras)) },
+              } as unknown as OutboundRecord,
+            ],
+            change: () => [],
+          },
+          publisher: {
+            publish: async (records) => {
+              published.push(...records);
+            },
+          },
+        },
+        { ...scope, options: { include, driveIds: null }, includeSharedDrives: false },
+        { startPageToken: null, resume: null, counts: {} },
+        () => undefined,
+        new AbortController().signal,
+      );
+      return { published, batches };
+    };
+    const plain = await recordsOf(false);
+    const batched = await recordsOf(true);
+    expect(batched.published).toEqual(plain.published);
+    expect(batched.batches).toHaveLength(1);
+    expect(batched.batches[0]).toEqual(
+      extraRequestsOf(
+        corpus.filter((f) => !f.trashed),
+        include,
+      ),
+    );
+    expect(plain.published.find((r) => r.resource_id === 'a')?.data).toEqual({
+      extras: {
+        permissions: [{ id: 'a-permission' }],
+        revisions: [{ id: 'a-revision' }],
+        comments: [{ id: 'a-comment' }],
+      },
+    });
   });
 });

@@ -1,11 +1,20 @@
 import type { drive_v3 } from 'googleapis';
-import type { ChangePage, DriveReader } from '../../actors/ports.js';
+import type {
+  ChangePage,
+  DriveReader,
+  ExtraKind,
+  ExtraOutcome,
+  ExtraRequest,
+  FileExtras,
+} from '../../actors/ports.js';
 import { type QuotaGovernor, rateLimitScopeOf } from '../../actors/quota-governor.js';
 import type { AccessTokenProvider } from '../control-plane/access-token-client.js';
 import {
   type AfterDriveCall,
   type BeforeDriveCall,
   createDriveGateway,
+  type DriveBatchRequest,
+  type DriveBatchResult,
   type DriveGateway,
 } from './drive-gateway.js';
 
@@ -20,6 +29,10 @@ export interface DriveReaderOptions {
   readonly signal?: AbortSignal;
   /** Drive's root; read from the googleapis client's configuration when absent. */
   readonly rootUrl?: string;
+  /** GDRIVE_BATCH_REQUESTS: per-file lists grouped into batch requests (`batchExtras`). */
+  readonly batchRequests?: boolean;
+  /** Follow-up calls (continued pages, parts retried alone) in flight at once. Default 8. */
+  readonly followUpConcurrency?: number;
 }
 
 /**
@@ -73,5 +86,128 @@ export function createDriveReader(options: DriveReaderOptions): DriveReader {
     allPermissions: (fileId) => gateway.listAllPermissions(fileId),
     allRevisions: (fileId) => gateway.listAllRevisions(fileId),
     allComments: (fileId) => gateway.listAllComments(fileId),
+    exportFile: (fileId, mimeType, maxBytes) => gateway.exportFile(fileId, mimeType, { maxBytes }),
+    downloadFile: (fileId, maxBytes) => gateway.downloadFile(fileId, maxBytes),
+    ...(options.batchRequests
+      ? {
+          batchExtras: (requests: readonly ExtraRequest[]) =>
+            readExtrasBatched(gateway, requests, options.followUpConcurrency ?? 8),
+        }
+      : {}),
+  };
+}
+
+const BATCH_METHOD_OF = {
+  permissions: 'drive.permissions.list',
+  revisions: 'drive.revisions.list',
+  comments: 'drive.comments.list',
+} as const satisfies Record<ExtraKind, DriveBatchRequest['method']>;
+
+/**
+ * Each extra's first page through `batchGet` (100 parts a request, every part through the
+ * quota governor); then, one call at a time as the unbatched path makes them, the pages
+ * after a first page that had a `nextPageToken`, and a part that failed with a retryable
+ * classification read again alone from its start. A part that failed for good (or whose
+ * retry failed) is its outcome's error, classified like the same direct call's.
+ */
+export async function readExtrasBatched(
+  gateway: DriveGateway,
+  requests: readonly ExtraRequest[],
+  followUpConcurrency: number,
+): Promise<ExtraOutcome[]> {
+  if (requests.length === 0) return [];
+  const parts: DriveBatchRequest[] = requests.map((request) => ({
+    method: BATCH_METHOD_OF[request.extra],
+    fileId: request.fileId,
+  }));
+  const answers = await gateway.batchGet(parts);
+  const outcomes = new Array<ExtraOutcome>(requests.length);
+  const followUps: Array<() => Promise<void>> = [];
+  answers.forEach((answer, index) => {
+    const request = requests[index] as ExtraRequest;
+    const settle = (read: () => Promise<FileExtras>) =>
+      followUps.push(async () => {
+        try {
+          outcomes[index] = { ok: true, extras: await read() };
+        } catch (error) {
+          outcomes[index] = { ok: false, error };
+        }
+      });
+    if (!answer.ok) {
+      if (answer.error.failure.retryable) settle(() => readAlone(gateway, request));
+      else outcomes[index] = { ok: false, error: answer.error };
+      return;
+    }
+    const first = firstPageOf(answer);
+    if (first.nextPageToken === null) outcomes[index] = { ok: true, extras: first.extras };
+    else {
+      const token = first.nextPageToken;
+      settle(async () => merge(first.extras, await readRest(gateway, request, token)));
+    }
+  });
+  let next = 0;
+  const lane = async () => {
+    while (next < followUps.length) await (followUps[next++] as () => Promise<void>)();
+  };
+  await Promise.all(Array.from({ length: Math.min(followUpConcurrency, followUps.length) }, lane));
+  return outcomes;
+}
+
+function firstPageOf(answer: Extract<DriveBatchResult, { ok: true }>): {
+  extras: FileExtras;
+  nextPageToken: string | null;
+} {
+  switch (answer.method) {
+    case 'drive.permissions.list':
+      return { extras: { permissions: [...answer.value.items] }, nextPageToken: answer.value.nextPageToken };
+    case 'drive.revisions.list':
+      return { extras: { revisions: [...answer.value.items] }, nextPageToken: answer.value.nextPageToken };
+    case 'drive.comments.list':
+      return { extras: { comments: [...answer.value.items] }, nextPageToken: answer.value.nextPageToken };
+    default:
+      throw new Error(`readExtrasBatched: unexpected batch answer for ${answer.method}`);
+  }
+}
+
+async function readAlone(gateway: DriveGateway, request: ExtraRequest): Promise<FileExtras> {
+  switch (request.extra) {
+    case 'permissions':
+      return { permissions: await gateway.listAllPermissions(request.fileId) };
+    case 'revisions':
+      return { revisions: await gateway.listAllRevisions(request.fileId) };
+    case 'comments':
+      return { comments: await gateway.listAllComments(request.fileId) };
+  }
+}
+
+/** The pages after the first, with plain calls (DriveGateway's `list*` with a page token). */
+async function readRest(gateway: DriveGateway, request: ExtraRequest, from: string): Promise<FileExtras> {
+  const pages = async <T>(
+    read: (token: string) => Promise<{ items: readonly T[]; nextPageToken: string | null }>,
+  ) => {
+    const items: T[] = [];
+    let token: string | null = from;
+    while (token !== null) {
+      const page: { items: readonly T[]; nextPageToken: string | null } = await read(token);
+      items.push(...page.items);
+      token = page.nextPageToken;
+    }
+    return items;
+  };
+  switch (request.extra) {
+    case 'permissions':
+      return { permissions: await pages((token) => gateway.listPermissions(request.fileId, token)) };
+    case 'revisions':
+      return { revisions: await pages((token) => gateway.listRevisions(request.fileId, token)) };
+    case 'comments':
+      return { comments: await pages((token) => gateway.listComments(request.fileId, token)) };
+  }
+}
+
+function merge(first: FileExtras, rest: FileExtras): FileExtras {
+  return {
+    ...(first.permissions ? { permissions: [...first.permissions, ...(rest.permissions ?? [])] } : {}),
+    ...(first.revisions ? { revisions: [...first.revisions, ...(rest.revisions ?? [])] } : {}),
+    ...(first.comments ? { comments: [...first.comments, ...(rest.comments ?? [])] } : {}),
   };
 }

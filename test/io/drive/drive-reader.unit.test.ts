@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import type { ExtraRequest } from '../../../src/actors/ports.js';
+import type { DrivePermission } from '../../../src/contract/drive-resources.js';
+import { DriveCallError } from '../../../src/io/drive/drive-call-error.js';
+import type {
+  DriveBatchRequest,
+  DriveBatchResult,
+  DriveGateway,
+} from '../../../src/io/drive/drive-gateway.js';
+import { readExtrasBatched } from '../../../src/io/drive/drive-reader.js';
+
+/**
+ * How batched extras are completed: first pages from batch parts, further pages and parts
+ * that failed with a retryable classification by plain calls, failures for good as they
+ * are. The gateway is a stand-in recording every call.
+ */
+
+const failure = (status: number, reason: string) =>
+  new DriveCallError('drive.permissions.list', {
+    source: 'drive',
+    httpStatus: status,
+    reason,
+    location: null,
+    message: reason,
+    retryAfterMs: null,
+  });
+
+function standInGateway(
+  calls: string[],
+  answer: (request: DriveBatchRequest) => DriveBatchResult,
+): DriveGateway {
+  const permission = (id: string) => ({ id, type: 'user', role: 'reader' }) as DrivePermission;
+  return {
+    batchGet: async (requests: readonly DriveBatchRequest[]) => {
+      calls.push(`batch(${requests.length})`);
+      return requests.map(answer);
+    },
+    listPermissions: async (fileId: string, pageToken?: string | null) => {
+      calls.push(`permissions ${fileId} ${pageToken ?? 'start'}`);
+      return pageToken === 'p2'
+        ? { items: [permission(`${fileId}-2`)], nextPageToken: 'p3' }
+        : pageToken === 'p3'
+          ? { items: [permission(`${fileId}-3`)], nextPageToken: null }
+          : { items: [permission(`${fileId}-1`)], nextPageToken: 'p2' };
+    },
+    listAllPermissions: async (fileId: string) => {
+      calls.push(`all permissions ${fileId}`);
+      return [permission(`${fileId}-alone`)];
+    },
+    listAllRevisions: async (fileId: string) => {
+      calls.push(`all revisions ${fileId}`);
+      return [];
+    },
+  } as unknown as DriveGateway;
+}
+
+describe('readExtrasBatched', () => {
+  const requests: ExtraRequest[] = [
+    { fileId: 'one-page', extra: 'permissions' },
+    { fileId: 'three-pages', extra: 'permissions' },
+    { fileId: 'busy', extra: 'permissions' },
+    { fileId: 'gone', extra: 'revisions' },
+  ];
+
+  it('continues long lists and retries retryable parts alone, leaving failures for good as they are', async () => {
+    const calls: string[] = [];
+    const gone = failure(404, 'notFound');
+    const gateway = standInGateway(calls, (request) => {
+      switch (request.fileId) {
+        case 'one-page':
+          return {
+            method: 'drive.permissions.list',
+            ok: true,
+            request,
+            value: { items: [{ id: 'only', type: 'anyone', role: 'reader' }], nextPageToken: null },
+          } as DriveBatchResult;
+        case 'three-pages':
+          return {
+            method: 'drive.permissions.list',
+            ok: true,
+            request,
+            value: { items: [{ id: 'first', type: 'anyone', role: 'reader' }], nextPageToken: 'p2' },
+          } as DriveBatchResult;
+        case 'busy':
+          return {
+            method: 'drive.permissions.list',
+            ok: false,
+            request,
+            error: failure(403, 'userRateLimitExceeded'),
+          } as DriveBatchResult;
+        default:
+          return { method: 'drive.revisions.list', ok: false, request, error: gone } as DriveBatchResult;
+      }
+    });
+
+    const outcomes = await readExtrasBatched(gateway, requests, 2);
+
+    expect(calls).toEqual([
+      'batch(4)',
+      'permissions three-pages p2',
+      'all permissions busy',
+      'permissions three-pages p3',
+    ]);
+    expect(outcomes).toEqual([
+      { ok: true, extras: { permissions: [{ id: 'only', type: 'anyone', role: 'reader' }] } },
+      {
+        ok: true,
+        extras: {
+          permissions: [
+            { id: 'first', type: 'anyone', role: 'reader' },
+            { id: 'three-pages-2', type: 'user', role: 'reader' },
+            { id: 'three-pages-3', type: 'user', role: 'reader' },
+          ],
+        },
+      },
+      { ok: true, extras: { permissions: [{ id: 'busy-alone', type: 'user', role: 'reader' }] } },
+      { ok: false, error: gone },
+    ]);
+  });
+
+  it('asks nothing for no requests', async () => {
+    const calls: string[] = [];
+    expect(
+      await readExtrasBatched(
+        standInGateway(calls, () => ({}) as DriveBatchResult),
+        [],
+        8,
+      ),
+    ).toEqual([]);
+    expect(calls).toEqual([]);
+  });
+});
