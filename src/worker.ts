@@ -15,6 +15,7 @@ import { createCheckpointTable } from './io/kafka/checkpoint-table.js';
 import { createInboundConsumer, type InboundConsumer } from './io/kafka/inbound-consumer.js';
 import { createKafka } from './io/kafka/kafka-client.js';
 import { createMessageSink, type MessageSink } from './io/kafka/message-sink.js';
+import { openPayloadStore } from './io/s3/s3-client.js';
 import type { Logger } from './logger.js';
 import type { ConnectionEvent } from './machines/connection-machine.js';
 import { errorRecord } from './machines/records.js';
@@ -47,6 +48,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   });
   await table.start();
   const governor = createQuotaGovernor(config.drive.quota);
+  const payloads = await openPayloadStore(config, logger);
 
   const tokens = createAccessTokenClient(config.controlPlane, { integrationId: config.worker.integrationId });
   const driveApi = createDriveApi(config.drive.baseUrl);
@@ -90,6 +92,13 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
       channelServices && config.drive.channels
         ? { services: channelServices, renewMarginMs: config.drive.channels.renewMarginSeconds * 1000 }
         : null,
+    payloads: {
+      store: payloads.store,
+      maxInlineBytes: config.kafka.maxInlineBytes,
+      contentMaxBytes: config.drive.contentMaxBytes,
+      exportMimeMap: config.drive.exportMimeMap,
+    },
+    batchRequests: config.drive.batchRequests,
   });
   const connections = new ConnectionSupervisor<ConnectionEvent>(factory, table, logger, {
     idleEvictionMs: config.worker.idleEvictionMs,
@@ -214,6 +223,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
       governor.close();
       await table.stop();
       await sink.close();
+      await payloads.close();
     },
   };
 }

@@ -33,7 +33,9 @@ import {
   NotificationQuiet,
 } from './channel-quiet.js';
 import type { ChannelServices } from './channel-services.js';
+import { createContentAttacher, createRecordOffloader, type PreparedRecord } from './content-payloads.js';
 import type { TransitionRecord } from './inspection.js';
+import type { PayloadStorePort } from './ports.js';
 import type { QuotaGovernor } from './quota-governor.js';
 import type { ConnectionActorFactory, ConnectionActorHandle } from './supervisor.js';
 import { runFullSync, runIncrementalSync, type SyncRunDeps, type SyncRunScope } from './sync-runs.js';
@@ -62,6 +64,20 @@ export interface ConnectionServicesDeps {
   /** How long an incremental run lets a burst of notifications settle; defaults in channel-quiet.ts. */
   readonly notificationQuiet?: NotificationQuiet;
   readonly now?: () => Date;
+  /**
+   * S3 for content and for records above KAFKA_MAX_INLINE_BYTES; null or absent: records go
+   * as built and content is never read.
+   */
+  readonly payloads?: {
+    readonly store: PayloadStorePort;
+    readonly maxInlineBytes: number;
+    /** GDRIVE_CONTENT_MAX_BYTES. */
+    readonly contentMaxBytes: number;
+    /** GDRIVE_EXPORT_MIME_MAP. */
+    readonly exportMimeMap: Readonly<Record<string, string>>;
+  } | null;
+  /** GDRIVE_BATCH_REQUESTS: per-file extras of a page read in Drive batch requests. */
+  readonly batchRequests?: boolean;
 }
 
 /**
@@ -79,13 +95,20 @@ export function createConnectionActorFactory(
       maxWaitMs: DEFAULT_NOTIFICATION_MAX_WAIT_MS,
     });
 
+  // Records above KAFKA_MAX_INLINE_BYTES leave what does not fit in S3, stored before they are produced.
+  const prepareRecords = deps.payloads
+    ? createRecordOffloader({ store: deps.payloads.store, maxInlineBytes: deps.payloads.maxInlineBytes })
+    : async (records: readonly OutboundRecord[]): Promise<PreparedRecord[]> =>
+        records.map((record) => ({ record, value: JSON.stringify(record) }));
+
   async function publishRecords(records: readonly OutboundRecord[], correlationId: string | null) {
     if (records.length === 0) return;
+    const prepared = await prepareRecords(records);
     await deps.sink.send(
-      records.map((record) => ({
+      prepared.map(({ record, value }) => ({
         topic: deps.topics.records,
         key: record.integration_connection_id,
-        value: JSON.stringify(record),
+        value,
         headers: recordHeaders(record, correlationId),
       })),
     );
@@ -142,15 +165,17 @@ export function createConnectionActorFactory(
         cursor: mode === 'incremental' ? checkpoint.cursor : activeSync.startPageToken,
         now: now(),
       });
+      const drive = createDriveReader({
+        api: deps.driveApi,
+        tokens: deps.tokens,
+        connectionId: checkpoint.connectionId,
+        pageSize: deps.pageSize,
+        governor: deps.governor,
+        signal: controller.signal,
+        batchRequests: deps.batchRequests ?? false,
+      });
       const runDeps: SyncRunDeps = {
-        drive: createDriveReader({
-          api: deps.driveApi,
-          tokens: deps.tokens,
-          connectionId: checkpoint.connectionId,
-          pageSize: deps.pageSize,
-          governor: deps.governor,
-          signal: controller.signal,
-        }),
+        drive,
         records: {
           drive: (drive) => [driveRecord(recordContext(), drive)],
           file: (file, extras) => recordsForListedFile(recordContext(), file, extras),
@@ -163,9 +188,22 @@ export function createConnectionActorFactory(
         // still in flight fail with the abort: that is no failure of theirs to report.
         onExtraFailed: async (fileId, extra, error) => {
           if (controller.signal.aborted) return;
-          await publishError(checkpoint, failureOf(error), { type: extra.replace(/s$/, ''), id: fileId }, 1);
+          const type = extra === 'content' ? 'file' : extra.replace(/s$/, '');
+          await publishError(checkpoint, failureOf(error), { type, id: fileId }, 1);
         },
         extrasConcurrency: 8,
+        content: deps.payloads
+          ? createContentAttacher({
+              drive,
+              store: deps.payloads.store,
+              connectionId: checkpoint.connectionId,
+              maxInlineBytes: deps.payloads.maxInlineBytes,
+              settings: {
+                exportMimeMap: deps.payloads.exportMimeMap,
+                contentMaxBytes: deps.payloads.contentMaxBytes,
+              },
+            })
+          : null,
       };
       const scope: SyncRunScope = {
         connectionId: checkpoint.connectionId,
