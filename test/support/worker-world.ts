@@ -3,6 +3,7 @@ import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { inject } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { ErrorRecord, OutboundRecord } from '../../src/contract/records.js';
+import { type EmbeddedS3, startEmbeddedS3 } from '../../src/embedded/s3-server.js';
 import {
   type CorpusOptions,
   type RunningDriveEmulator,
@@ -21,6 +22,8 @@ export const PARTITIONS = 4;
  */
 export class WorkerWorld {
   readonly workers: RunningWorker[] = [];
+  /** The world's S3 once `startS3` ran: its workers' payload store. */
+  s3: EmbeddedS3 | null = null;
   private constructor(
     readonly emulator: RunningDriveEmulator,
     readonly topics: Config['kafka']['topics'],
@@ -69,8 +72,23 @@ export class WorkerWorld {
       CONTROL_PLANE_BASE_URL: this.emulator.url,
       GDRIVE_PAGE_SIZE: '25',
       LOG_LEVEL: 'silent',
+      ...(this.s3 ? this.s3.env : {}),
       ...overrides,
     };
+  }
+
+  /**
+   * An embedded S3 (s3rver) for this world's workers, started once and closed with the
+   * world. Its fixed credentials go into this process's environment, where the worker's
+   * S3 client finds them through the standard AWS chain (and into `env()` for spawned workers).
+   */
+  async startS3(): Promise<EmbeddedS3> {
+    if (this.s3 === null) {
+      this.s3 = await startEmbeddedS3({ bucket: 'gdrive-e2e-payloads' });
+      process.env.AWS_ACCESS_KEY_ID = this.s3.env.AWS_ACCESS_KEY_ID;
+      process.env.AWS_SECRET_ACCESS_KEY = this.s3.env.AWS_SECRET_ACCESS_KEY;
+    }
+    return this.s3;
   }
 
   async startWorker(overrides: Record<string, string> = {}): Promise<RunningWorker> {
@@ -135,6 +153,7 @@ export class WorkerWorld {
     await this.reader.stop();
     await this.producer.disconnect();
     await this.emulator.close();
+    await this.s3?.close();
     void this.kafka;
   }
 }
