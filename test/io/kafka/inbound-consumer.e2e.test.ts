@@ -236,6 +236,39 @@ describe('the inbound consumer on the embedded broker', () => {
     expect(log).toEqual(['0', '1', '2', 'resumed', '3', '4', '5', '6', '7']);
   });
 
+  it('quiesce waits for the message in hand, commits it and stays in the group', async () => {
+    const topic = uniqueName('inbound-quiesce');
+    const groupId = uniqueName('inbound-quiesce-group');
+    await broker.createTopic(topic, 1);
+    const p = await producer();
+    await p.send({ topic, messages: Array.from({ length: 5 }, (_, i) => ({ key: 'conn', value: `m${i}` })) });
+
+    const log: string[] = [];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const member = startConsumer({
+      groupId,
+      topics: [topic],
+      handle: async (message) => {
+        log.push(`start ${message.offset}`);
+        if (message.offset === '1') await held;
+        log.push(`end ${message.offset}`);
+      },
+    });
+    await member.started;
+    await waitUntil(() => log.includes('start 1'), 'message 1 in hand');
+    const quiesced = member.consumer.quiesce().then(() => log.push('quiesced'));
+    // Room for a quiesce that did not wait to resolve; it would show before 'end 1'.
+    await sleep(300);
+    release();
+    await quiesced;
+    expect(log).toEqual(['start 0', 'end 0', 'start 1', 'end 1', 'quiesced']);
+    expect(member.consumer.status().joined).toBe(true);
+    expect(await committedOffsets(groupId, topic)).toEqual({ 0: '2' });
+  });
+
   it('runs a failed assignment hook again even when no message arrives', async () => {
     const topic = uniqueName('inbound-quiet');
     await broker.createTopic(topic, 2);
