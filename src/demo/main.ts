@@ -7,6 +7,7 @@
  */
 import { google } from 'googleapis';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { recordLine } from '../cli/record-line.js';
 import { loadConfig } from '../config.js';
 import { type OutboundRecord, outboundRecordSchema } from '../contract/records.js';
 import { startEmbeddedKafka } from '../embedded/kafka-broker.js';
@@ -15,7 +16,6 @@ import { createLogger } from '../logger.js';
 import { quietKnownWarnings } from '../quiet-warnings.js';
 import { startWorker } from '../worker.js';
 import { ProgressBar } from './progress.js';
-import { recordLine } from './record-line.js';
 
 const CONNECTION_ID = 'conn_demo';
 const CUSTOMER_ID = 'cust_demo';
@@ -152,9 +152,12 @@ async function main(): Promise<void> {
   say(`\ndone in ${((Date.now() - started) / 1000).toFixed(1)} s. Next:`);
   say('  npm run emulator -- --port 4000              the Drive emulator alone, with a token to try');
   say('  DEMO_KEEP=1 npm run demo                     keep everything running after the demo');
+  say('  npm run records -- --from-beginning          the records topic as readable lines (with DEMO_KEEP,');
+  say('                                               and the --bootstrap it prints; --connection, --topic)');
 
   if (process.env.DEMO_KEEP === '1') {
-    say('\nrunning until Ctrl-C …');
+    say('\nrunning until Ctrl-C … the records, from another terminal:');
+    say(`  npm run records -- --bootstrap ${kafka.bootstrapServers.join(',')} --from-beginning`);
     await new Promise<void>((resolve) => process.once('SIGINT', () => resolve()));
   }
   await reader.disconnect();
