@@ -16,6 +16,7 @@ import {
   type DriveBatchRequest,
   type DriveBatchResult,
   type DriveGateway,
+  MAX_BATCH_PARTS,
 } from './drive-gateway.js';
 
 export { createDriveApi } from './drive-gateway.js';
@@ -120,7 +121,19 @@ export async function readExtrasBatched(
     method: BATCH_METHOD_OF[request.extra],
     fileId: request.fileId,
   }));
-  const answers = await gateway.batchGet(parts);
+  // A large page makes several batch requests: a few at once, as the unbatched path keeps
+  // several calls in flight (each part still waits for its place in the quota governor).
+  const chunks: DriveBatchRequest[][] = [];
+  for (let start = 0; start < parts.length; start += MAX_BATCH_PARTS)
+    chunks.push(parts.slice(start, start + MAX_BATCH_PARTS));
+  const answered = new Array<DriveBatchResult[]>(chunks.length);
+  await inLanes(
+    chunks.map((chunk, index) => async () => {
+      answered[index] = await gateway.batchGet(chunk);
+    }),
+    BATCHES_IN_FLIGHT,
+  );
+  const answers = answered.flat();
   const outcomes = new Array<ExtraOutcome>(requests.length);
   const followUps: Array<() => Promise<void>> = [];
   answers.forEach((answer, index) => {
@@ -145,12 +158,20 @@ export async function readExtrasBatched(
       settle(async () => merge(first.extras, await readRest(gateway, request, token)));
     }
   });
+  await inLanes(followUps, followUpConcurrency);
+  return outcomes;
+}
+
+/** Batch requests of one page in flight at once. */
+const BATCHES_IN_FLIGHT = 4;
+
+/** Runs `tasks` with at most `lanes` of them at once; the first failure rejects. */
+async function inLanes(tasks: ReadonlyArray<() => Promise<void>>, lanes: number): Promise<void> {
   let next = 0;
   const lane = async () => {
-    while (next < followUps.length) await (followUps[next++] as () => Promise<void>)();
+    while (next < tasks.length) await (tasks[next++] as () => Promise<void>)();
   };
-  await Promise.all(Array.from({ length: Math.min(followUpConcurrency, followUps.length) }, lane));
-  return outcomes;
+  await Promise.all(Array.from({ length: Math.min(lanes, tasks.length) }, lane));
 }
 
 function firstPageOf(answer: Extract<DriveBatchResult, { ok: true }>): {

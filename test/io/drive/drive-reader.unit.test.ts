@@ -118,6 +118,29 @@ describe('readExtrasBatched', () => {
     ]);
   });
 
+  it('sends a large page as several batch requests of at most 100 parts, outcomes in request order', async () => {
+    const calls: string[] = [];
+    const many: ExtraRequest[] = Array.from({ length: 250 }, (_, n) => ({
+      fileId: `f${n}`,
+      extra: 'permissions',
+    }));
+    const gateway = standInGateway(
+      calls,
+      (request) =>
+        ({
+          method: 'drive.permissions.list',
+          ok: true,
+          request,
+          value: { items: [{ id: request.fileId, type: 'anyone', role: 'reader' }], nextPageToken: null },
+        }) as DriveBatchResult,
+    );
+    const outcomes = await readExtrasBatched(gateway, many, 8);
+    expect(calls.sort()).toEqual(['batch(100)', 'batch(100)', 'batch(50)']);
+    expect(outcomes.map((o) => (o.ok ? o.extras.permissions?.[0]?.id : null))).toEqual(
+      many.map((r) => r.fileId),
+    );
+  });
+
   it('asks nothing for no requests', async () => {
     const calls: string[] = [];
     expect(
