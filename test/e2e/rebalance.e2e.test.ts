@@ -14,8 +14,10 @@ const PAGE = 20;
  */
 const FAST_GROUP = {
   GDRIVE_PAGE_SIZE: String(PAGE),
-  KAFKA_CONSUMER_SESSION_TIMEOUT_MS: '4000',
-  KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: '500',
+  // Short enough for the mock broker's rebalance wait (session timeout − 1 s), long enough
+  // that a busy 2-core CI machine does not miss heartbeats and churn the group.
+  KAFKA_CONSUMER_SESSION_TIMEOUT_MS: '6000',
+  KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: '1000',
   KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS: '10000',
 };
 
@@ -76,6 +78,7 @@ describe('two workers in one consumer group', () => {
         triggerPartitions(first).length > 0 &&
         triggerPartitions(second).length > 0,
       'both workers own trigger partitions',
+      90_000,
     );
 
     // Listing slowed so that the walks are mid-way when the worker stops.
