@@ -48,6 +48,8 @@ export interface ContentAttacherDeps {
   readonly connectionId: string;
   readonly maxInlineBytes: number;
   readonly settings: ContentSettings;
+  /** The sync's: a stopped sync does not keep uploading or waiting to retry. */
+  readonly signal?: AbortSignal;
 }
 
 export function createContentAttacher(deps: ContentAttacherDeps): FileContentAttacher {
@@ -92,6 +94,7 @@ export function createContentAttacher(deps: ContentAttacherDeps): FileContentAtt
             connectionId: deps.connectionId,
             body: head.bytes,
             contentType,
+            ...(deps.signal ? { signal: deps.signal } : {}),
           });
           return { ok: true, record: withPayload(record, { kind: 's3', ...stored }) };
         }
@@ -99,6 +102,7 @@ export function createContentAttacher(deps: ContentAttacherDeps): FileContentAtt
           connectionId: deps.connectionId,
           body: source.rest(head.bytes),
           contentType,
+          ...(deps.signal ? { signal: deps.signal } : {}),
         });
         return { ok: true, record: withPayload(record, { kind: 's3', ...stored }) };
       } catch (error) {

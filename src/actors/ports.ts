@@ -78,6 +78,7 @@ export interface PayloadStorePort {
     readonly connectionId: string;
     readonly body: Buffer | Readable;
     readonly contentType: string;
+    readonly signal?: AbortSignal;
   }): Promise<{
     readonly bucket: string;
     readonly key: string;

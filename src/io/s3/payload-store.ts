@@ -33,6 +33,8 @@ export interface PayloadPut {
   readonly contentType: string;
   /** When the caller already knows it: checked against the bytes, a mismatch is refused. */
   readonly sha256?: string;
+  /** Stops this put's requests and waits (e.g. its sync stopped), besides the store's own signal. */
+  readonly signal?: AbortSignal;
 }
 
 export interface StoredPayload {
@@ -172,7 +174,7 @@ function failureOfS3Error(error: unknown, operation: string): S3RequestFailed {
 }
 
 export function createPayloadStore(options: PayloadStoreOptions): PayloadStore {
-  const { client, bucket, keyPrefix, signal } = options;
+  const { client, bucket, keyPrefix } = options;
   const policy = options.retry ?? DEFAULT_PAYLOAD_RETRY;
   const random = options.random ?? Math.random;
   const sleep =
@@ -182,7 +184,7 @@ export function createPayloadStore(options: PayloadStoreOptions): PayloadStore {
   const spoolDirectory = options.spoolDirectory ?? tmpdir();
 
   /** The stored object's size, or null when it is absent (or unreadable for us: then we upload). */
-  async function storedSize(key: string): Promise<number | null> {
+  async function storedSize(key: string, signal: AbortSignal | undefined): Promise<number | null> {
     try {
       const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
         ...(signal ? { abortSignal: signal } : {}),
@@ -196,8 +198,13 @@ export function createPayloadStore(options: PayloadStoreOptions): PayloadStore {
     }
   }
 
-  async function attempt(body: Spooled, key: string, contentType: string): Promise<boolean> {
-    if ((await storedSize(key)) === body.size) return true;
+  async function attempt(
+    body: Spooled,
+    key: string,
+    contentType: string,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    if ((await storedSize(key, signal)) === body.size) return true;
     try {
       await client.send(
         new PutObjectCommand({
@@ -220,6 +227,8 @@ export function createPayloadStore(options: PayloadStoreOptions): PayloadStore {
 
   return {
     async put(payload) {
+      const signals = [options.signal, payload.signal].filter((s): s is AbortSignal => s !== undefined);
+      const signal = signals.length > 1 ? AbortSignal.any(signals) : signals[0];
       const body = await spool(payload.body, threshold, spoolDirectory);
       try {
         if (payload.sha256 !== undefined && payload.sha256.toLowerCase() !== body.sha256) {
@@ -229,7 +238,7 @@ export function createPayloadStore(options: PayloadStoreOptions): PayloadStore {
         for (let retries = 0; ; retries++) {
           let failure: CallFailure;
           try {
-            const alreadyStored = await attempt(body, key, payload.contentType);
+            const alreadyStored = await attempt(body, key, payload.contentType, signal);
             publish('s3.offloaded', { bytes: body.size });
             return {
               bucket,

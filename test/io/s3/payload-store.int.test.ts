@@ -230,6 +230,39 @@ describe('the payload store against s3rver', () => {
     }
   });
 
+  it('a put whose caller stopped (its sync ended) stops waiting to retry', async () => {
+    const down = await startEmbeddedS3({ bucket: 'stopped-test' });
+    const downClient = clientFor(down);
+    await down.close();
+    try {
+      const controller = new AbortController();
+      let waits = 0;
+      const store = createPayloadStore({
+        client: downClient,
+        bucket: 'stopped-test',
+        keyPrefix: 'p',
+        // A wait that never ends by itself: only the put's own signal can end it.
+        sleep: (_ms, signal) =>
+          new Promise<void>((_resolve, reject) => {
+            waits++;
+            signal?.addEventListener('abort', () => reject(signal.reason), { once: true });
+            controller.abort(new Error('sync stopped'));
+          }),
+      });
+      await expect(
+        store.put({
+          connectionId: 'c',
+          body: Buffer.from('x'),
+          contentType: 'text/plain',
+          signal: controller.signal,
+        }),
+      ).rejects.toThrow('sync stopped');
+      expect(waits).toBe(1);
+    } finally {
+      downClient.destroy();
+    }
+  });
+
   it('keys are content addresses under the prefix', () => {
     expect(payloadKey('google-drive/', 'conn_1', 'ab')).toBe('google-drive/conn_1/ab');
     expect(payloadKey('', 'conn_1', 'ab')).toBe('conn_1/ab');
