@@ -199,6 +199,26 @@ describe('file content with S3 offload (embedded broker, Drive emulator, s3rver)
     expect(withoutContent.map((r) => r.data.name)).toEqual([]);
   });
 
+  it('an incremental sync carries the new content of an edited file', async () => {
+    const { drive, auth } = world.driveAs(ada.accessToken);
+    await drive.files.update(
+      {
+        fileId: ids.smallDoc,
+        fields: 'id',
+        media: { mimeType: 'text/plain', body: Readable.from([Buffer.from('hello again')]) },
+      },
+      { ...auth, rootUrl: `${world.emulator.url}/` },
+    );
+    await world.trigger('conn_content', 'incremental', { options: { include: ['content'] } });
+    await world.waitForSyncs('conn_content', 2);
+    const latest = world
+      .records('conn_content')
+      .filter((r) => r.resource_id === ids.smallDoc)
+      .at(-1);
+    expect(latest?.sync.mode).toBe('incremental');
+    expect(latest?.payload).toBe('# Small doc\n\nhello again');
+  });
+
   it('no record points at an object that is not stored, and every record fits the inline limit', async () => {
     const messages = world.reader.all(world.topics.records).filter((m) => m.key === 'conn_content');
     for (const message of messages)
