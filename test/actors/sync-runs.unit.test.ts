@@ -295,3 +295,64 @@ describe('per-file extras grouped for batch requests', () => {
     });
   });
 });
+
+describe('content in the page loop', () => {
+  const withContent = (attach: NonNullable<SyncRunDeps['content']>['attach']) => {
+    const published: OutboundRecord[] = [];
+    const reported: string[] = [];
+    const run = runFullSync(
+      {
+        ...deps([]),
+        isRetryable: (error) => (error as Error).message === 'busy',
+        onExtraFailed: async (fileId, extra) => {
+          reported.push(`${fileId}:${extra}`);
+        },
+        records: {
+          drive: () => [],
+          file: (f) => [{ resource_type: 'file', resource_id: f.id, operation: 'upsert' } as OutboundRecord],
+          change: () => [],
+        },
+        publisher: {
+          publish: async (records) => {
+            published.push(...records);
+          },
+        },
+        content: { attach },
+      },
+      { ...scope, options: { include: ['content'], driveIds: null }, includeSharedDrives: false },
+      { startPageToken: null, resume: null, counts: {} },
+      () => undefined,
+      new AbortController().signal,
+    );
+    return { run, published, reported };
+  };
+
+  it('content Drive cannot give is reported against the file, whose record goes without it', async () => {
+    const { run, published, reported } = withContent(async (file, record) =>
+      file.id === 'u1'
+        ? { ok: false, error: new Error('exportSizeLimitExceeded') }
+        : { ok: true, record: { ...record, payload: `content of ${file.id}` } },
+    );
+    await run;
+    expect(reported).toEqual(['u1:content']);
+    expect(published.map((r) => [r.resource_id, r.payload ?? null])).toEqual([
+      ['u1', null],
+      ['u2', 'content of u2'],
+    ]);
+  });
+
+  it('a failed upload fails the page: nothing of it is published', async () => {
+    const { run, published, reported } = withContent(async () => {
+      throw new Error('S3 unreachable');
+    });
+    await expect(run).rejects.toThrow('S3 unreachable');
+    expect(published).toEqual([]);
+    expect(reported).toEqual([]);
+  });
+
+  it('a retryable content failure fails the page too, to be read again', async () => {
+    const { run, published } = withContent(async () => ({ ok: false, error: new Error('busy') }));
+    await expect(run).rejects.toThrow('busy');
+    expect(published).toEqual([]);
+  });
+});
