@@ -359,6 +359,27 @@ export function createConnectionActorFactory(
       const finished = new Promise<void>((resolve) => {
         done = resolve;
       });
+      // Webhook-to-record latency: from the first notification not yet served to the end of
+      // the incremental run that served it (its records acknowledged by then).
+      let webhookHeardAt: number | null = null;
+      let servingWebhookSince: number | null = null;
+      const reportTransition = (transition: TransitionRecord, backoff: ConnectionCheckpoint['backoff']) => {
+        if (transition.to === 'backing-off' && transition.from !== 'backing-off' && backoff) {
+          publish('sync.backoff', {
+            classification: backoff.classification,
+            delayMs: Math.max(0, Date.parse(backoff.until) - now().getTime()),
+          });
+        }
+        if (transition.to === 'incremental' && transition.from !== 'incremental' && webhookHeardAt !== null) {
+          servingWebhookSince = webhookHeardAt;
+          webhookHeardAt = null;
+        }
+        if (transition.from === 'incremental' && transition.to !== 'incremental') {
+          if (transition.event === 'SYNC.DONE' && servingWebhookSince !== null)
+            publish('webhook.latency', { seconds: (performance.now() - servingWebhookSince) / 1000 });
+          if (transition.to !== 'backing-off') servingWebhookSince = null;
+        }
+      };
       actor.subscribe({
         next: (snapshot) => {
           const to = stateNameOf(snapshot);
@@ -369,6 +390,7 @@ export function createConnectionActorFactory(
             event: lastEvent,
           };
           previous = to;
+          reportTransition(transition, snapshot.context.backoff);
           for (const listener of listeners) listener(transition);
           if (snapshot.status === 'done') done();
         },
@@ -380,7 +402,10 @@ export function createConnectionActorFactory(
       actor.start();
       const handle: ConnectionActorHandle<ConnectionEvent> = {
         send: (event) => {
-          if (event.type === 'WEBHOOK_CHANGE') notificationQuiet.heard(checkpoint.connectionId);
+          if (event.type === 'WEBHOOK_CHANGE') {
+            notificationQuiet.heard(checkpoint.connectionId);
+            webhookHeardAt ??= performance.now();
+          }
           actor.send(event);
         },
         state: () => stateNameOf(actor.getSnapshot()),

@@ -7,13 +7,15 @@ import type { ChannelState, ConnectionCheckpoint } from '../../src/contract/chec
 import type { WebhookMessage } from '../../src/contract/inbound.js';
 import type { UserCredentials } from '../../src/emulator/admin-client.js';
 import { buildHttpApp, type HttpApp } from '../../src/http/app.js';
-import { createWorkerMetrics, type WorkerMetrics } from '../../src/http/metrics.js';
+import { createWorkerMetrics, metricPrefix, type WorkerMetrics } from '../../src/http/metrics.js';
 import { subscribe } from '../../src/instrumentation.js';
 import { createKafka } from '../../src/io/kafka/kafka-client.js';
 import { createMessageSink, type MessageSink } from '../../src/io/kafka/message-sink.js';
 import { createLogger } from '../../src/logger.js';
 import { type RunningWorker, startWorker } from '../../src/worker.js';
+import { sample } from '../support/exposition.js';
 import { TopicReader } from '../support/topic-reader.js';
+import { until } from '../support/until.js';
 import { WorkerWorld } from '../support/worker-world.js';
 
 /**
@@ -230,6 +232,12 @@ describe('push channels end to end (embedded broker, Drive emulator, webhook ing
     expect(cause?.customer_id).toBe(`cust_${CONNECTION}`);
     expect(cause?.headers['x-goog-resource-state']).toBe('change');
     expect(channelHistory().map((c) => c.id)).toContain(cause?.headers['x-goog-channel-id']);
+    // The run that served the notification is timed: webhook-to-record latency observed.
+    await until(
+      async () =>
+        (sample(await metrics.render(), `${metricPrefix}webhook_to_record_latency_seconds_count`) ?? 0) > 0,
+      'webhook-to-record latency observed',
+    );
   });
 
   it('a burst of 500 notifications costs one or two changes.list runs', async () => {

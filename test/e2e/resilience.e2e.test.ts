@@ -85,6 +85,8 @@ describe('full sync under quota pressure, outages and concurrent edits', () => {
   }, 180_000);
 
   it('with every call answering 503 for a while: the sync waits it out and is exact', async () => {
+    const backoffs: string[] = [];
+    const unsubscribe = subscribe('sync.backoff', ({ classification }) => backoffs.push(classification));
     await world.emulator.admin.setFaultProbabilities('*', { 503: 1 });
     await world.trigger('conn_503', 'full_sync');
     await world.reader.waitFor('a backoff checkpoint', () =>
@@ -94,6 +96,10 @@ describe('full sync under quota pressure, outages and concurrent edits', () => {
     );
     await world.emulator.admin.clearFaults();
     await world.waitForSyncs('conn_503', 1);
+    unsubscribe();
+    // Each wait is announced (the backoff metric counts these), classified as Drive's 503 is.
+    expect(backoffs.length).toBeGreaterThanOrEqual(2);
+    expect(new Set(backoffs)).toEqual(new Set(['transient']));
     expect(contentOf(world.records('conn_503'))).toEqual(reference);
     expectRecordsMatchDrive(world.records('conn_503'), await visibleTo(world, accessToken));
     expect(world.errors().filter((e) => e.integration_connection_id === 'conn_503')).toEqual([]);
