@@ -667,10 +667,7 @@ describe('push notifications', () => {
       'x-goog-changed': 'properties',
     });
 
-    await drive.files.update(
-      { fileId, media: { mimeType: 'text/plain', body: 'new bytes' } },
-      { rootUrl },
-    );
+    await drive.files.update({ fileId, media: { mimeType: 'text/plain', body: 'new bytes' } }, { rootUrl });
     await waitFor(before + 3);
     expect(received[before + 2]?.['x-goog-resource-state']).toBe('update');
     expect(String(received[before + 2]?.['x-goog-changed']).split(',')).toContain('content');
