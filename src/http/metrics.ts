@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ConnectionInspector } from '../actors/inspection.js';
 import { subscribe } from '../instrumentation.js';
+import { connectionStateNames } from '../machines/connection-machine.js';
 
 /**
  * The worker's Prometheus metrics, on a registry of our own (STYLE.md) so tests and a
@@ -13,17 +14,11 @@ import { subscribe } from '../instrumentation.js';
 
 export const metricPrefix = 'gdrive_worker_';
 
-/** The connection machine's states, always exported (0 included) so series never vanish. */
-export const connectionStates = [
-  'restoring',
-  'idle',
-  'full-syncing',
-  'incremental',
-  'backing-off',
-  'channel-renewing',
-  'parked',
-  'disconnecting',
-] as const;
+/**
+ * The connection machine's states, always exported (0 included) so series never vanish;
+ * `disconnected` is final, its actor gone, so no connection is ever counted in it.
+ */
+const connectionStates = connectionStateNames.filter((state) => state !== 'disconnected');
 
 const misnamedDefaultGauges = [
   'nodejs_active_handles_total',
