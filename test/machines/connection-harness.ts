@@ -29,6 +29,9 @@ import {
 
 const CRASH = 'STAND_IN.CRASH';
 
+export const HOUR = 3_600_000;
+export const DAY = 24 * HOUR;
+
 export const T0 = new Date('2026-11-25T00:00:00.000Z');
 
 export function checkpoint(overrides: Partial<ConnectionCheckpoint> = {}): ConnectionCheckpoint {

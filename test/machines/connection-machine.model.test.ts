@@ -17,8 +17,10 @@ import {
   checkpoint,
   createHarness,
   cursorRefused,
+  DAY,
   failure,
   type Harness,
+  HOUR,
   notFound,
   rateLimit,
   T0,
@@ -41,8 +43,6 @@ import {
  * too, which a timeless model cannot express, so that event is not offered then.
  */
 
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
 const MAX_ATTEMPTS = 2;
 const RENEW_MARGIN_MS = HOUR;
 /** The stand-in ids of the model's events that the machine receives from invoked actors. */

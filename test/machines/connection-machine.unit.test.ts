@@ -16,15 +16,14 @@ import {
   checkpoint,
   createHarness,
   cursorRefused,
+  DAY,
   failure,
+  HOUR,
   notFound,
   rateLimit,
   T0,
   trigger,
 } from './connection-harness.js';
-
-const HOUR = 3_600_000;
-const DAY = 24 * HOUR;
 
 const activeFull = (over: Partial<ActiveSync> = {}): ActiveSync => ({
   syncId: 's0',
