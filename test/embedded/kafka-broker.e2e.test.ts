@@ -1,5 +1,4 @@
 import { execFile } from 'node:child_process';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { type Consumer, type EachBatchPayload, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -11,6 +10,7 @@ import {
   startEmbeddedKafka,
 } from '../../src/embedded/kafka-broker.js';
 import { sharedKafka, uniqueName } from '../setup/kafka-broker.global.js';
+import { until } from '../support/until.js';
 
 const execFileAsync = promisify(execFile);
 
@@ -59,15 +59,6 @@ async function connectedConsumer(kafka: Kafka, groupId: string): Promise<Consume
   return consumer;
 }
 
-/** Polls until `done()` holds; the deadline only keeps a broken run from hanging. */
-async function waitUntil(done: () => boolean, what: string, deadlineMs = 60_000): Promise<void> {
-  const giveUpAt = Date.now() + deadlineMs;
-  while (!done()) {
-    if (Date.now() > giveUpAt) throw new Error(`gave up waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 /** Every value stored in the topic, read from the beginning by a fresh consumer group. */
 async function readAllValues(kafka: Kafka, topic: string): Promise<string[]> {
   const admin = kafka.admin();
@@ -84,7 +75,7 @@ async function readAllValues(kafka: Kafka, topic: string): Promise<string[]> {
       values.push(message.value?.toString() ?? '');
     },
   });
-  await waitUntil(() => values.length >= stored, `${stored} stored messages of ${topic}`);
+  await until(() => values.length >= stored, `${stored} stored messages of ${topic}`);
   return values;
 }
 
@@ -119,7 +110,7 @@ describe('the embedded broker with kafkajs on the shared cluster', () => {
         await heartbeat();
       },
     });
-    await waitUntil(() => received.length >= sent.length, 'every message');
+    await until(() => received.length >= sent.length, 'every message');
 
     expect(received.sort()).toEqual(sent.map((m) => m.value).sort());
 
@@ -163,20 +154,20 @@ describe('the embedded broker with kafkajs on the shared cluster', () => {
     );
     const assignedTo = (name: string) => assignments.get(name) ?? [];
 
-    await waitUntil(
+    await until(
       () => assignedTo('first').length === 2 && assignedTo('second').length === 2,
       'two members holding two partitions each',
     );
     expect([...assignedTo('first'), ...assignedTo('second')].sort()).toEqual([0, 1, 2, 3]);
 
     await members[0]?.disconnect();
-    await waitUntil(() => assignedTo('second').length === 4, 'the survivor holding all four partitions');
+    await until(() => assignedTo('second').length === 4, 'the survivor holding all four partitions');
     expect(assignedTo('second')).toEqual([0, 1, 2, 3]);
 
     const producer = await connectedProducer(kafka);
     const values = [0, 1, 2, 3].map((partition) => `after-rebalance-${partition}`);
     await producer.send({ topic, messages: values.map((value, partition) => ({ value, partition })) });
-    await waitUntil(
+    await until(
       () => values.every((v) => receivedBy.get('second')?.includes(v)),
       'the survivor reading every partition',
     );

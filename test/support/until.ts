@@ -2,7 +2,7 @@
 export async function until(
   done: () => boolean | Promise<boolean>,
   what: string,
-  timeoutMs = 30_000,
+  timeoutMs = 60_000,
   everyMs = 100,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;

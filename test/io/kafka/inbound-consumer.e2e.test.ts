@@ -8,7 +8,8 @@ import {
   type InboundMessage,
 } from '../../../src/io/kafka/inbound-consumer.js';
 import { sharedKafka, uniqueName } from '../../setup/kafka-broker.global.js';
-import { capturingLogger, cleanupList, quickGroup, waitUntil, workerKafka } from './kafka-fixture.js';
+import { until } from '../../support/until.js';
+import { capturingLogger, cleanupList, quickGroup, workerKafka } from './kafka-fixture.js';
 
 const cleanups = cleanupList();
 afterEach(() => cleanups.runAll());
@@ -83,7 +84,7 @@ describe('the inbound consumer on the embedded broker', () => {
     });
     await first.started;
     // Delivered again after the failure: kafkajs re-fetches from the last resolved offset.
-    await waitUntil(
+    await until(
       () => attempts.filter((o) => o === failAt).length >= 2,
       'the failing message delivered twice',
     );
@@ -127,12 +128,9 @@ describe('the inbound consumer on the embedded broker', () => {
       },
     });
     await second.started;
-    await waitUntil(() => resumed.length >= 5, 'the rest of the partition');
+    await until(() => resumed.length >= 5, 'the rest of the partition');
     expect(resumed).toEqual(['5', '6', '7', '8', '9']);
-    await waitUntil(
-      () => second.consumer.status().partitions[0]?.committedOffset === '10',
-      'the last commit',
-    );
+    await until(() => second.consumer.status().partitions[0]?.committedOffset === '10', 'the last commit');
     expect(second.consumer.status().partitions).toEqual([
       { topic, partition: 0, lastHandledOffset: '9', committedOffset: '10', highWatermark: '10', lag: 0 },
     ]);
@@ -163,7 +161,7 @@ describe('the inbound consumer on the embedded broker', () => {
       },
     });
     await started;
-    await waitUntil(() => handled.length === 2, 'the first two messages');
+    await until(() => handled.length === 2, 'the first two messages');
     const stopping = consumer.stop();
     release();
     await stopping;
@@ -198,13 +196,13 @@ describe('the inbound consumer on the embedded broker', () => {
       },
     });
     await started;
-    await waitUntil(() => handled.length === 7, 'messages 0 to 6');
+    await until(() => handled.length === 7, 'messages 0 to 6');
     // Handled 0..6, stuck on 7: committed after every second message (or at a batch's end).
     const whileBlocked = Number((await committedOffsets(groupId, topic))[0]);
     expect(whileBlocked).toBeGreaterThanOrEqual(6);
     expect(whileBlocked).toBeLessThanOrEqual(7);
     release();
-    await waitUntil(() => handled.length === 12, 'the whole partition');
+    await until(() => handled.length === 12, 'the whole partition');
   });
 
   it('pause stops handling after the message in hand; resume goes on from the next one', async () => {
@@ -226,13 +224,13 @@ describe('the inbound consumer on the embedded broker', () => {
     });
     consumer = member.consumer;
     await member.started;
-    await waitUntil(() => log.length === 3, 'messages 0 to 2');
+    await until(() => log.length === 3, 'messages 0 to 2');
     expect(member.consumer.status().paused).toBe(true);
     // Room for a consumer that ignored the pause to go on; it would show before 'resumed'.
     await sleep(1_500);
     log.push('resumed');
     member.consumer.resume();
-    await waitUntil(() => log.length === 9, 'the rest after resuming');
+    await until(() => log.length === 9, 'the rest after resuming');
     expect(log).toEqual(['0', '1', '2', 'resumed', '3', '4', '5', '6', '7']);
   });
 
@@ -258,7 +256,7 @@ describe('the inbound consumer on the embedded broker', () => {
       },
     });
     await member.started;
-    await waitUntil(() => log.includes('start 1'), 'message 1 in hand');
+    await until(() => log.includes('start 1'), 'message 1 in hand');
     const quiesced = member.consumer.quiesce().then(() => log.push('quiesced'));
     // Room for a quiesce that did not wait to resolve; it would show before 'end 1'.
     await sleep(300);
@@ -287,7 +285,7 @@ describe('the inbound consumer on the embedded broker', () => {
       handle: async () => undefined,
     });
     await started;
-    await waitUntil(() => calls.includes('ok'), 'a successful retry of the hook');
+    await until(() => calls.includes('ok'), 'a successful retry of the hook');
     expect(calls).toEqual(['failed', 'ok']);
   });
 
@@ -327,7 +325,7 @@ describe('the inbound consumer on the embedded broker', () => {
     await produceSome(40);
     const first = startConsumer(memberOptions('first'));
     await first.started;
-    await waitUntil(
+    await until(
       () => (events.get('first') ?? []).filter((e) => e.kind === 'message').length >= 40,
       'the first 40',
     );
@@ -342,8 +340,8 @@ describe('the inbound consumer on the embedded broker', () => {
     await second.started;
     await producing;
     const messagesOf = (name: string) => (events.get(name) ?? []).filter((e) => e.kind === 'message').length;
-    await waitUntil(() => messagesOf('first') + messagesOf('second') >= sent, 'every message');
-    await waitUntil(
+    await until(() => messagesOf('first') + messagesOf('second') >= sent, 'every message');
+    await until(
       () => first.consumer.status().joined && second.consumer.status().joined,
       'both members joined in one generation',
     );

@@ -1,6 +1,5 @@
 import { execFile } from 'node:child_process';
 import { Writable } from 'node:stream';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import type { Kafka } from 'kafkajs';
 import { loadConfig } from '../../../src/config.js';
@@ -49,15 +48,6 @@ export function workerKafka(broker: EmbeddedKafkaControl, logger: Logger): Kafka
  * up to the session timeout for members to rejoin, so a short session keeps rebalances quick.
  */
 export const quickGroup = { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 300, maxWaitTimeMs: 200 } as const;
-
-/** Polls until `done()` holds; the deadline only keeps a broken run from hanging. */
-export async function waitUntil(done: () => boolean, what: string, deadlineMs = 60_000): Promise<void> {
-  const giveUpAt = Date.now() + deadlineMs;
-  while (!done()) {
-    if (Date.now() > giveUpAt) throw new Error(`gave up waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 export interface KcatMessage {
   readonly partition: number;

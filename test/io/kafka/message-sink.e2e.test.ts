@@ -16,14 +16,8 @@ import {
   recordHeaders,
 } from '../../../src/io/kafka/message-sink.js';
 import { sharedKafka, uniqueName } from '../../setup/kafka-broker.global.js';
-import {
-  capturingLogger,
-  cleanupList,
-  kcatProduce,
-  kcatRead,
-  waitUntil,
-  workerKafka,
-} from './kafka-fixture.js';
+import { until } from '../../support/until.js';
+import { capturingLogger, cleanupList, kcatProduce, kcatRead, workerKafka } from './kafka-fixture.js';
 
 const cleanups = cleanupList();
 afterEach(() => cleanups.runAll());
@@ -71,7 +65,7 @@ async function readWithBatches(
       });
     },
   });
-  await waitUntil(() => seen.length >= count, `${count} messages of ${topic}`);
+  await until(() => seen.length >= count, `${count} messages of ${topic}`);
   return seen;
 }
 
