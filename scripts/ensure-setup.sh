@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what the tests, the demo and the bench need when it is missing, and nothing else:
-# npm packages, the Debian packages of the embedded Kafka broker (librdkafka-dev to build it,
-# kcat as an independent client), and the broker binary. Idempotent and silent when all is
-# in place; one line per action taken. Run by `npm test`, `npm run demo`, `npm run bench`.
+# npm packages; Debian packages (kcat as an independent Kafka client, librdkafka-dev for the
+# mock broker kept for one fault, prometheus and chromium for the HTTP tests); Apache Kafka's
+# jars, fetched by Maven (Java 17+ and Maven must be there); the mock broker's build.
+# Idempotent and silent when all is in place; one line per action taken. Run by `npm test`,
+# `npm run demo`, `npm run bench`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,10 +59,33 @@ if [ "${#missing[@]}" -gt 0 ]; then
   fi
 fi
 
-# (c) The broker binary; src/embedded/kafka-broker.ts holds the one build recipe.
+# (c) Apache Kafka: the embedded broker of tests, demo and bench, run from the jars Maven
+# fetches for native/apache-kafka/pom.xml; src/embedded/apache-kafka.ts holds the recipe.
+if ! command -v "${JAVA_HOME:+$JAVA_HOME/bin/}java" >/dev/null 2>&1; then
+  echo "setup: the embedded Kafka broker needs Java 17 or newer: apt-get install -y openjdk-17-jre-headless (or set JAVA_HOME)" >&2
+  exit 1
+fi
+if ! command -v mvn >/dev/null 2>&1; then
+  echo "setup: the embedded Kafka broker is fetched with Maven, which is missing: apt-get install -y maven" >&2
+  exit 1
+fi
+kafka_stamp=native/apache-kafka/libs/.installed
+if [ ! -f "$kafka_stamp" ] || [ native/apache-kafka/pom.xml -nt "$kafka_stamp" ]; then
+  say "fetching Apache Kafka $(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' native/apache-kafka/pom.xml) with Maven"
+  tsx --eval '
+    import("./src/embedded/apache-kafka.ts")
+      .then((kafka) => kafka.ensureApacheKafkaInstalled())
+      .catch((error) => {
+        console.error(`setup: ${error instanceof Error ? error.message : String(error)}`);
+        process.exit(1);
+      });
+  '
+fi
+
+# (d) The mock broker binary; src/embedded/kafka-broker.ts holds the one build recipe.
 broker_binary=native/kafka-mock-broker/build/kafka-mock-broker
 if [ ! -x "$broker_binary" ] || [ native/kafka-mock-broker/main.c -nt "$broker_binary" ]; then
-  say "building the embedded Kafka broker"
+  say "building the mock Kafka broker (librdkafka)"
   tsx --eval '
     import("./src/embedded/kafka-broker.ts")
       .then((broker) => broker.ensureKafkaBrokerBuilt())

@@ -146,7 +146,21 @@ export const configDocs = {
   },
   KAFKA_PRODUCER_IDEMPOTENT: {
     default: 'true',
-    description: 'Idempotent producer. Must be false against the embedded test broker (see README).',
+    description: 'Idempotent producer: a retried send is never written twice.',
+  },
+  KAFKA_CREATE_TOPICS: {
+    default: 'false',
+    description:
+      'Create missing topics at start (state compacted), each logged. Off: a missing or wrongly laid out topic stops the start with exit code 2.',
+  },
+  KAFKA_CREATE_TOPICS_PARTITIONS: {
+    default: '12',
+    description:
+      'Partitions of topics KAFKA_CREATE_TOPICS creates, unless trigger, webhook or state exists (then its count).',
+  },
+  KAFKA_CREATE_TOPICS_REPLICATION_FACTOR: {
+    default: '-1',
+    description: "Replication factor of topics KAFKA_CREATE_TOPICS creates; -1 takes the broker's default.",
   },
   KAFKA_SSL: { default: 'false', description: 'Connect to Kafka over TLS.' },
   KAFKA_SASL_MECHANISM: {
@@ -293,6 +307,13 @@ const envSchema = z
     KAFKA_TOPIC_STATE: topicName.default('integrations-google-drive-state'),
     KAFKA_MAX_INLINE_BYTES: integer(1024, 100 * 1024 * 1024).default(262144),
     KAFKA_PRODUCER_IDEMPOTENT: booleanFromEnv.default(true),
+    KAFKA_CREATE_TOPICS: booleanFromEnv.default(false),
+    KAFKA_CREATE_TOPICS_PARTITIONS: integer(1, 10_000).default(12),
+    KAFKA_CREATE_TOPICS_REPLICATION_FACTOR: integer(-1, 32)
+      .refine((value) => value !== 0, {
+        message: 'must be -1 (the broker default) or at least 1',
+      })
+      .default(-1),
     KAFKA_SSL: booleanFromEnv.default(false),
     KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
     KAFKA_SASL_USERNAME: nonEmpty.optional(),
@@ -396,6 +417,12 @@ function toConfig(env: z.infer<typeof envSchema>) {
       },
       maxInlineBytes: env.KAFKA_MAX_INLINE_BYTES,
       idempotentProducer: env.KAFKA_PRODUCER_IDEMPOTENT,
+      createTopics: env.KAFKA_CREATE_TOPICS
+        ? {
+            partitions: env.KAFKA_CREATE_TOPICS_PARTITIONS,
+            replicationFactor: env.KAFKA_CREATE_TOPICS_REPLICATION_FACTOR,
+          }
+        : null,
       ssl: env.KAFKA_SSL,
       sasl:
         env.KAFKA_SASL_MECHANISM && env.KAFKA_SASL_USERNAME && env.KAFKA_SASL_PASSWORD

@@ -1,4 +1,5 @@
-import { loadConfigOrExit } from './config-exit.js';
+import { BAD_CONFIG_EXIT_CODE, loadConfigOrExit } from './config-exit.js';
+import { TopicLayoutError } from './io/kafka/topic-layout.js';
 import { createLogger } from './logger.js';
 import { quietKnownWarnings } from './quiet-warnings.js';
 import { startService } from './service.js';
@@ -41,6 +42,12 @@ async function start(): Promise<Running> {
 // to finish and then stops gracefully, under the same grace period.
 const running = start();
 running.catch((error: unknown) => {
+  if (error instanceof TopicLayoutError) {
+    // Like a bad variable: the operator must change something before a restart can help.
+    for (const problem of error.problems) process.stderr.write(`kafka topic error: ${problem}\n`);
+    logger.fatal({ problems: error.problems }, 'the Kafka topics are not laid out as the worker needs');
+    process.exit(BAD_CONFIG_EXIT_CODE);
+  }
   logger.fatal({ err: error }, 'worker failed to start');
   process.exit(1);
 });

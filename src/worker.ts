@@ -15,6 +15,7 @@ import { createCheckpointTable } from './io/kafka/checkpoint-table.js';
 import { createInboundConsumer, type InboundConsumer } from './io/kafka/inbound-consumer.js';
 import { createKafka } from './io/kafka/kafka-client.js';
 import { createMessageSink, type MessageSink } from './io/kafka/message-sink.js';
+import { ensureTopicLayout } from './io/kafka/topic-layout.js';
 import { openPayloadStore } from './io/s3/s3-client.js';
 import type { Logger } from './logger.js';
 import type { ConnectionEvent } from './machines/connection-machine.js';
@@ -39,6 +40,8 @@ export interface RunningWorker {
 export async function startWorker(options: { config: Config; logger: Logger }): Promise<RunningWorker> {
   const { config, logger } = options;
   const kafka = createKafka(config.kafka, logger);
+  // Before anything is consumed or produced: a wrong layout stops the start (exit code 2).
+  await ensureTopicLayout(kafka, { topics: config.kafka.topics, create: config.kafka.createTopics, logger });
   const sink = await createMessageSink(kafka, { idempotent: config.kafka.idempotentProducer });
   const table = createCheckpointTable(kafka, {
     topic: config.kafka.topics.state,

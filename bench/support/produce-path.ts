@@ -61,10 +61,12 @@ export async function runProduceBench(options: {
 }): Promise<ProduceRow[]> {
   const logger = createLogger({ level: 'silent', format: 'json' });
   const kafka = createKafka({ ...options.kafkaConfig, clientId: 'bench-produce' }, logger);
-  const sink = await createMessageSink(kafka, { idempotent: false });
+  // Both idempotent, as the worker runs in production, so the ratio compares like with like.
+  const sink = await createMessageSink(kafka, { idempotent: true });
   const producer = kafka.producer({
     createPartitioner: Partitioners.DefaultPartitioner,
-    idempotent: false,
+    idempotent: true,
+    maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
   });
   await producer.connect();

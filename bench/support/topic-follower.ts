@@ -8,8 +8,8 @@ import { type Consumer, Kafka, logLevel } from 'kafkajs';
  * are kept only for topics that ask for it (a sample for the produce bench, the latency
  * phase's few records).
  *
- * One consumer for every topic of the run, subscribed before anything is produced: the
- * embedded broker makes an empty group's first join wait 3 s, paid once.
+ * One consumer for every topic of the run, subscribed before anything is produced, so its
+ * group's join is paid once.
  */
 export interface LandedRecord {
   readonly key: string | null;

@@ -67,9 +67,7 @@ export async function measureWebhookLatency(options: {
   const base = workerConfig(environment);
   const ingressSink = await createMessageSink(
     createKafka({ ...base.kafka, clientId: 'bench-ingress' }, logger),
-    {
-      idempotent: false,
-    },
+    { idempotent: true },
   );
   const ingress = Fastify();
   await ingress.register(webhookIngressRoute, {

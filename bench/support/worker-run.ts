@@ -45,8 +45,6 @@ export function workerConfig(environment: WorkerEnvironment): Config {
   const { topics } = environment;
   return loadConfig({
     KAFKA_BOOTSTRAP_SERVERS: environment.brokers.join(','),
-    // The embedded broker cannot serve kafkajs's idempotent producer (README).
-    KAFKA_PRODUCER_IDEMPOTENT: 'false',
     KAFKA_CONSUMER_GROUP_ID: `bench-${environment.run}-group`,
     KAFKA_CLIENT_ID: `bench-${environment.run}-worker`,
     KAFKA_TOPIC_TRIGGER: topics.trigger,

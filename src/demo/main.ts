@@ -10,8 +10,9 @@ import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { recordLine } from '../cli/record-line.js';
 import { loadConfig } from '../config.js';
 import { type OutboundRecord, outboundRecordSchema } from '../contract/records.js';
-import { startEmbeddedKafka } from '../embedded/kafka-broker.js';
+import { startApacheKafka } from '../embedded/apache-kafka.js';
 import { startDriveEmulator } from '../emulator/index.js';
+import { type TopicRole, topicConfigsFor } from '../io/kafka/topic-layout.js';
 import { createLogger } from '../logger.js';
 import { quietKnownWarnings } from '../quiet-warnings.js';
 import { startWorker } from '../worker.js';
@@ -27,7 +28,7 @@ async function main(): Promise<void> {
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const files = Number(process.env.DEMO_FILES ?? 400);
 
-  say('starting the embedded Kafka broker and the Drive emulator …');
+  say('starting the embedded Apache Kafka broker and the Drive emulator …');
   const topics = {
     trigger: 'integrations-inbound-trigger',
     webhook: 'integrations-inbound-webhook',
@@ -35,10 +36,14 @@ async function main(): Promise<void> {
     errors: 'integrations-errors',
     state: 'integrations-google-drive-state',
   };
-  const kafka = await startEmbeddedKafka({
-    brokers: 1,
-    topics: Object.values(topics).map((name) => ({ name, partitions: PARTITIONS })),
-  });
+  const kafka = await startApacheKafka({ brokers: 1 });
+  await kafka.createTopics(
+    (Object.entries(topics) as Array<[TopicRole, string]>).map(([role, name]) => ({
+      name,
+      partitions: PARTITIONS,
+      configs: topicConfigsFor(role),
+    })),
+  );
   const emulator = await startDriveEmulator({
     seed: 42,
     corpus: { files, users: 3, sharedDrives: 2, revisionDensity: 1, commentDensity: 0.5, replyDensity: 1 },
@@ -49,7 +54,6 @@ async function main(): Promise<void> {
 
   const config = loadConfig({
     KAFKA_BOOTSTRAP_SERVERS: kafka.bootstrapServers.join(','),
-    KAFKA_PRODUCER_IDEMPOTENT: 'false',
     KAFKA_CLIENT_ID: 'gdrive-worker-demo',
     GDRIVE_API_BASE_URL: emulator.url,
     CONTROL_PLANE_BASE_URL: emulator.url,

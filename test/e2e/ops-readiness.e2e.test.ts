@@ -1,31 +1,31 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type EmbeddedKafka, startEmbeddedKafka } from '../../src/embedded/kafka-broker.js';
+import { type ApacheKafka, startApacheKafka } from '../../src/embedded/apache-kafka.js';
+import { type TopicRole, topicConfigsFor } from '../../src/io/kafka/topic-layout.js';
 import { createLogger } from '../../src/logger.js';
 import { type RunningService, startService } from '../../src/service.js';
 import { until } from '../support/until.js';
 import { WorkerWorld } from '../support/worker-world.js';
 
 /**
- * Readiness follows the broker: 503 naming the reason while the (only) broker is down,
- * liveness unaffected, 200 again once it is back. On a broker of this file's own, since
- * taking the shared one down would disturb every other test.
- *
- * Most of the time (about a minute) is the embedded broker's: the member that vanished with
- * the broker never left the group, and the mock makes each rejoin wait the group's session
- * timeout (30 s) minus 1 s, twice here (README, "The embedded Kafka broker").
+ * Readiness follows the broker: 503 naming the reason while the (only) broker process is
+ * killed, liveness unaffected, 200 again once it is restarted with its data. On a broker of
+ * this file's own, since killing the shared one would disturb every other test.
  */
 describe('readiness while the broker is down', () => {
   let world: WorkerWorld;
-  let broker: EmbeddedKafka;
+  let broker: ApacheKafka;
   let service: RunningService | undefined;
 
   beforeAll(async () => {
-    // A broker of this test's own: taking the shared one down would disturb other files.
     world = await WorkerWorld.start({ files: 20, users: 1, sharedDrives: 0 }, 5);
-    broker = await startEmbeddedKafka({
-      brokers: 1,
-      topics: Object.values(world.topics).map((name) => ({ name, partitions: 2 })),
-    });
+    broker = await startApacheKafka({ brokers: 1 });
+    await broker.createTopics(
+      (Object.entries(world.topics) as Array<[TopicRole, string]>).map(([role, name]) => ({
+        name,
+        partitions: 2,
+        configs: topicConfigsFor(role),
+      })),
+    );
   });
 
   afterAll(async () => {
@@ -38,6 +38,8 @@ describe('readiness while the broker is down', () => {
     const running = await startService({
       config: world.config({
         KAFKA_BOOTSTRAP_SERVERS: broker.bootstrapServers.join(','),
+        KAFKA_CONSUMER_SESSION_TIMEOUT_MS: '6000',
+        KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: '500',
         HTTP_HOST: '127.0.0.1',
         HTTP_PORT: '0',
       }),
@@ -50,12 +52,12 @@ describe('readiness while the broker is down', () => {
     };
     await until(async () => (await ready()).status === 200, 'ready', 30_000);
 
-    await broker.brokerDown(1);
+    await broker.kill(1);
     await until(async () => (await ready()).status === 503, 'not ready with the broker down', 90_000, 500);
     expect((await ready()).body).toMatch(/consumer group/);
     expect((await fetch(`${running.url}/health/live`)).status).toBe(200);
 
-    await broker.brokerUp(1);
+    await broker.restart(1);
     await until(async () => (await ready()).status === 200, 'ready again', 90_000, 500);
   });
 });

@@ -9,6 +9,7 @@ import {
   type RunningDriveEmulator,
   startDriveEmulator,
 } from '../../src/emulator/index.js';
+import { type TopicRole, topicConfigsFor } from '../../src/io/kafka/topic-layout.js';
 import { createLogger } from '../../src/logger.js';
 import { type RunningWorker, startWorker } from '../../src/worker.js';
 import { sharedKafka, uniqueName } from '../setup/kafka-broker.global.js';
@@ -42,7 +43,9 @@ export class WorkerWorld {
       errors: uniqueName('errors'),
       state: uniqueName('state'),
     };
-    for (const topic of Object.values(topics)) await control.createTopic(topic, PARTITIONS);
+    for (const [role, topic] of Object.entries(topics) as Array<[TopicRole, string]>) {
+      await control.createTopic(topic, PARTITIONS, topicConfigsFor(role));
+    }
     const emulator = await startDriveEmulator({ seed, corpus });
     const brokers = inject('kafkaBootstrap');
     const kafka = new Kafka({ clientId: 'e2e-test', brokers, logLevel: logLevel.NOTHING });
@@ -60,7 +63,6 @@ export class WorkerWorld {
   env(overrides: Record<string, string> = {}): Record<string, string> {
     return {
       KAFKA_BOOTSTRAP_SERVERS: inject('kafkaBootstrap').join(','),
-      KAFKA_PRODUCER_IDEMPOTENT: 'false',
       KAFKA_CONSUMER_GROUP_ID: this.groupId,
       KAFKA_CLIENT_ID: uniqueName('worker'),
       KAFKA_TOPIC_TRIGGER: this.topics.trigger,

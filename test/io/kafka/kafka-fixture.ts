@@ -3,7 +3,6 @@ import { Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import type { Kafka } from 'kafkajs';
 import { loadConfig } from '../../../src/config.js';
-import type { EmbeddedKafkaControl } from '../../../src/embedded/kafka-broker.js';
 import { createKafka } from '../../../src/io/kafka/kafka-client.js';
 import { createLogger, type Logger } from '../../../src/logger.js';
 
@@ -33,20 +32,21 @@ export function capturingLogger(level = 'warn'): {
   };
 }
 
-/** The worker's own client factory, pointed at the embedded broker (idempotence off: see README). */
-export function workerKafka(broker: EmbeddedKafkaControl, logger: Logger): Kafka {
+/** Any broker or cluster a test talks to: the shared one or one of its own. */
+export interface BrokerAddress {
+  readonly bootstrapServers: string[];
+}
+
+/** The worker's own client factory, pointed at a test broker. */
+export function workerKafka(broker: BrokerAddress, logger: Logger): Kafka {
   const config = loadConfig({
     KAFKA_BOOTSTRAP_SERVERS: broker.bootstrapServers.join(','),
     KAFKA_CLIENT_ID: 'kafka-io-e2e',
-    KAFKA_PRODUCER_IDEMPOTENT: 'false',
   });
   return createKafka(config.kafka, logger);
 }
 
-/**
- * Consumer timings for the embedded broker: it delays a group's first join by 3 s and waits
- * up to the session timeout for members to rejoin, so a short session keeps rebalances quick.
- */
+/** Consumer timings for tests: a short session, so a member that vanished is noticed quickly. */
 export const quickGroup = { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 300, maxWaitTimeMs: 200 } as const;
 
 export interface KcatMessage {
@@ -60,7 +60,7 @@ export interface KcatMessage {
 }
 
 /** Every message of a topic, read by kcat (librdkafka: an implementation independent of kafkajs). */
-export async function kcatRead(broker: EmbeddedKafkaControl, topic: string): Promise<KcatMessage[]> {
+export async function kcatRead(broker: BrokerAddress, topic: string): Promise<KcatMessage[]> {
   const { stdout } = await execFileAsync('kcat', [
     '-b',
     broker.bootstrapServers.join(','),
@@ -90,11 +90,7 @@ export async function kcatRead(broker: EmbeddedKafkaControl, topic: string): Pro
 }
 
 /** Produces `key:value` lines with kcat and librdkafka's Java-compatible murmur2 partitioner. */
-export async function kcatProduce(
-  broker: EmbeddedKafkaControl,
-  topic: string,
-  lines: string[],
-): Promise<void> {
+export async function kcatProduce(broker: BrokerAddress, topic: string, lines: string[]): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const child = execFile(
       'kcat',
