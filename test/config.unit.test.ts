@@ -126,7 +126,7 @@ describe('a process started with bad configuration', () => {
       expect.stringMatching(/^config error: LOG_LEVEL: /),
     ]);
     expect(result.stderr).not.toMatch(/\bat \S+:\d+/);
-  });
+  }, 60_000);
 });
 
 describe('the README configuration table', () => {

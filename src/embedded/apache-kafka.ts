@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { type Admin, type ITopicConfig, Kafka, logLevel } from 'kafkajs';
 import { z } from 'zod';
+import { createTopicsAndWait } from '../io/kafka/topic-layout.js';
 
 /**
  * The embedded Apache Kafka for tests, the demo and the bench: the real broker (KRaft, each
@@ -303,7 +304,8 @@ function killOnParentExit(child: ChildProcess): void {
   });
 }
 
-function quietAdmin(brokers: string[]): Admin {
+/** `retries: 0` for the readiness loop, which retries by itself and looks at the logs between tries. */
+function quietAdmin(brokers: string[], retries = 5): Admin {
   return new Kafka({
     clientId: 'embedded-kafka',
     brokers,
@@ -311,7 +313,7 @@ function quietAdmin(brokers: string[]): Admin {
     // Short: whatever holds a port without answering must not stall the readiness loop.
     connectionTimeout: 1_000,
     requestTimeout: 5_000,
-    retry: { initialRetryTime: 200, maxRetryTime: 1_000, retries: 5 },
+    retry: { initialRetryTime: 200, maxRetryTime: 1_000, retries },
   }).admin();
 }
 
@@ -332,7 +334,7 @@ async function waitUntilServing(options: {
     const problem = await options.problem();
     if (problem) throw problem;
     if (Date.now() > options.deadline) throw await options.timedOut();
-    const admin = quietAdmin(options.brokers);
+    const admin = quietAdmin(options.brokers, 0);
     try {
       await admin.connect();
       await admin.listTopics();
@@ -518,7 +520,7 @@ export async function startApacheKafka(options: ApacheKafkaOptions = {}): Promis
           replicationFactor: topic.replicationFactor ?? Math.min(size, 3),
           configEntries: Object.entries(topic.configs ?? {}).map(([name, value]) => ({ name, value })),
         }));
-        await admin.createTopics({ topics: wanted, waitForLeaders: true });
+        await createTopicsAndWait(admin, wanted);
       } finally {
         await admin.disconnect();
       }

@@ -125,7 +125,7 @@ describe('push channels end to end (embedded broker, Drive emulator, webhook ing
     // The ingress is up before the worker, whose channels need its address.
     const base = world.config({ HTTP_WEBHOOK_INGRESS: 'true' });
     ingressSink = await createMessageSink(createKafka({ ...base.kafka, clientId: 'e2e-ingress' }, silent), {
-      idempotent: false,
+      idempotent: true,
     });
     metrics = createWorkerMetrics({ collectDefaults: false });
     const inspector: ConnectionInspector = {

@@ -1,5 +1,5 @@
-import { execFile } from 'node:child_process';
-import { createServer, type Server } from 'node:net';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { promisify } from 'node:util';
 import type { EachBatchPayload } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -166,16 +166,23 @@ describe('starting Apache Kafka', () => {
   });
 
   it('says which port is taken when a node cannot listen', async () => {
-    const squatter: Server = createServer();
-    await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve));
-    const address = squatter.address();
-    const port = typeof address === 'object' && address ? address.port : 0;
+    // The port is held by another process, as by a broker left running.
+    const squatter = spawn(
+      process.execPath,
+      [
+        '-e',
+        "const s = require('node:net').createServer().listen(0, '127.0.0.1', () => console.log(s.address().port))",
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     try {
+      const [line] = (await once(squatter.stdout, 'data')) as [Buffer];
+      const port = Number(line.toString().trim());
       await expect(startApacheKafka({ ports: [port] })).rejects.toThrow(
         new RegExp(`port ${port} is already in use`),
       );
     } finally {
-      await new Promise((resolve) => squatter.close(resolve));
+      squatter.kill();
     }
   });
 });

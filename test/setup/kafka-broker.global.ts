@@ -2,6 +2,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { inject } from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { startApacheKafka } from '../../src/embedded/apache-kafka.js';
+import { createTopicsAndWait } from '../../src/io/kafka/topic-layout.js';
 
 /**
  * Global setup of the e2e project: one Apache Kafka broker (KRaft, one node) for every e2e
@@ -56,20 +57,17 @@ export function sharedKafka(): SharedKafka {
       }).admin();
       await admin.connect();
       try {
-        await admin.createTopics({
-          waitForLeaders: true,
-          topics: [
-            {
-              topic: name,
-              numPartitions: partitions,
-              replicationFactor: 1,
-              configEntries: Object.entries(configs).map(([configName, value]) => ({
-                name: configName,
-                value,
-              })),
-            },
-          ],
-        });
+        await createTopicsAndWait(admin, [
+          {
+            topic: name,
+            numPartitions: partitions,
+            replicationFactor: 1,
+            configEntries: Object.entries(configs).map(([configName, value]) => ({
+              name: configName,
+              value,
+            })),
+          },
+        ]);
       } finally {
         await admin.disconnect();
       }

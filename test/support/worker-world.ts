@@ -1,6 +1,5 @@
 import { type drive_v3, google } from 'googleapis';
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
-import { inject } from 'vitest';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { ErrorRecord, OutboundRecord } from '../../src/contract/records.js';
 import { type EmbeddedS3, startEmbeddedS3 } from '../../src/embedded/s3-server.js';
@@ -12,7 +11,7 @@ import {
 import { type TopicRole, topicConfigsFor } from '../../src/io/kafka/topic-layout.js';
 import { createLogger } from '../../src/logger.js';
 import { type RunningWorker, startWorker } from '../../src/worker.js';
-import { sharedKafka, uniqueName } from '../setup/kafka-broker.global.js';
+import { type SharedKafka, sharedKafka, uniqueName } from '../setup/kafka-broker.global.js';
 import { TopicReader } from './topic-reader.js';
 
 export const PARTITIONS = 4;
@@ -32,10 +31,15 @@ export class WorkerWorld {
     readonly reader: TopicReader,
     private readonly producer: Producer,
     private readonly kafka: Kafka,
+    readonly brokers: string[],
   ) {}
 
-  static async start(corpus: CorpusOptions, seed = 7): Promise<WorkerWorld> {
-    const control = sharedKafka();
+  /** On the shared broker unless given another (a cluster a fault test breaks). */
+  static async start(
+    corpus: CorpusOptions,
+    seed = 7,
+    control: SharedKafka = sharedKafka(),
+  ): Promise<WorkerWorld> {
     const topics = {
       trigger: uniqueName('trigger'),
       webhook: uniqueName('webhook'),
@@ -47,12 +51,12 @@ export class WorkerWorld {
       await control.createTopic(topic, PARTITIONS, topicConfigsFor(role));
     }
     const emulator = await startDriveEmulator({ seed, corpus });
-    const brokers = inject('kafkaBootstrap');
+    const brokers = control.bootstrapServers;
     const kafka = new Kafka({ clientId: 'e2e-test', brokers, logLevel: logLevel.NOTHING });
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
     const reader = await TopicReader.start(brokers, [topics.records, topics.errors, topics.state]);
-    return new WorkerWorld(emulator, topics, uniqueName('group'), reader, producer, kafka);
+    return new WorkerWorld(emulator, topics, uniqueName('group'), reader, producer, kafka, brokers);
   }
 
   config(overrides: Record<string, string> = {}): Config {
@@ -62,7 +66,7 @@ export class WorkerWorld {
   /** The environment of a worker of this world, for `loadConfig` or a spawned process. */
   env(overrides: Record<string, string> = {}): Record<string, string> {
     return {
-      KAFKA_BOOTSTRAP_SERVERS: inject('kafkaBootstrap').join(','),
+      KAFKA_BOOTSTRAP_SERVERS: this.brokers.join(','),
       KAFKA_CONSUMER_GROUP_ID: this.groupId,
       KAFKA_CLIENT_ID: uniqueName('worker'),
       KAFKA_TOPIC_TRIGGER: this.topics.trigger,

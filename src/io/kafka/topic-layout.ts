@@ -1,4 +1,4 @@
-import type { Admin, Kafka } from 'kafkajs';
+import type { Admin, ITopicConfig, Kafka } from 'kafkajs';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../logger.js';
 
@@ -90,6 +90,32 @@ async function readTopicFacts(admin: Admin, names: readonly string[]): Promise<M
   return facts;
 }
 
+const TOPIC_READY_TIMEOUT_MS = 30_000;
+
+/**
+ * Creates topics and waits until every partition is served by its leader. kafkajs' own
+ * `waitForLeaders` gives up when a broker answers the first metadata request with
+ * UNKNOWN_TOPIC_OR_PARTITION, and for a moment after a creation Kafka 4 names a leader in
+ * its metadata that still answers NOT_LEADER_OR_FOLLOWER: this asks until offsets are read.
+ */
+export async function createTopicsAndWait(admin: Admin, topics: ITopicConfig[]): Promise<void> {
+  await admin.createTopics({ topics, waitForLeaders: false });
+  const deadline = Date.now() + TOPIC_READY_TIMEOUT_MS;
+  for (const { topic } of topics) {
+    for (;;) {
+      try {
+        const offsets = await admin.fetchTopicOffsets(topic);
+        if (offsets.length > 0) break;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+      }
+      if (Date.now() > deadline)
+        throw new Error(`topic ${topic} is not served ${TOPIC_READY_TIMEOUT_MS} ms after its creation`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
+
 export interface TopicCreation {
   readonly partitions: number;
   /** -1: the broker's `default.replication.factor`. */
@@ -120,15 +146,15 @@ export async function ensureTopicLayout(
         .map((role) => facts.get(options.topics[role])?.partitions)
         .find((count) => count !== undefined);
       const partitions = existingCount ?? options.create.partitions;
-      await admin.createTopics({
-        waitForLeaders: true,
-        topics: missing.map(([role, topic]) => ({
+      await createTopicsAndWait(
+        admin,
+        missing.map(([role, topic]) => ({
           topic,
           numPartitions: partitions,
           replicationFactor,
           configEntries: Object.entries(topicConfigsFor(role)).map(([name, value]) => ({ name, value })),
         })),
-      });
+      );
       for (const [role, topic] of missing) {
         options.logger.warn({ topic, role, partitions, replicationFactor }, 'created a missing Kafka topic');
       }

@@ -34,7 +34,11 @@ function checkpoint(connectionId: string, cursor: string): ConnectionCheckpoint 
 }
 
 async function producer(): Promise<Producer> {
-  const p = plainKafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: false });
+  const p = plainKafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
   await p.connect();
   cleanups.add(() => p.disconnect());
   return p;
@@ -43,7 +47,7 @@ async function producer(): Promise<Producer> {
 async function startedTable(topic: string) {
   const { logger, lines } = capturingLogger();
   const kafka = workerKafka(broker, logger);
-  const sink = await createMessageSink(kafka, { idempotent: false, logger });
+  const sink = await createMessageSink(kafka, { idempotent: true, logger });
   const table = createCheckpointTable(kafka, {
     topic,
     groupIdPrefix: 'table-e2e',

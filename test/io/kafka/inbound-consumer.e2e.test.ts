@@ -22,7 +22,11 @@ const plainKafka = new Kafka({
 });
 
 async function producer(): Promise<Producer> {
-  const p = plainKafka.producer({ createPartitioner: Partitioners.DefaultPartitioner, idempotent: false });
+  const p = plainKafka.producer({
+    createPartitioner: Partitioners.DefaultPartitioner,
+    idempotent: true,
+    maxInFlightRequests: 1,
+  });
   await p.connect();
   cleanups.add(() => p.disconnect());
   return p;

@@ -27,7 +27,7 @@ const broker = sharedKafka();
 async function sinkOn(options: { maxRequestBytes?: number; compression?: 'gzip' | 'none' } = {}) {
   const { logger } = capturingLogger();
   const sink = await createMessageSink(workerKafka(broker, logger), {
-    idempotent: false,
+    idempotent: true,
     logger,
     ...options,
   });
@@ -183,7 +183,7 @@ describe('the message sink on the embedded broker', () => {
     await broker.createTopic(errors, 1);
     const { logger } = capturingLogger();
     const sink = await createMessageSink(workerKafka(broker, logger), {
-      idempotent: false,
+      idempotent: true,
       logger,
       instrumentation: { recordsTopic: records, errorsTopic: errors },
     });
@@ -235,7 +235,7 @@ describe('the message sink on the embedded broker', () => {
     const topic = uniqueName('sink-close');
     await broker.createTopic(topic, 1);
     const { logger } = capturingLogger();
-    const sink = await createMessageSink(workerKafka(broker, logger), { idempotent: false, logger });
+    const sink = await createMessageSink(workerKafka(broker, logger), { idempotent: true, logger });
     const queued = sink.send([{ topic, key: 'k', value: 'last words', headers: {} }]);
     await sink.close();
     await queued;
@@ -244,6 +244,11 @@ describe('the message sink on the embedded broker', () => {
   });
 });
 
+/**
+ * The non-idempotent configuration (`KAFKA_PRODUCER_IDEMPOTENT=false`, whose retries are
+ * bounded) when produce requests keep failing. On librdkafka's mock broker: it answers an
+ * exact number of produce requests with an error, which Apache Kafka cannot be made to do.
+ */
 describe('the message sink when produce requests fail', () => {
   let ownBroker: EmbeddedKafka;
   beforeAll(async () => {
