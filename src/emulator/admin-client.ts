@@ -1,3 +1,5 @@
+import type { RealismPatch, RealismSettings } from './realism.js';
+
 /** Typed client of the emulator's admin API (`/_emulator/...`), for tests, benchmarks and the demo. */
 
 export interface EmulatorUser {
@@ -122,6 +124,11 @@ export class EmulatorAdminClient {
 
   setTokenLifetime(seconds: number): Promise<{ seconds: number }> {
     return this.call('PUT', '/settings/token-lifetime', { seconds });
+  }
+
+  /** Turns Google's looseness (short pages, coalesced changes, jittery push) on or off, in parts. */
+  setRealism(settings: RealismPatch): Promise<RealismSettings> {
+    return this.call('PUT', '/settings/realism', settings);
   }
 
   /** Maps a platform connection id to a user, for the control plane's access-token endpoint. */

@@ -3,6 +3,7 @@ import type { drive_v3 } from 'googleapis';
 import { driveErrors } from '../errors.js';
 import { selectionOf } from '../fields.js';
 import { boundaryOf, parseMultipart } from '../multipart.js';
+import { filesPageLength } from '../realism.js';
 import { canExport, EXPORT_SIZE_LIMIT_BYTES, renderExport } from '../store/exports.js';
 import { type FileListOptions, listFiles } from '../store/listing.js';
 import { hasBinaryContent, isWorkspaceType, mimeTypeForName, SHORTCUT_MIME } from '../store/mime.js';
@@ -15,6 +16,7 @@ import {
   encodeOffsetToken,
   intParam,
   listParam,
+  offsetTokenAttempt,
   optionalBoolean,
   optionalString,
   optionalStringMap,
@@ -56,7 +58,10 @@ function filesList(call: DriveCall): DriveResult {
   // Results are recomputed when the world changed; offsets may then shift, as Google warns.
   if (!cached || cached.generation !== world.generation)
     cached = runtime.rememberList(key, listFiles(world, call.user, options));
-  const ids = cached.ids.slice(offset, offset + pageSize);
+  const length = runtime.realism.partialPages
+    ? filesPageLength(runtime.seed, offset, pageSize, offsetTokenAttempt(token))
+    : pageSize;
+  const ids = cached.ids.slice(offset, offset + length);
   const files: drive_v3.Schema$File[] = [];
   // Only the fields the request selects are rendered (none when `files` is not selected).
   const selection = selectionOf(call.mask, 'fileList', ['files']);
@@ -67,8 +72,12 @@ function filesList(call: DriveCall): DriveResult {
     }
   }
   const list: drive_v3.Schema$FileList = { kind: 'drive#fileList', incompleteSearch: false, files };
-  if (offset + pageSize < cached.ids.length)
-    list.nextPageToken = encodeOffsetToken(offset + pageSize, 'files');
+  if (length === 0 && offset < cached.ids.length) {
+    // An empty page before the end: the same position, one more empty page served.
+    list.nextPageToken = encodeOffsetToken(offset, 'files', offsetTokenAttempt(token) + 1);
+  } else if (offset + length < cached.ids.length) {
+    list.nextPageToken = encodeOffsetToken(offset + length, 'files');
+  }
   return { kind: 'json', value: list, resource: 'fileList' };
 }
 

@@ -107,6 +107,10 @@ export class DriveWorld {
   /** parent id → child ids, insertion ordered. */
   readonly children = new Map<string, Set<string>>();
   readonly changes: ChangeEntry[] = [];
+  /** Item key (file id, or `drive:` + drive id) → sequence numbers of its entries, ascending. */
+  private readonly entriesByItem = new Map<string, number[]>();
+  /** File id → sequence number of the entry that logged its creation (kept after deletion). */
+  readonly createdSeq = new Map<string, number>();
   /** Sequence number of changes[0]. */
   private readonly firstSeq = 1;
   generation = 0;
@@ -471,6 +475,17 @@ export class DriveWorld {
     return this.changes[seq - this.firstSeq];
   }
 
+  /** Entries for the same item logged after this one, oldest first. */
+  *laterEntriesOf(entry: ChangeEntry): Generator<ChangeEntry> {
+    const seqs = this.entriesByItem.get(itemKey(entry)) ?? [];
+    let first = seqs.length;
+    while (first > 0 && (seqs[first - 1] as number) > entry.seq) first--;
+    for (let i = first; i < seqs.length; i++) {
+      const later = this.entryAt(seqs[i] as number);
+      if (later) yield later;
+    }
+  }
+
   onChange(listener: (entry: ChangeEntry) => void): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
@@ -480,6 +495,10 @@ export class DriveWorld {
     if (entry.audience.length === 0 && entry.removedFor.length === 0) return;
     const full: ChangeEntry = { ...entry, seq: this.nextSeq, time: this.now() };
     this.changes.push(full);
+    const key = itemKey(full);
+    const seqs = this.entriesByItem.get(key);
+    if (seqs) seqs.push(full.seq);
+    else this.entriesByItem.set(key, [full.seq]);
     for (const listener of this.changeListeners) listener(full);
   }
 
@@ -651,7 +670,9 @@ export class DriveWorld {
     this.files.set(file.id, file);
     this.link(file.id, parent.id);
     this.generation++;
+    const seqBefore = this.nextSeq;
     this.appendFileChange(file, this.audienceOf(file), []);
+    if (this.nextSeq > seqBefore) this.createdSeq.set(file.id, seqBefore);
     return file;
   }
 
@@ -1088,6 +1109,10 @@ export class DriveWorld {
     if (!file) throw driveErrors.fileNotFound(fileId);
     file.exportPadBytes = bytes;
   }
+}
+
+function itemKey(entry: ChangeEntry): string {
+  return entry.changeType === 'drive' ? `drive:${entry.driveId}` : (entry.fileId ?? '');
 }
 
 export function defaultWorkspaceText(file: Pick<FileRecord, 'name' | 'mimeType'>): string {
