@@ -92,3 +92,29 @@ export function changesScanBudget(seed: number, startSeq: number, pageSize: numb
   if (u < 0.45) return 1 + Math.floor(draw(seed, DRAW.changesPage, startSeq, 2) * pageSize);
   return undefined;
 }
+
+/** FNV-1a of a string, to key draws on names (channel ids). */
+export function hashString(text: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/** What one delayed push message of a changes channel looks like. */
+export interface PushPlan {
+  /** From the first change it covers to the message leaving. */
+  readonly delayMs: number;
+  /** Numbers skipped before this message's (Google's numbers increase, not one by one). */
+  readonly gap: number;
+  /** Delivered twice under the same number. */
+  readonly duplicate: boolean;
+}
+
+export function pushPlan(seed: number, channelId: string, message: number): PushPlan {
+  const key = hashString(channelId);
+  return {
+    delayMs: 40 + Math.floor(draw(seed, DRAW.pushDelay, key, message) * 460),
+    gap: Math.floor(draw(seed, DRAW.pushGap, key, message) * 3),
+    duplicate: draw(seed, DRAW.pushDuplicate, key, message) < 0.15,
+  };
+}
