@@ -46,6 +46,10 @@ export interface CorpusRequest {
   readonly maxFileBytes?: number;
   readonly oversizedDocs?: number;
   readonly domain?: string;
+  readonly trashDensity?: number;
+  readonly shortcutDensity?: number;
+  readonly directShareFromDrivesDensity?: number;
+  readonly restrictedDownloadDensity?: number;
 }
 
 export type DriveMemberRole = 'organizer' | 'fileOrganizer' | 'writer' | 'commenter' | 'reader';

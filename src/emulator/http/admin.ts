@@ -60,6 +60,10 @@ export const corpusSchema = z.object({
   maxFileBytes: z.number().int().positive().optional(),
   oversizedDocs: count.optional(),
   domain: z.string().min(1).optional(),
+  trashDensity: z.number().min(0).max(1).optional(),
+  shortcutDensity: density.optional(),
+  directShareFromDrivesDensity: z.number().min(0).max(1).optional(),
+  restrictedDownloadDensity: z.number().min(0).max(1).optional(),
 });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, reply: FastifyReply): T | undefined {

@@ -91,6 +91,11 @@ export function changeFor(
     return change;
   }
   const fileId = entry.fileId as string;
+  if (entry.departed) {
+    // Only a shared drive's own log reads this: the item left that drive.
+    if (options.driveId === undefined || !options.includeRemoved) return undefined;
+    return { kind: 'drive#change', changeType: 'file', time, removed: true, fileId, driveId: entry.driveId };
+  }
   const file = world.files.get(fileId);
   // The file shown is the item's current state; if it is gone, or the viewer can no longer
   // see it, the entry reads as a removal, as Google's coalesced log does.
@@ -138,8 +143,9 @@ function coalescedAway(
   seed: number,
 ): boolean {
   const { world } = ctx;
-  if (entry.changeType === 'file' && entry.fileId !== undefined && !world.files.has(entry.fileId)) {
-    const createdAt = world.createdSeq.get(entry.fileId);
+  const gone = entry.changeType === 'file' && entry.fileId !== undefined && !world.files.has(entry.fileId);
+  if (gone) {
+    const createdAt = world.createdSeq.get(entry.fileId as string);
     if (
       createdAt !== undefined &&
       createdAt >= pageStart &&
@@ -148,7 +154,8 @@ function coalescedAway(
       return true;
     }
   }
-  if (draw(seed, DRAW.coalesce, entry.seq) >= SUPERSEDE_PROBABILITY) return false;
+  // A deleted item's entries all read as the same removal: only the last one is kept.
+  if (!gone && draw(seed, DRAW.coalesce, entry.seq) >= SUPERSEDE_PROBABILITY) return false;
   for (const later of world.laterEntriesOf(entry)) {
     if (later.seq >= end) break;
     if (changeFor(ctx, later, options, 'none') !== undefined) return true;
