@@ -67,6 +67,8 @@ async function serve(files: number): Promise<void> {
     corpus: { files, users: 3, sharedDrives: 3 },
     // The benchmark measures serving, not Drive's quota: budgets far above what it sends.
     quota: { perUserPerMinute: 1e9, perProjectPerMinute: 1e9 },
+    // Full pages and one entry per edit, so figures stay comparable between runs.
+    realism: false,
   });
   const generationMs = performance.now() - started;
   collectGarbage();

@@ -66,6 +66,8 @@ async function serve(): Promise<void> {
   const emulator = await startDriveEmulator({
     seed: 42,
     quota: { perUserPerMinute: 1e9, perProjectPerMinute: 1e9 },
+    // Full pages and one entry per edit, so figures stay comparable between runs.
+    realism: false,
   });
   process.send?.({ type: 'ready', url: emulator.url });
   process.on('message', (message: unknown) => {

@@ -1,3 +1,5 @@
+import type { RealismPatch, RealismSettings } from './realism.js';
+
 /** Typed client of the emulator's admin API (`/_emulator/...`), for tests, benchmarks and the demo. */
 
 export interface EmulatorUser {
@@ -44,6 +46,10 @@ export interface CorpusRequest {
   readonly maxFileBytes?: number;
   readonly oversizedDocs?: number;
   readonly domain?: string;
+  readonly trashDensity?: number;
+  readonly shortcutDensity?: number;
+  readonly directShareFromDrivesDensity?: number;
+  readonly restrictedDownloadDensity?: number;
 }
 
 export type DriveMemberRole = 'organizer' | 'fileOrganizer' | 'writer' | 'commenter' | 'reader';
@@ -122,6 +128,11 @@ export class EmulatorAdminClient {
 
   setTokenLifetime(seconds: number): Promise<{ seconds: number }> {
     return this.call('PUT', '/settings/token-lifetime', { seconds });
+  }
+
+  /** Turns Google's looseness (short pages, coalesced changes, jittery push) on or off, in parts. */
+  setRealism(settings: RealismPatch): Promise<RealismSettings> {
+    return this.call('PUT', '/settings/realism', settings);
   }
 
   /** Maps a platform connection id to a user, for the control plane's access-token endpoint. */

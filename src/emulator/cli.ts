@@ -10,6 +10,8 @@ const { values } = parseArgs({
     users: { type: 'string', default: '3' },
     'shared-drives': { type: 'string', default: '1' },
     'token-lifetime': { type: 'string', default: '3600' },
+    // Full pages, one log entry per edit, instant push: for benchmarks, not for proving a client.
+    'no-realism': { type: 'boolean', default: false },
   },
 });
 
@@ -27,6 +29,7 @@ const emulator = await startDriveEmulator({
   host: values.host ?? '127.0.0.1',
   seed: integer('seed', values.seed),
   tokenLifetimeSeconds: integer('token-lifetime', values['token-lifetime']),
+  realism: !values['no-realism'],
   corpus: {
     files: integer('files', values.files),
     users: Math.max(1, integer('users', values.users)),

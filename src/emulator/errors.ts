@@ -326,6 +326,45 @@ export const driveErrors = {
   },
 
   /** 403 for `alt=media` on a Docs Editors file (DRIVE_API §2, B). */
+  /**
+   * 403 for a second parent, or for addParents without removeParents by someone who may not
+   * move the item that way (single-parent model; message and reason from field reports, B).
+   */
+  cannotAddParent(): DriveApiError {
+    return driveError(403, {
+      domain: 'global',
+      reason: 'cannotAddParent',
+      message: 'Increasing the number of parents is not allowed.',
+    });
+  },
+
+  /** 403 for a second parent on a shared-drive item (field report, B). */
+  teamDrivesParentLimit(): DriveApiError {
+    return driveError(403, {
+      domain: 'global',
+      reason: 'teamDrivesParentLimit',
+      message: 'A shared drive item must have exactly one parent.',
+    });
+  },
+
+  /** 403 on alt=media for a file whose download is restricted for this caller. */
+  cannotDownloadFile(): DriveApiError {
+    return driveError(403, {
+      domain: 'global',
+      reason: 'cannotDownloadFile',
+      message: 'The user does not have permission to download this file.',
+    });
+  },
+
+  /** 416 for a Range that starts past the end of the content (C: shape as other Drive errors). */
+  rangeNotSatisfiable(total: number): DriveApiError {
+    return driveError(416, {
+      domain: 'global',
+      reason: 'requestedRangeNotSatisfiable',
+      message: `Request range not satisfiable; the content has ${total} bytes.`,
+    });
+  },
+
   fileNotDownloadable(): DriveApiError {
     return driveError(
       403,
@@ -393,15 +432,6 @@ export const driveErrors = {
       domain: 'global',
       reason: 'badRequest',
       message: `Invalid ttl value for channel ${ttlSeconds}`,
-    });
-  },
-
-  /** 403 when an update would give an item a second parent (single-parent model; C). */
-  cannotAddParent(): DriveApiError {
-    return driveError(403, {
-      domain: 'global',
-      reason: 'cannotAddParent',
-      message: 'Increasing the number of parents is not allowed.',
     });
   },
 

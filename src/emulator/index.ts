@@ -3,9 +3,11 @@ import { EmulatorAdminClient } from './admin-client.js';
 import { userWithTokens } from './http/admin.js';
 import { buildEmulatorApp } from './http/app.js';
 import { EmulatorRuntime } from './http/runtime.js';
+import { REALISM_ON, type RealismPatch, withRealism } from './realism.js';
 import { type CorpusOptions, generateCorpus } from './store/generator.js';
 
 export { EmulatorAdminClient } from './admin-client.js';
+export type { RealismPatch, RealismSettings } from './realism.js';
 export type { CorpusOptions } from './store/generator.js';
 
 export interface DriveEmulatorOptions {
@@ -21,6 +23,12 @@ export interface DriveEmulatorOptions {
   readonly tokenLifetimeSeconds?: number;
   /** Per-user and per-project budgets, requests a minute. Default 12,000 each. */
   readonly quota?: { readonly perUserPerMinute?: number; readonly perProjectPerMinute?: number };
+  /**
+   * Google's looseness: short and empty pages, coalesced change-log entries, delayed and
+   * duplicated push messages. Default on; `false` (benchmarks) turns all of it off, an
+   * object turns single parts off.
+   */
+  readonly realism?: boolean | RealismPatch;
 }
 
 export interface DemoCredentials {
@@ -45,6 +53,7 @@ export interface RunningDriveEmulator {
 export async function startDriveEmulator(options: DriveEmulatorOptions = {}): Promise<RunningDriveEmulator> {
   const seed = options.seed ?? 42;
   const runtime = new EmulatorRuntime(seed, options.tokenLifetimeSeconds ?? 3600);
+  if (options.realism !== undefined) runtime.realism = withRealism(REALISM_ON, options.realism);
   if (options.quota) {
     runtime.control.setQuota({
       ...(options.quota.perUserPerMinute !== undefined

@@ -240,7 +240,7 @@ describe('push channels end to end (embedded broker, Drive emulator, webhook ing
     );
   });
 
-  it('a burst of 500 notifications costs one or two changes.list runs', async () => {
+  it('a burst of 500 notifications costs one or two incremental runs', async () => {
     await eventually('the connection to settle', settled);
     const channel = currentChannel();
     if (!channel) throw new Error('no channel');
@@ -274,9 +274,11 @@ describe('push channels end to end (embedded broker, Drive emulator, webhook ing
     console.info(
       `burst of 500: ${counters['drive.changes.list']} changes.list calls, ${runs} incremental runs`,
     );
-    expect(counters['drive.changes.list']).toBeGreaterThanOrEqual(1);
-    expect(counters['drive.changes.list']).toBeLessThanOrEqual(2);
+    // One or two runs; each reads the log to its end, over as many pages as Drive hands out
+    // (short and empty pages included), so the calls are a few, never one per notification.
     expect(runs).toBeLessThanOrEqual(2);
+    expect(counters['drive.changes.list']).toBeGreaterThanOrEqual(Math.max(1, runs));
+    expect(counters['drive.changes.list']).toBeLessThanOrEqual(10);
   });
 
   it('renews before expiry with no gap — new channel first, then the old one stopped — and no edit is lost', async () => {

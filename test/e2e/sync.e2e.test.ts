@@ -144,7 +144,10 @@ describe('a connection synced end to end (embedded broker, Drive emulator)', () 
       ),
     ).toBe(true);
     expect(latest('permission', `${docId}:${share.data.id}`)?.data.type).toBe('anyone');
-    expect(latest('file', doomed.data.id as string)?.operation).toBe('delete');
+    // Created and deleted between two reads of the change log: Google may show one removal or
+    // nothing at all. Either way nothing of it is live downstream.
+    const doomedLatest = latest('file', doomed.data.id as string);
+    expect(doomedLatest === undefined || doomedLatest.operation === 'delete').toBe(true);
     expect(latest('file', trashed.data.id as string)?.operation).toBe('delete');
     // nothing else changed, so nothing else was sent
     const touched = new Set([docId, folder.data.id, doomed.data.id, trashed.data.id]);

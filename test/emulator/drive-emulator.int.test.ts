@@ -72,6 +72,25 @@ async function allChanges(
   return { changes, newStartPageToken };
 }
 
+/** Every file a listing matches, following nextPageToken: pages may be short or empty before the end. */
+async function listAllFiles(
+  drive: drive_v3.Drive,
+  params: drive_v3.Params$Resource$Files$List & { fields: string },
+): Promise<drive_v3.Schema$File[]> {
+  const files: drive_v3.Schema$File[] = [];
+  let pageToken: string | undefined;
+  do {
+    const response: { data: drive_v3.Schema$FileList } = await drive.files.list({
+      ...params,
+      fields: `nextPageToken,${params.fields}`,
+      ...(pageToken !== undefined ? { pageToken } : {}),
+    });
+    files.push(...(response.data.files ?? []));
+    pageToken = response.data.nextPageToken ?? undefined;
+  } while (pageToken !== undefined);
+  return files;
+}
+
 beforeAll(async () => {
   emulator = await startDriveEmulator({ seed: 7 });
   rootUrl = `${emulator.url}/`;
@@ -109,22 +128,21 @@ describe('paging with small page sizes reaches the end', () => {
       pages++;
     } while (token);
     expect(pages).toBeGreaterThan(3);
-    const full = await drive.files.list({ pageSize: 1000, fields: 'nextPageToken,files(id)' });
-    expect(full.data.nextPageToken).toBeUndefined();
-    expect(seen.size).toBe(full.data.files?.length);
+    const full = await listAllFiles(drive, { pageSize: 1000, fields: 'files(id)' });
+    expect(seen.size).toBe(full.length);
 
     // The classic mistake: without nextPageToken in fields the caller cannot see there is more.
     const truncated = await drive.files.list({ pageSize: 5, fields: 'files(id,name)' });
     expect(truncated.data.nextPageToken).toBeUndefined();
-    expect(truncated.data.files).toHaveLength(5);
+    expect(truncated.data.files?.length ?? 0).toBeLessThanOrEqual(5);
 
-    const withHistory = await drive.files.list({
+    const withHistory = await listAllFiles(drive, {
       pageSize: 1000,
       q: "mimeType != 'application/vnd.google-apps.folder'",
       fields: 'files(id,mimeType,capabilities(canReadRevisions))',
     });
     // Reading history needs writer access (DRIVE_API §3): files merely shared with the user are left out.
-    const fileIds = (withHistory.data.files ?? [])
+    const fileIds = withHistory
       .filter((f) => f.capabilities?.canReadRevisions === true)
       .map((f) => f.id as string);
     let revisionsPaged = 0;
@@ -218,7 +236,7 @@ describe('paging with small page sizes reaches the end', () => {
     const snapshot = async () => {
       const corpus = await emulator.admin.generateCorpus({ seed: 99, files: 60, sharedDrives: 1 });
       const drive = driveFor(corpus.users[0] as UserCredentials);
-      const listed = await drive.files.list({
+      const listed = await listAllFiles(drive, {
         pageSize: 1000,
         includeItemsFromAllDrives: true,
         supportsAllDrives: true,
@@ -226,7 +244,7 @@ describe('paging with small page sizes reaches the end', () => {
         fields:
           'files(id,name,mimeType,size,md5Checksum,createdTime,modifiedTime,version,parents,permissionIds)',
       });
-      return JSON.stringify(listed.data);
+      return JSON.stringify(listed);
     };
     const first = await snapshot();
     expect(await snapshot()).toBe(first);
@@ -359,13 +377,14 @@ describe('errors in Drive envelope', () => {
         )
       ).status,
     ).toBe(400);
-    const listed = await drive.files.list({
+    const listed = await listAllFiles(drive, {
       corpora: 'drive',
       driveId,
       includeItemsFromAllDrives: true,
       supportsAllDrives: true,
+      fields: 'files(id)',
     });
-    expect(listed.data.files?.map((f) => f.id)).toEqual([fileId]);
+    expect(listed.map((f) => f.id)).toEqual([fileId]);
   });
 });
 
@@ -399,8 +418,10 @@ describe('change log', () => {
 
     const { changes, newStartPageToken } = await allChanges(drive, start);
     expect(newStartPageToken).toBeDefined();
+    // Four edits: Google may show them as fewer entries, each with the item's latest state.
     const forFile = changes.filter((c) => c.fileId === fileId);
-    expect(forFile.length).toBe(4);
+    expect(forFile.length).toBeGreaterThanOrEqual(1);
+    expect(forFile.length).toBeLessThanOrEqual(4);
     expect(forFile.every((c) => c.removed === false)).toBe(true);
     expect(forFile.at(-1)?.file?.trashed).toBe(true);
     expect(forFile.at(-1)?.file?.parents).toEqual([folderB.data.id]);
@@ -439,8 +460,8 @@ describe('change log', () => {
       fileId: folderId,
       requestBody: { type: 'user', role: 'reader', emailAddress: reader.creds.user.email },
     });
-    const sharedWithMe = await reader.drive.files.list({ q: 'sharedWithMe', fields: 'files(id)' });
-    expect(sharedWithMe.data.files?.map((f) => f.id)).toContain(folderId);
+    const sharedWithMe = await listAllFiles(reader.drive, { q: 'sharedWithMe', fields: 'files(id)' });
+    expect(sharedWithMe.map((f) => f.id)).toContain(folderId);
     const gained = await allChanges(reader.drive, readerStart);
     expect(gained.changes.map((c) => [c.fileId, c.removed])).toEqual(
       expect.arrayContaining([
@@ -505,12 +526,8 @@ describe('change log', () => {
       includeItemsFromAllDrives: true,
       supportsAllDrives: true,
     });
-    expect(left.changes).toEqual(
-      expect.arrayContaining([
-        expect.objectContaining({ changeType: 'drive', driveId, removed: true }),
-        expect.objectContaining({ fileId: file.data.id, removed: true }),
-      ]),
-    );
+    // Google's user log shows leaving as one removed drive change, not a removal per item.
+    expect(left.changes).toEqual([expect.objectContaining({ changeType: 'drive', driveId, removed: true })]);
   });
 });
 
@@ -710,8 +727,8 @@ describe('batch and counters', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^multipart\/mixed; boundary=/);
     const text = await response.text();
-    expect(text).toContain('Content-ID: response-a');
-    expect(text).toContain('Content-ID: response-b');
+    expect(text).toContain('Content-ID: <response-a>');
+    expect(text).toContain('Content-ID: <response-b>');
     expect(text).toContain('"name":"one"');
     expect(text).toMatch(/HTTP\/1\.1 404/);
     expect(await emulator.admin.counters()).toMatchObject({ batch: 1, 'drive.files.get': 2 });
@@ -729,14 +746,12 @@ describe('query terms, drive queries and small envelopes', () => {
       fileId: theirs.data.id as string,
       requestBody: { type: 'user', role: 'reader', emailAddress: 'alice@example.com' },
     });
-    const everything = await alice.drive.files.list({ fields: 'files(id)' });
-    expect((everything.data.files ?? []).map((f) => f.id).sort()).toEqual(
-      [own.data.id, theirs.data.id].sort(),
-    );
-    const owned = await alice.drive.files.list({ q: "'me' in owners", fields: 'files(id)' });
-    expect((owned.data.files ?? []).map((f) => f.id)).toEqual([own.data.id]);
-    const notOwned = await alice.drive.files.list({ q: "not 'me' in owners", fields: 'files(id)' });
-    expect((notOwned.data.files ?? []).map((f) => f.id)).toEqual([theirs.data.id]);
+    const everything = await listAllFiles(alice.drive, { fields: 'files(id)' });
+    expect(everything.map((f) => f.id).sort()).toEqual([own.data.id, theirs.data.id].sort());
+    const owned = await listAllFiles(alice.drive, { q: "'me' in owners", fields: 'files(id)' });
+    expect(owned.map((f) => f.id)).toEqual([own.data.id]);
+    const notOwned = await listAllFiles(alice.drive, { q: "not 'me' in owners", fields: 'files(id)' });
+    expect(notOwned.map((f) => f.id)).toEqual([theirs.data.id]);
 
     await emulator.admin.createSharedDrive('Small', alice.creds.user.id);
     const big = await emulator.admin.createSharedDrive('Big', alice.creds.user.id);

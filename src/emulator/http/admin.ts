@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { z } from 'zod';
 import type { FaultStatus } from '../control.js';
 import { DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET } from '../identity.js';
+import { realismSchema, withRealism } from '../realism.js';
 import { generateCorpus } from '../store/generator.js';
 import type { UserRecord } from '../store/types.js';
 import { DriveWorld } from '../store/world.js';
@@ -59,6 +60,10 @@ export const corpusSchema = z.object({
   maxFileBytes: z.number().int().positive().optional(),
   oversizedDocs: count.optional(),
   domain: z.string().min(1).optional(),
+  trashDensity: z.number().min(0).max(1).optional(),
+  shortcutDensity: density.optional(),
+  directShareFromDrivesDensity: z.number().min(0).max(1).optional(),
+  restrictedDownloadDensity: z.number().min(0).max(1).optional(),
 });
 
 function parse<T>(schema: z.ZodType<T>, body: unknown, reply: FastifyReply): T | undefined {
@@ -118,7 +123,17 @@ export function registerAdminRoutes(
     nextChangeToken: String(runtime.world.nextSeq),
     tokenLifetimeSeconds: runtime.identity.tokenLifetimeSeconds,
     quota: runtime.control.quotaSettings(),
+    realism: runtime.realism,
   }));
+
+  app.get(`${p}/settings/realism`, async () => runtime.realism);
+
+  app.put(`${p}/settings/realism`, async (request, reply) => {
+    const body = parse(realismSchema, request.body, reply);
+    if (!body) return reply;
+    runtime.realism = withRealism(runtime.realism, body);
+    return runtime.realism;
+  });
 
   app.post(`${p}/users`, async (request, reply) => {
     const body = parse(createUserSchema, request.body, reply);

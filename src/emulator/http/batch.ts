@@ -42,7 +42,7 @@ export function registerBatchRoute(app: FastifyInstance, runtime: EmulatorRuntim
     }
     const outerAuthorization = request.headers.authorization;
     const answers = [];
-    for (const part of parts) {
+    for (const [index, part] of parts.entries()) {
       const partHeaders = part.headers as Record<string, string | undefined>;
       const contentId = contentIdOf(partHeaders);
       let answer: { status: number; headers: Record<string, string>; body: Buffer };
@@ -74,7 +74,9 @@ export function registerBatchRoute(app: FastifyInstance, runtime: EmulatorRuntim
       answers.push({
         headers: {
           'Content-Type': 'application/http',
-          ...(contentId !== undefined ? { 'Content-ID': `response-${contentId}` } : {}),
+          // Google answers `<response-ID>` for a part sent as `<ID>`, angle brackets kept; a
+          // part sent without one is named after its position.
+          'Content-ID': `<response-${contentId ?? `item-${index + 1}`}>`,
         },
         body: buildEmbeddedHttpResponse(answer.status, answer.headers, answer.body),
       });

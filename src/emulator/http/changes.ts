@@ -3,7 +3,7 @@ import type { drive_v3 } from 'googleapis';
 import { driveErrors } from '../errors.js';
 import { selectionOf } from '../fields.js';
 import { type ChangeFilter, listChanges, parsePageToken, startPageToken } from '../store/changes.js';
-import { boolParam, intParam, parseJsonBody, stringParam } from './params.js';
+import { boolParam, intParam, listParam, parseJsonBody, stringParam } from './params.js';
 import {
   type ChannelTarget,
   DEFAULT_CHANNEL_LIFETIME_MS,
@@ -14,9 +14,14 @@ import {
 import { type DriveCall, type DriveResult, driveRoute } from './route.js';
 import type { EmulatorRuntime } from './runtime.js';
 
+const SPACES = new Set(['drive', 'appDataFolder', 'photos']);
+
 function changeFilter(call: DriveCall): ChangeFilter {
   const driveId = stringParam(call.query, 'driveId') ?? stringParam(call.query, 'teamDriveId');
+  const spaces = listParam(call.query, 'spaces');
+  for (const space of spaces) if (!SPACES.has(space)) throw driveErrors.badRequest('Invalid Value', 'spaces');
   return {
+    spaces: spaces.length > 0 ? spaces : ['drive'],
     driveId,
     includeRemoved: boolParam(call.query, 'includeRemoved', true),
     includeCorpusRemovals: boolParam(call.query, 'includeCorpusRemovals', false),
@@ -42,12 +47,17 @@ function changesList(call: DriveCall): DriveResult {
   const pageToken = stringParam(call.query, 'pageToken');
   if (pageToken === undefined || pageToken === '') throw driveErrors.required('pageToken');
   const pageSize = intParam(call.query, 'pageSize', 100, 1, 1000);
-  const page = listChanges(call.ctx, {
-    ...changeFilter(call),
-    pageToken,
-    pageSize,
-    fileSelection: selectionOf(call.mask, 'changeList', ['changes', 'file']),
-  });
+  const { realism, seed } = call.runtime;
+  const page = listChanges(
+    call.ctx,
+    {
+      ...changeFilter(call),
+      pageToken,
+      pageSize,
+      fileSelection: selectionOf(call.mask, 'changeList', ['changes', 'file']),
+    },
+    { seed, partialPages: realism.partialPages, coalesce: realism.coalesceChanges },
+  );
   const value: drive_v3.Schema$ChangeList = { kind: 'drive#changeList', changes: page.changes };
   if (page.nextPageToken !== undefined) value.nextPageToken = page.nextPageToken;
   if (page.newStartPageToken !== undefined) value.newStartPageToken = page.newStartPageToken;

@@ -3,11 +3,12 @@ import type { drive_v3 } from 'googleapis';
 import { driveErrors } from '../errors.js';
 import { selectionOf } from '../fields.js';
 import { boundaryOf, parseMultipart } from '../multipart.js';
+import { filesPageLength } from '../realism.js';
 import { canExport, EXPORT_SIZE_LIMIT_BYTES, renderExport } from '../store/exports.js';
 import { type FileListOptions, listFiles } from '../store/listing.js';
 import { hasBinaryContent, isWorkspaceType, mimeTypeForName, SHORTCUT_MIME } from '../store/mime.js';
 import { renderFileFields } from '../store/render.js';
-import type { FileRecord } from '../store/types.js';
+import { type FileRecord, roleRank } from '../store/types.js';
 import { contentBytes, type FilePatch, type NewFileSpec } from '../store/world.js';
 import {
   boolParam,
@@ -15,6 +16,7 @@ import {
   encodeOffsetToken,
   intParam,
   listParam,
+  offsetTokenAttempt,
   optionalBoolean,
   optionalString,
   optionalStringMap,
@@ -56,7 +58,10 @@ function filesList(call: DriveCall): DriveResult {
   // Results are recomputed when the world changed; offsets may then shift, as Google warns.
   if (!cached || cached.generation !== world.generation)
     cached = runtime.rememberList(key, listFiles(world, call.user, options));
-  const ids = cached.ids.slice(offset, offset + pageSize);
+  const length = runtime.realism.partialPages
+    ? filesPageLength(runtime.seed, offset, pageSize, offsetTokenAttempt(token))
+    : pageSize;
+  const ids = cached.ids.slice(offset, offset + length);
   const files: drive_v3.Schema$File[] = [];
   // Only the fields the request selects are rendered (none when `files` is not selected).
   const selection = selectionOf(call.mask, 'fileList', ['files']);
@@ -67,8 +72,12 @@ function filesList(call: DriveCall): DriveResult {
     }
   }
   const list: drive_v3.Schema$FileList = { kind: 'drive#fileList', incompleteSearch: false, files };
-  if (offset + pageSize < cached.ids.length)
-    list.nextPageToken = encodeOffsetToken(offset + pageSize, 'files');
+  if (length === 0 && offset < cached.ids.length) {
+    // An empty page before the end: the same position, one more empty page served.
+    list.nextPageToken = encodeOffsetToken(offset, 'files', offsetTokenAttempt(token) + 1);
+  } else if (offset + length < cached.ids.length) {
+    list.nextPageToken = encodeOffsetToken(offset + length, 'files');
+  }
   return { kind: 'json', value: list, resource: 'fileList' };
 }
 
@@ -87,11 +96,51 @@ function fileOf(call: DriveCall): FileRecord {
   return call.world.fileFor(call.user, fileId, call.support);
 }
 
+/** copyRequiresWriterPermission: readers and commenters see the file but may not take its bytes. */
+function refuseRestrictedDownload(call: DriveCall, file: FileRecord): void {
+  if (!file.copyRequiresWriterPermission) return;
+  if (roleRank(call.world.accessRole(call.user, file)) < roleRank('writer'))
+    throw driveErrors.cannotDownloadFile();
+}
+
 function mediaOf(file: FileRecord, call: DriveCall): DriveResult {
   if (!hasBinaryContent(file.mimeType)) throw driveErrors.fileNotDownloadable();
+  refuseRestrictedDownload(call, file);
   const head = call.world.headRevision(file);
   const bytes = head?.kind === 'binary' ? contentBytes(head.content) : Buffer.alloc(0);
-  return { kind: 'media', bytes, contentType: file.mimeType };
+  const range = call.headers.range;
+  if (typeof range === 'string') return rangeOf(bytes, range, file.mimeType);
+  return { kind: 'media', bytes, contentType: file.mimeType, headers: { 'accept-ranges': 'bytes' } };
+}
+
+/**
+ * `Range: bytes=a-b` (also `a-` and `-n`, one range only): 206 with Content-Range, as
+ * media downloads answer; a range starting past the end 416. Anything else is ignored and
+ * the whole body sent, as HTTP allows.
+ */
+function rangeOf(bytes: Buffer, header: string, contentType: string): DriveResult {
+  const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
+  const whole: DriveResult = { kind: 'media', bytes, contentType, headers: { 'accept-ranges': 'bytes' } };
+  if (!match || (match[1] === '' && match[2] === '')) return whole;
+  const total = bytes.length;
+  let start: number;
+  let end: number;
+  if (match[1] === '') {
+    const suffix = Number(match[2]);
+    start = Math.max(0, total - suffix);
+    end = total - 1;
+  } else {
+    start = Number(match[1]);
+    end = match[2] === '' ? total - 1 : Math.min(Number(match[2]), total - 1);
+  }
+  if (start >= total || end < start) throw driveErrors.rangeNotSatisfiable(total);
+  return {
+    kind: 'media',
+    bytes: bytes.subarray(start, end + 1),
+    contentType,
+    status: 206,
+    headers: { 'accept-ranges': 'bytes', 'content-range': `bytes ${start}-${end}/${total}` },
+  };
 }
 
 function filesGet(call: DriveCall): DriveResult {
@@ -123,6 +172,7 @@ function filesExport(call: DriveCall): DriveResult {
   const target = stringParam(call.query, 'mimeType');
   if (target === undefined || target === '') throw driveErrors.required('mimeType');
   const file = fileOf(call);
+  refuseRestrictedDownload(call, file);
   return { kind: 'media', bytes: exportBytes(call, file, target, true), contentType: target };
 }
 
@@ -140,6 +190,7 @@ function metadataOf(body: Record<string, unknown>): {
   modifiedTime?: number;
   createdTime?: number;
   writersCanShare?: boolean;
+  copyRequiresWriterPermission?: boolean;
   originalFilename?: string;
 } {
   const parents = body.parents;
@@ -186,6 +237,9 @@ function metadataOf(body: Record<string, unknown>): {
   if (writersCanShare !== undefined) out.writersCanShare = writersCanShare;
   const originalFilename = optionalString(body, 'originalFilename');
   if (originalFilename !== undefined) out.originalFilename = originalFilename;
+  const copyRequiresWriterPermission = optionalBoolean(body, 'copyRequiresWriterPermission');
+  if (copyRequiresWriterPermission !== undefined)
+    out.copyRequiresWriterPermission = copyRequiresWriterPermission;
   return out;
 }
 
@@ -264,6 +318,9 @@ function filesCreate(isUploadPath: boolean) {
       ...(meta.createdTime !== undefined ? { createdTime: meta.createdTime } : {}),
       ...(meta.modifiedTime !== undefined ? { modifiedTime: meta.modifiedTime } : {}),
       ...(meta.writersCanShare !== undefined ? { writersCanShare: meta.writersCanShare } : {}),
+      ...(meta.copyRequiresWriterPermission !== undefined
+        ? { copyRequiresWriterPermission: meta.copyRequiresWriterPermission }
+        : {}),
       ...(meta.originalFilename !== undefined ? { originalFilename: meta.originalFilename } : {}),
       ...(upload.media !== undefined && mimeType !== undefined && isWorkspaceType(mimeType)
         ? { workspaceText: upload.media.toString('utf8') }
@@ -300,6 +357,9 @@ function filesUpdate(isUploadPath: boolean) {
       ...(meta.appProperties ? { appProperties: meta.appProperties } : {}),
       ...(meta.modifiedTime !== undefined ? { modifiedTime: meta.modifiedTime } : {}),
       ...(meta.writersCanShare !== undefined ? { writersCanShare: meta.writersCanShare } : {}),
+      ...(meta.copyRequiresWriterPermission !== undefined
+        ? { copyRequiresWriterPermission: meta.copyRequiresWriterPermission }
+        : {}),
       ...(meta.originalFilename !== undefined ? { originalFilename: meta.originalFilename } : {}),
       ...(addParents.length > 0 ? { addParents } : {}),
       ...(removeParents.length > 0 ? { removeParents } : {}),

@@ -48,8 +48,23 @@ export function listParam(query: QueryParams, name: string): string[] {
 }
 
 /** Opaque offset tokens for the lists that are not the change log. */
-export function encodeOffsetToken(offset: number, scope: string): string {
-  return Buffer.from(JSON.stringify({ o: offset, s: scope }), 'utf8').toString('base64url');
+export function encodeOffsetToken(offset: number, scope: string, attempt = 0): string {
+  const body = attempt > 0 ? { o: offset, s: scope, a: attempt } : { o: offset, s: scope };
+  return Buffer.from(JSON.stringify(body), 'utf8').toString('base64url');
+}
+
+/** How many empty pages were already served at a token's position (0 when none). */
+export function offsetTokenAttempt(token: string | undefined): number {
+  if (token === undefined || token === '') return 0;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (typeof parsed === 'object' && parsed !== null && 'a' in parsed && Number.isInteger(parsed.a)) {
+      return parsed.a as number;
+    }
+  } catch {
+    // decodeOffsetToken answers for a token it cannot read
+  }
+  return 0;
 }
 
 export function decodeOffsetToken(token: string | undefined, scope: string): number {

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
+import { pushPlan } from '../realism.js';
 import { type ChangeFilter, changeFor } from '../store/changes.js';
 import type { ChangeEntry, FileRecord, UserRecord } from '../store/types.js';
 import type { DriveWorld } from '../store/world.js';
@@ -30,6 +31,10 @@ export interface ChannelRecord {
   lastAspects: FileAspects | undefined;
   /** Deliveries go out one after another so numbers arrive in order. */
   delivery: Promise<void>;
+  /** changes channels under realism: the message that will cover the changes seen since the last one. */
+  pending: NodeJS.Timeout | undefined;
+  /** Delayed messages sent so far (keys the draws of the next one). */
+  batches: number;
 }
 
 /** What `X-Goog-Changed` names (DRIVE_API.md §push), each reduced to a comparable string. */
@@ -87,7 +92,7 @@ export class PushNotifier {
 
   private attach(world: DriveWorld): void {
     this.unsubscribe?.();
-    for (const channel of this.channels.values()) channel.stopped = true;
+    for (const channel of this.channels.values()) this.close(channel);
     this.channels.clear();
     this.unsubscribe = world.onChange((entry) => {
       // Evaluate once the write that produced the entry has finished.
@@ -98,7 +103,14 @@ export class PushNotifier {
   open(
     channel: Omit<
       ChannelRecord,
-      'messageNumber' | 'stopped' | 'delivery' | 'lastVisible' | 'lastTrashed' | 'lastAspects'
+      | 'messageNumber'
+      | 'stopped'
+      | 'delivery'
+      | 'lastVisible'
+      | 'lastTrashed'
+      | 'lastAspects'
+      | 'pending'
+      | 'batches'
     >,
     trashed: boolean,
   ): ChannelRecord {
@@ -112,6 +124,8 @@ export class PushNotifier {
       lastTrashed: trashed,
       lastAspects: watched ? fileAspects(this.runtime.world, watched) : undefined,
       delivery: Promise.resolve(),
+      pending: undefined,
+      batches: 0,
     };
     this.channels.set(channel.id, record);
     this.enqueue(record, { state: 'sync' });
@@ -127,7 +141,7 @@ export class PushNotifier {
   stop(channelId: string, resourceId: string, userId: string): boolean {
     const channel = this.channels.get(channelId);
     if (!channel || channel.resourceId !== resourceId || channel.userId !== userId) return false;
-    channel.stopped = true;
+    this.close(channel);
     this.channels.delete(channelId);
     return true;
   }
@@ -137,8 +151,14 @@ export class PushNotifier {
   }
 
   stopAll(): void {
-    for (const channel of this.channels.values()) channel.stopped = true;
+    for (const channel of this.channels.values()) this.close(channel);
     this.channels.clear();
+  }
+
+  private close(channel: ChannelRecord): void {
+    channel.stopped = true;
+    if (channel.pending !== undefined) clearTimeout(channel.pending);
+    channel.pending = undefined;
   }
 
   private dispatch(world: DriveWorld, entry: ChangeEntry): void {
@@ -147,14 +167,16 @@ export class PushNotifier {
     for (const channel of this.channels.values()) {
       if (channel.stopped) continue;
       if (channel.expiration <= now) {
-        channel.stopped = true;
+        this.close(channel);
         this.channels.delete(channel.id);
         continue;
       }
       const user = world.users.get(channel.userId);
       if (!user) continue;
       const notification = this.notificationFor(world, user, channel, entry);
-      if (notification !== undefined) this.enqueue(channel, notification);
+      if (notification === undefined) continue;
+      if (channel.target.kind === 'changes' && this.runtime.realism.pushJitter) this.schedule(channel);
+      else this.enqueue(channel, notification);
     }
   }
 
@@ -191,6 +213,29 @@ export class PushNotifier {
     channel.messageNumber += 1;
     const messageNumber = channel.messageNumber;
     channel.delivery = channel.delivery.then(() => this.deliver(channel, notification, messageNumber));
+  }
+
+  /**
+   * Google batches: a changes channel's message leaves some time after the first change it
+   * covers and covers every change until then; numbers skip; now and then a message
+   * arrives twice. The receiver must coalesce and de-duplicate, and always read the log.
+   */
+  private schedule(channel: ChannelRecord): void {
+    if (channel.pending !== undefined) return;
+    const plan = pushPlan(this.runtime.seed, channel.id, channel.batches);
+    channel.batches += 1;
+    channel.pending = setTimeout(() => {
+      channel.pending = undefined;
+      if (channel.stopped) return;
+      channel.messageNumber += 1 + plan.gap;
+      const messageNumber = channel.messageNumber;
+      const notification: Notification = { state: 'change' };
+      channel.delivery = channel.delivery.then(() => this.deliver(channel, notification, messageNumber));
+      if (plan.duplicate) {
+        channel.delivery = channel.delivery.then(() => this.deliver(channel, notification, messageNumber));
+      }
+    }, plan.delayMs);
+    channel.pending.unref();
   }
 
   private async deliver(

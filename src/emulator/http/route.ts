@@ -38,7 +38,14 @@ export type DriveResult =
       readonly resource: ResourceKind;
       readonly status?: number;
     }
-  | { readonly kind: 'media'; readonly bytes: Buffer; readonly contentType: string }
+  | {
+      readonly kind: 'media';
+      readonly bytes: Buffer;
+      readonly contentType: string;
+      /** 206 with a Content-Range for a satisfiable Range request. */
+      readonly status?: number;
+      readonly headers?: Readonly<Record<string, string>>;
+    }
   | { readonly kind: 'empty' };
 
 export interface DriveRouteSpec {
@@ -113,8 +120,11 @@ export function sendResult(
   mask: FieldMask | undefined,
 ): FastifyReply {
   if (result.kind === 'empty') return reply.code(204).send();
-  if (result.kind === 'media')
-    return reply.code(200).header('content-type', result.contentType).send(result.bytes);
+  if (result.kind === 'media') {
+    reply.code(result.status ?? 200).header('content-type', result.contentType);
+    for (const [name, value] of Object.entries(result.headers ?? {})) reply.header(name, value);
+    return reply.send(result.bytes);
+  }
   const projected = projectResource(result.value, mask, result.resource);
   return reply
     .code(result.status ?? 200)

@@ -1,5 +1,6 @@
 import { CallControl } from '../control.js';
 import { IdentityRegistry } from '../identity.js';
+import { REALISM_ON, type RealismSettings } from '../realism.js';
 import type { FileRecord } from '../store/types.js';
 import { DriveWorld } from '../store/world.js';
 
@@ -19,6 +20,8 @@ export class EmulatorRuntime {
   readonly control: CallControl;
   baseUrl = 'http://127.0.0.1';
   readonly listCache = new Map<string, CachedList>();
+  /** Google's looseness (short pages, coalesced changes, jittery push): on unless turned off. */
+  realism: RealismSettings = REALISM_ON;
   private readonly worldListeners = new Set<(world: DriveWorld) => void>();
 
   constructor(

@@ -1,5 +1,12 @@
 import { workspaceBodyFor } from './exports.js';
-import { DOCUMENT_MIME, DRAWING_MIME, FOLDER_MIME, PRESENTATION_MIME, SPREADSHEET_MIME } from './mime.js';
+import {
+  DOCUMENT_MIME,
+  DRAWING_MIME,
+  FOLDER_MIME,
+  PRESENTATION_MIME,
+  SHORTCUT_MIME,
+  SPREADSHEET_MIME,
+} from './mime.js';
 import type { DriveRole, FileRecord, Role, UserRecord } from './types.js';
 import { DriveWorld } from './world.js';
 
@@ -37,6 +44,14 @@ export interface CorpusOptions {
   readonly oversizedDocs?: number;
   /** Email domain of generated users. Default example.com. */
   readonly domain?: string;
+  /** Probability that an item ends up in the trash (folders take their contents with them). Default 0.03. */
+  readonly trashDensity?: number;
+  /** Shortcuts per item, each in a user's My Drive, to something that user can open. Default 0.03. */
+  readonly shortcutDensity?: number;
+  /** Probability that a shared-drive file is shared directly with a user who is not a member. Default 0.05. */
+  readonly directShareFromDrivesDensity?: number;
+  /** Probability that a file has copyRequiresWriterPermission (readers cannot download it). Default 0.04. */
+  readonly restrictedDownloadDensity?: number;
 }
 
 export interface GeneratedCorpus {
@@ -307,8 +322,68 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Gener
         }
       }
     }
+    addRealism(world, created, users, {
+      trash: options.trashDensity ?? 0.03,
+      shortcuts: options.shortcutDensity ?? 0.03,
+      directFromDrives: options.directShareFromDrivesDensity ?? 0.05,
+      restricted: options.restrictedDownloadDensity ?? 0.04,
+    });
     return { world, users, driveIds, oversizedDocIds };
   });
+}
+
+/**
+ * What real Drives hold and a kind fixture forgets: files readers cannot download, files of
+ * a shared drive shared with someone outside it, shortcuts (to targets in the user's own
+ * My Drive, in shared drives, in other people's drives) and trashed items. Done after every
+ * other draw so corpora of a seed keep the items they had before these existed.
+ */
+function addRealism(
+  world: DriveWorld,
+  created: readonly { file: FileRecord; creator: UserRecord }[],
+  users: readonly UserRecord[],
+  density: { trash: number; shortcuts: number; directFromDrives: number; restricted: number },
+): void {
+  const support = { supportsAllDrives: true };
+  for (const { file, creator } of created) {
+    if (file.mimeType === FOLDER_MIME) continue;
+    if (world.random.chance(density.restricted)) {
+      world.updateFile(creator, file, { copyRequiresWriterPermission: true }, support);
+    }
+    if (file.driveId !== undefined && world.random.chance(density.directFromDrives)) {
+      const members = world.drives.get(file.driveId)?.members;
+      const outsiders = users.filter((u) => !members?.has(u.id));
+      if (outsiders.length > 0) {
+        world.createPermission(creator, file, {
+          type: 'user',
+          role: world.random.pick(SHARE_ROLES),
+          emailAddress: world.random.pick(outsiders).email,
+        });
+      }
+    }
+  }
+  const shortcuts = Math.round(created.length * density.shortcuts);
+  for (let s = 0; s < shortcuts && created.length > 0; s++) {
+    world.advanceFixedClock(world.random.int(1_000, 600_000));
+    const user = world.random.pick(users);
+    const target = world.random.pick(created).file;
+    if (!world.files.has(target.id) || !world.accessRole(user, target)) continue;
+    world.createFile(
+      user,
+      {
+        name: `${target.name} (shortcut)`,
+        mimeType: SHORTCUT_MIME,
+        parentId: user.rootFolderId,
+        shortcutTargetId: target.id,
+      },
+      support,
+    );
+  }
+  for (const { file, creator } of created) {
+    if (!world.random.chance(density.trash) || world.isTrashed(file)) continue;
+    world.advanceFixedClock(world.random.int(1_000, 600_000));
+    world.updateFile(creator, file, { trashed: true }, support);
+  }
 }
 
 function shareSometimes(

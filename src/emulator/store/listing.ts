@@ -75,12 +75,29 @@ export function toQueryable(world: DriveWorld, viewer: UserRecord, file: FileRec
     get readerEmails() {
       return byRole().readers;
     },
+    get visibility() {
+      return visibilityOf(world, file);
+    },
     get fullText() {
       const body = head?.kind === 'workspace' ? head.text : '';
       return `${file.name}\n${file.description ?? ''}\n${body}`;
     },
   };
   return queryable as QueryableFile;
+}
+
+/**
+ * `visibility` in q: the widest link sharing on the item or a folder above it —
+ * `anyoneCanFind`, `anyoneWithLink`, `domainCanFind`, `domainWithLink`, else `limited`.
+ */
+function visibilityOf(world: DriveWorld, file: FileRecord): string {
+  let best = 0;
+  for (const { permission } of world.effectivePermissions(file)) {
+    const discoverable = permission.allowFileDiscovery === true;
+    if (permission.type === 'anyone') best = Math.max(best, discoverable ? 4 : 3);
+    else if (permission.type === 'domain') best = Math.max(best, discoverable ? 2 : 1);
+  }
+  return ['limited', 'domainWithLink', 'domainCanFind', 'anyoneWithLink', 'anyoneCanFind'][best] as string;
 }
 
 /** A plain conjunction naming one parent can be answered from the children index. */

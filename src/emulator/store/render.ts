@@ -153,6 +153,8 @@ interface CapabilityInputs {
   readonly isFolder: boolean;
   readonly trashed: boolean;
   readonly canTrash: boolean;
+  /** copyRequiresWriterPermission on an item the viewer only reads or comments. */
+  readonly downloadRestricted: boolean;
 }
 
 /** Every capability the emulator reports, in the order a full rendering lists them. */
@@ -164,9 +166,9 @@ const CAPABILITY_RENDERERS: ReadonlyMap<string, (c: CapabilityInputs) => boolean
   ['canChangeCopyRequiresWriterPermission', (c) => c.canEdit],
   ['canChangeViewersCanCopyContent', (c) => c.canEdit],
   ['canComment', (c) => c.rank >= roleRank('commenter')],
-  ['canCopy', (c) => !c.isFolder],
+  ['canCopy', (c) => !c.isFolder && !c.downloadRestricted],
   ['canDelete', (c) => (c.inSharedDrive ? c.rank >= roleRank('organizer') : c.role === 'owner')],
-  ['canDownload', () => true],
+  ['canDownload', (c) => !c.downloadRestricted],
   ['canEdit', (c) => c.canEdit],
   ['canListChildren', (c) => c.isFolder],
   ['canModifyContent', (c) => c.canEdit],
@@ -181,7 +183,11 @@ const CAPABILITY_RENDERERS: ReadonlyMap<string, (c: CapabilityInputs) => boolean
   ['canModifyLabels', () => false],
   ['canAcceptOwnership', () => false],
   ['canMoveItemOutOfDrive', (c) => !c.inSharedDrive && c.role === 'owner'],
-  ['canAddMyDriveParent', (c) => !c.inSharedDrive],
+  // Google: can add a parent without removing one; only an owner's item without a parent could.
+  [
+    'canAddMyDriveParent',
+    (c) => (c.inSharedDrive ? undefined : c.role === 'owner' && c.file.parentId === undefined),
+  ],
   ['canRemoveMyDriveParent', (c) => !c.inSharedDrive && c.canEdit],
   ['canReadDrive', (c) => (c.inSharedDrive ? true : undefined)],
 ]);
@@ -207,6 +213,7 @@ function capabilitiesFor(
     isFolder: file.mimeType === FOLDER_MIME,
     trashed: state.trashed,
     canTrash: inSharedDrive ? rank >= roleRank('fileOrganizer') : role === 'owner',
+    downloadRestricted: file.copyRequiresWriterPermission && rank < roleRank('writer'),
   };
   if (sub === true || sub.get('*') === true) {
     const capabilities: Record<string, boolean> = {};
@@ -317,7 +324,6 @@ class FileRenderState {
 
   /** Shared with the viewer and not in their own tree: the time it was shared, if known. */
   get sharedWithMeAt(): number | undefined {
-    if (this.inSharedDrive) return undefined;
     const sharedAt = this.file.sharedWithMeTime.get(this.viewer.id);
     return sharedAt !== undefined && this.world.isSharedWithMe(this.viewer, this.file) ? sharedAt : undefined;
   }
@@ -444,8 +450,8 @@ const FILE_FIELD_RENDERERS: ReadonlyMap<string, FileFieldRenderer> = new Map<str
   ],
   ['permissionIds', (state) => state.effective.map((p) => p.permission.id)],
   ['capabilities', (state, sub) => capabilitiesFor(state, sub)],
-  ['viewersCanCopyContent', () => true],
-  ['copyRequiresWriterPermission', () => false],
+  ['viewersCanCopyContent', ({ file }) => !file.copyRequiresWriterPermission],
+  ['copyRequiresWriterPermission', ({ file }) => file.copyRequiresWriterPermission],
   ['isAppAuthorized', () => false],
   ['hasAugmentedPermissions', () => false],
   ['inheritedPermissionsDisabled', () => false],

@@ -116,8 +116,8 @@ export interface FileRecord {
   mimeType: string;
   /** Absent only for root folders (a user's My Drive root, a shared drive's root). */
   parentId: string | undefined;
-  /** Set for items inside a shared drive, including its root folder. */
-  readonly driveId: string | undefined;
+  /** Set for items inside a shared drive, including its root folder; moves between drives change it. */
+  driveId: string | undefined;
   /** Owner of a My Drive item; shared-drive items have none. */
   ownerId: string | undefined;
   readonly isRoot: boolean;
@@ -135,6 +135,8 @@ export interface FileRecord {
   properties: Record<string, string>;
   appProperties: Record<string, string>;
   shortcutTargetId: string | undefined;
+  /** Readers and commenters may not download, copy or print the file. */
+  copyRequiresWriterPermission: boolean;
   /** Per-user state. */
   readonly starredBy: Set<string>;
   readonly viewedByMe: Map<string, number>;
@@ -166,4 +168,6 @@ export interface ChangeEntry {
   readonly audience: readonly string[];
   /** Users for whom the item left their corpus (deleted or access lost). */
   readonly removedFor: readonly string[];
+  /** The item moved out of `driveId`: that shared drive's own log reads a removal. */
+  readonly departed?: boolean;
 }

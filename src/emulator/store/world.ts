@@ -41,6 +41,7 @@ export interface NewFileSpec {
   readonly createdTime?: number;
   readonly modifiedTime?: number;
   readonly writersCanShare?: boolean;
+  readonly copyRequiresWriterPermission?: boolean;
   readonly originalFilename?: string;
   readonly keepRevisionForever?: boolean;
 }
@@ -59,6 +60,7 @@ export interface FilePatch {
   readonly keepRevisionForever?: boolean;
   readonly modifiedTime?: number;
   readonly writersCanShare?: boolean;
+  readonly copyRequiresWriterPermission?: boolean;
   readonly originalFilename?: string;
 }
 
@@ -107,6 +109,10 @@ export class DriveWorld {
   /** parent id → child ids, insertion ordered. */
   readonly children = new Map<string, Set<string>>();
   readonly changes: ChangeEntry[] = [];
+  /** Item key (file id, or `drive:` + drive id) → sequence numbers of its entries, ascending. */
+  private readonly entriesByItem = new Map<string, number[]>();
+  /** File id → sequence number of the entry that logged its creation (kept after deletion). */
+  readonly createdSeq = new Map<string, number>();
   /** Sequence number of changes[0]. */
   private readonly firstSeq = 1;
   generation = 0;
@@ -225,20 +231,19 @@ export class DriveWorld {
     return drive;
   }
 
-  /** Admin: adds (or changes the role of) a member; the drive and its items enter their corpus. */
+  /** Admin: adds (or changes the role of) a member; the drive enters their log as one drive change. */
   setDriveMember(driveId: string, userId: string, role: DriveRole): void {
     const drive = this.drives.get(driveId);
     if (!drive) throw driveErrors.notFound('Shared drive', driveId, 'driveId');
     this.userOrThrow(userId);
-    const subtree = this.subtreeIds(driveId, false);
-    const before = this.audienceSnapshot(subtree);
     drive.members.set(userId, role);
     this.invalidateAccess();
+    // Google's user log shows the drive, not its items: those are in the drive's own log,
+    // which a new member reads (or walks the drive) from the drive change on.
     this.appendDriveChange(driveId, [...drive.members.keys()], []);
-    this.logAudienceDeltas(subtree, before, undefined);
   }
 
-  /** Admin: removes a member; a removed drive change and removals for the drive's items follow. */
+  /** Admin: removes a member; their log gets one removed drive change. */
   removeDriveMember(driveId: string, userId: string): void {
     const drive = this.drives.get(driveId);
     if (!drive) throw driveErrors.notFound('Shared drive', driveId, 'driveId');
@@ -247,8 +252,15 @@ export class DriveWorld {
     const before = this.audienceSnapshot(subtree);
     drive.members.delete(userId);
     this.invalidateAccess();
+    // One removed drive change; items of the drive are not listed one by one, except those
+    // the former member still reaches through a permission of their own, which stay.
     this.appendDriveChange(driveId, [...drive.members.keys()], [userId]);
-    this.logAudienceDeltas(subtree, before, undefined);
+    for (const id of subtree) {
+      const item = this.files.get(id);
+      if (item && before.get(id)?.has(userId) && this.corpusRole(this.userOrThrow(userId), item)) {
+        this.appendFileChange(item, [userId], []);
+      }
+    }
   }
 
   // ---------------------------------------------------------------- access
@@ -374,7 +386,12 @@ export class DriveWorld {
 
   /** Shared with the user directly or through a folder, and not in their own My Drive tree. */
   isSharedWithMe(user: UserRecord, file: FileRecord): boolean {
-    if (file.driveId !== undefined || file.isRoot) return false;
+    if (file.isRoot) return false;
+    // A shared-drive file shared with someone outside the drive is shared with them.
+    if (file.driveId !== undefined) {
+      if (this.drives.get(file.driveId)?.members.has(user.id)) return false;
+      return this.corpusRole(user, file) !== undefined;
+    }
     if (this.topRootId(file) === user.rootFolderId) return false;
     return this.corpusRole(user, file) !== undefined;
   }
@@ -471,15 +488,30 @@ export class DriveWorld {
     return this.changes[seq - this.firstSeq];
   }
 
+  /** Entries for the same item logged after this one, oldest first. */
+  *laterEntriesOf(entry: ChangeEntry): Generator<ChangeEntry> {
+    const seqs = this.entriesByItem.get(itemKey(entry)) ?? [];
+    let first = seqs.length;
+    while (first > 0 && (seqs[first - 1] as number) > entry.seq) first--;
+    for (let i = first; i < seqs.length; i++) {
+      const later = this.entryAt(seqs[i] as number);
+      if (later) yield later;
+    }
+  }
+
   onChange(listener: (entry: ChangeEntry) => void): () => void {
     this.changeListeners.add(listener);
     return () => this.changeListeners.delete(listener);
   }
 
   private append(entry: Omit<ChangeEntry, 'seq' | 'time'>): void {
-    if (entry.audience.length === 0 && entry.removedFor.length === 0) return;
+    if (entry.audience.length === 0 && entry.removedFor.length === 0 && !entry.departed) return;
     const full: ChangeEntry = { ...entry, seq: this.nextSeq, time: this.now() };
     this.changes.push(full);
+    const key = itemKey(full);
+    const seqs = this.entriesByItem.get(key);
+    if (seqs) seqs.push(full.seq);
+    else this.entriesByItem.set(key, [full.seq]);
     for (const listener of this.changeListeners) listener(full);
   }
 
@@ -584,6 +616,7 @@ export class DriveWorld {
       properties: {},
       appProperties: {},
       shortcutTargetId: undefined,
+      copyRequiresWriterPermission: false,
       starredBy: new Set(),
       viewedByMe: new Map(),
       modifiedByMe: new Map(),
@@ -632,6 +665,7 @@ export class DriveWorld {
     file.appProperties = { ...(spec.appProperties ?? {}) };
     file.shortcutTargetId = mimeType === SHORTCUT_MIME ? spec.shortcutTargetId : undefined;
     if (spec.writersCanShare === false) file.writersCanShare = false;
+    if (spec.copyRequiresWriterPermission) file.copyRequiresWriterPermission = true;
     if (spec.starred) file.starredBy.add(actor.id);
     if (hasBinaryContent(mimeType)) {
       this.pushBinaryRevision(file, actor, {
@@ -651,7 +685,9 @@ export class DriveWorld {
     this.files.set(file.id, file);
     this.link(file.id, parent.id);
     this.generation++;
+    const seqBefore = this.nextSeq;
     this.appendFileChange(file, this.audienceOf(file), []);
+    if (this.nextSeq > seqBefore) this.createdSeq.set(file.id, seqBefore);
     return file;
   }
 
@@ -716,7 +752,8 @@ export class DriveWorld {
       patch.removeParents === undefined &&
       patch.content === undefined &&
       patch.modifiedTime === undefined &&
-      patch.writersCanShare === undefined;
+      patch.writersCanShare === undefined &&
+      patch.copyRequiresWriterPermission === undefined;
     // Starring is personal: readers may star what they see.
     this.requireRole(actor, file, onlyPersonal ? 'reader' : 'writer');
     if (file.isRoot && !onlyPersonal) throw driveErrors.insufficientFilePermissions(file.id);
@@ -725,7 +762,7 @@ export class DriveWorld {
     let newParent: FileRecord | undefined;
     if (moves) newParent = this.resolveMove(actor, file, patch, support);
 
-    const subtree = moves || patch.trashed !== undefined ? this.subtreeIds(file.id) : [file.id];
+    const subtree = moves ? this.subtreeIds(file.id) : [file.id];
     const before = moves ? this.audienceSnapshot(subtree) : undefined;
     const time = this.now();
     let touchedContent = false;
@@ -754,6 +791,9 @@ export class DriveWorld {
       touchedContent = true;
     }
     if (patch.writersCanShare !== undefined) file.writersCanShare = patch.writersCanShare;
+    if (patch.copyRequiresWriterPermission !== undefined) {
+      file.copyRequiresWriterPermission = patch.copyRequiresWriterPermission;
+    }
     if (patch.starred !== undefined) {
       if (patch.starred) file.starredBy.add(actor.id);
       else file.starredBy.delete(actor.id);
@@ -779,10 +819,13 @@ export class DriveWorld {
       }
       touchedContent = true;
     }
+    const previousDrive = file.driveId;
+    const crossesDrives = newParent !== undefined && newParent.driveId !== file.driveId;
     if (newParent) {
       this.unlink(file.id, file.parentId);
       file.parentId = newParent.id;
       this.link(file.id, newParent.id);
+      if (crossesDrives) this.changeCorpus(actor, subtree, newParent.driveId);
       this.invalidateAccess();
     }
     if (touchedContent) {
@@ -795,20 +838,35 @@ export class DriveWorld {
     file.version++;
     this.generation++;
 
-    if (before) {
+    if (before && crossesDrives) {
+      // A move between corpora is a change of every item moved: the destination's log lists
+      // them all, the source drive's log reads them as removed.
+      if (previousDrive !== undefined) {
+        for (const id of subtree) {
+          this.append({
+            changeType: 'file',
+            fileId: id,
+            driveId: previousDrive,
+            audience: [],
+            removedFor: [],
+            departed: true,
+          });
+        }
+      }
+      for (const id of subtree) {
+        const item = this.files.get(id);
+        if (!item) continue;
+        const now = this.audienceOf(item);
+        const lost = [...(before.get(id) ?? [])].filter((userId) => !now.includes(userId));
+        this.appendFileChange(item, now, lost);
+      }
+    } else if (before) {
       this.logAudienceDeltas(subtree, before, file.id);
     } else {
       this.appendFileChange(file, this.audienceOf(file), []);
     }
-    if (patch.trashed !== undefined) {
-      // Items below a trashed folder are trashed too; their state changed for everyone who sees them.
-      for (const id of subtree) {
-        const item = this.files.get(id);
-        if (!item || item === file) continue;
-        item.version++;
-        this.appendFileChange(item, this.audienceOf(item), []);
-      }
-    }
+    // Items below a trashed or restored folder now read trashed=true/false, but like a moved
+    // folder's children they get no entry of their own: the folder's entry is the only one.
     return file;
   }
 
@@ -820,26 +878,49 @@ export class DriveWorld {
   ): FileRecord {
     const add = patch.addParents ?? [];
     const remove = (patch.removeParents ?? []).map((id) => (id === 'root' ? actor.rootFolderId : id));
-    if (add.length > 1) throw driveErrors.badRequest('Increasing the number of parents is not allowed.');
+    if (add.length > 1) throw driveErrors.cannotAddParent();
     if (add.length === 0) {
       throw driveErrors.badRequest(
         'A file must have exactly one parent; removing the only parent is not supported.',
       );
     }
-    if (file.parentId !== undefined && !remove.includes(file.parentId)) {
-      throw driveErrors.badRequest('Increasing the number of parents is not allowed.');
+    const removesCurrent = file.parentId !== undefined && remove.includes(file.parentId);
+    if (!removesCurrent) {
+      // Single-parent model: the owner's addParents on a My Drive item moves it (the old
+      // parent goes); anyone else would give it a second parent, which Drive refuses.
+      if (file.driveId !== undefined) throw driveErrors.teamDrivesParentLimit();
+      if (file.ownerId !== actor.id) throw driveErrors.cannotAddParent();
     }
     const target = this.writableParent(actor, add[0] as string, support);
-    if (target.driveId !== file.driveId) {
-      throw driveErrors.badRequest(
-        'Moving items between My Drive and shared drives is not supported by the emulator.',
-      );
-    }
     for (let item: FileRecord | undefined = target; item; item = this.parentOf(item)) {
       if (item.id === file.id) throw driveErrors.badRequest('The parent would create a cycle.');
     }
-    if (file.driveId !== undefined) this.requireRole(actor, file, 'fileOrganizer');
+    if (target.driveId !== file.driveId) {
+      // Out of My Drive only its owner moves an item; out of a shared drive, its content
+      // managers move files and its managers move folders.
+      if (file.driveId === undefined) {
+        if (file.ownerId !== actor.id) throw driveErrors.insufficientFilePermissions(file.id);
+      } else {
+        this.requireRole(actor, file, file.mimeType === FOLDER_MIME ? 'organizer' : 'fileOrganizer');
+      }
+    } else if (file.driveId !== undefined) {
+      this.requireRole(actor, file, 'fileOrganizer');
+    }
     return target;
+  }
+
+  /**
+   * An item and everything below it change corpus (My Drive ↔ shared drive, drive ↔ drive):
+   * shared-drive items have no owner; items brought into My Drive belong to whoever moved them.
+   */
+  private changeCorpus(actor: UserRecord, subtree: readonly string[], driveId: string | undefined): void {
+    for (const id of subtree) {
+      const item = this.files.get(id);
+      if (!item) continue;
+      item.driveId = driveId;
+      item.ownerId = driveId === undefined ? actor.id : undefined;
+      item.version++;
+    }
   }
 
   copyFile(actor: UserRecord, source: FileRecord, spec: NewFileSpec, support: DriveSupport): FileRecord {
@@ -1088,6 +1169,10 @@ export class DriveWorld {
     if (!file) throw driveErrors.fileNotFound(fileId);
     file.exportPadBytes = bytes;
   }
+}
+
+function itemKey(entry: ChangeEntry): string {
+  return entry.changeType === 'drive' ? `drive:${entry.driveId}` : (entry.fileId ?? '');
 }
 
 export function defaultWorkspaceText(file: Pick<FileRecord, 'name' | 'mimeType'>): string {
