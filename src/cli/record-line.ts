@@ -61,7 +61,9 @@ export function recordLine(record: OutboundRecord): string {
       ? ' payload=inline'
       : '';
   const cursor = record.sync.cursor ? ` cursor=${record.sync.cursor}` : '';
-  return `${record.emitted_at} ${record.integration_connection_id} ${record.sync.mode.padEnd(11)} ${record.operation.padEnd(6)} ${record.resource_type.padEnd(15)} ${record.resource_id}${shown}${where}${cursor}`;
+  // A cascading delete ends more than its own resource (CONTRACT.md): say so.
+  const cascade = record.operation === 'delete' && record.data.cascade === true ? ' cascade' : '';
+  return `${record.emitted_at} ${record.integration_connection_id} ${record.sync.mode.padEnd(11)} ${record.operation.padEnd(6)} ${record.resource_type.padEnd(15)} ${record.resource_id}${shown}${cascade}${where}${cursor}`;
 }
 
 /** `2026-01-01T00:00:00.000Z conn_1 error       rate_limited/userRateLimitExceeded retryable attempt=2 file:1AbC "…"` */

@@ -61,8 +61,12 @@ describe('record lines', () => {
   });
 
   it('show deletes without a label and sync checkpoints with their counts', () => {
-    expect(recordLine(deleteRecord(ctx, 'file', 'gone1', '9'))).toBe(
+    expect(recordLine(deleteRecord(ctx, 'file', 'gone1'))).toBe(
       '2026-01-02T03:04:05.000Z conn_1 full        delete file            gone1 cursor=42',
+    );
+    // A lost shared drive says that everything in it went with it.
+    expect(recordLine(deleteRecord(ctx, 'drive', 'sd1', { cascade: true }))).toBe(
+      '2026-01-02T03:04:05.000Z conn_1 full        delete drive           sd1 cascade cursor=42',
     );
     const checkpoint = syncCheckpointRecord(ctx, {
       syncId: 'sync_1',
@@ -98,6 +102,7 @@ describe('summarizeMessage', () => {
       source: null,
       resource: { type: 'file', id: 'file1' },
       attempt: 3,
+      occasion: 'sync_1',
       occurredAt: new Date('2026-01-02T03:04:05.000Z'),
     });
     expect(summarizeMessage('conn_2', JSON.stringify(error))).toEqual({
