@@ -175,6 +175,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     sessionTimeoutMs: config.kafka.consumer.sessionTimeoutMs,
     heartbeatIntervalMs: config.kafka.consumer.heartbeatIntervalMs,
     rebalanceTimeoutMs: config.kafka.consumer.rebalanceTimeoutMs,
+    fromBeginning: config.kafka.consumer.newGroupStart === 'earliest',
     handle,
     logger,
     onAssignment: async (assignment) => {
