@@ -180,7 +180,10 @@ describe('the inbound consumer on the embedded broker', () => {
     const groupId = uniqueName('inbound-latest-group');
     await broker.createTopic(topic, 1);
     const p = await producer();
-    await p.send({ topic, messages: Array.from({ length: 3 }, (_, i) => ({ key: 'conn', value: `old${i}` })) });
+    await p.send({
+      topic,
+      messages: Array.from({ length: 3 }, (_, i) => ({ key: 'conn', value: `old${i}` })),
+    });
 
     let release: () => void = () => undefined;
     const inHand = new Promise<void>((resolve) => {
