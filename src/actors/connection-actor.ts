@@ -8,7 +8,7 @@ import type { AccessTokenProvider } from '../io/control-plane/access-token-clien
 import { createDriveReader } from '../io/drive/drive-reader.js';
 import { type MessageSink, recordHeaders } from '../io/kafka/message-sink.js';
 import type { Logger } from '../logger.js';
-import { type ClassifiedFailure, failureOf } from '../machines/classify.js';
+import { type ClassifiedFailure, extraFailureOutcome, failureOf } from '../machines/classify.js';
 import {
   type ChannelServiceInput,
   type ConnectionEvent,
@@ -192,14 +192,12 @@ export function createConnectionActorFactory(
         onExtraFailed: async (fileId, extra, error) => {
           if (controller.signal.aborted) return;
           const failure = failureOf(error);
-          // The item vanished after the listing named it: no error of the connection's, and
-          // the change log will say what happened to it.
-          if (failure.classification === 'not_found') {
-            publish('sync.extra_skipped', { extra, reason: 'not_found' });
+          const outcome = extraFailureOutcome(fileId, extra, failure);
+          if (!outcome.report) {
+            publish('sync.extra_skipped', { extra, reason: outcome.reason });
             return;
           }
-          const type = extra === 'content' ? 'file' : extra.replace(/s$/, '');
-          await publishError(checkpoint, failure, { type, id: fileId }, 1, activeSync.syncId);
+          await publishError(checkpoint, failure, outcome.resource, 1, activeSync.syncId);
         },
         extrasConcurrency: 8,
         content: deps.payloads

@@ -80,7 +80,9 @@ describe('records per the amended contract (embedded broker, Drive emulator)', (
   });
 
   it('the same Drive synced again keeps every message id; the same files with content get new ones, at the same version', async () => {
-    const again = await syncOnce('full_sync', { options: { include: ['permissions', 'revisions', 'comments'] } });
+    const again = await syncOnce('full_sync', {
+      options: { include: ['permissions', 'revisions', 'comments'] },
+    });
     const idOf = (records: OutboundRecord[]) =>
       new Map(
         records
@@ -111,7 +113,10 @@ describe('records per the amended contract (embedded broker, Drive emulator)', (
   it('a deleted folder is one delete in the file namespace, its children end without deletes of their own, a share is a new id', async () => {
     const { drive, auth } = world.driveAs(ada.accessToken);
     const folder = (
-      await drive.files.create({ requestBody: { name: 'Doomed folder', mimeType: FOLDER_MIME }, fields: 'id' }, auth)
+      await drive.files.create(
+        { requestBody: { name: 'Doomed folder', mimeType: FOLDER_MIME }, fields: 'id' },
+        auth,
+      )
     ).data.id as string;
     const inside = (
       await drive.files.create(
@@ -153,7 +158,9 @@ describe('records per the amended contract (embedded broker, Drive emulator)', (
     expect(deletes.filter((r) => r.resource_id === inside).map((r) => r.resource_type)).toEqual(['file']);
     expect(deletes.filter((r) => CHILD_TYPES.includes(r.resource_type))).toEqual([]);
 
-    const reshared = fresh.filter((r) => r.resource_type === 'file' && r.resource_id === shared.resource_id).at(-1);
+    const reshared = fresh
+      .filter((r) => r.resource_type === 'file' && r.resource_id === shared.resource_id)
+      .at(-1);
     expect(reshared?.data.permission_ids).toContain(grant.data.id);
     expect(reshared?.message_id).not.toBe(shared.message_id);
     expectRecordsMatchDrive(world.records(CONNECTION), await visibleTo(world, ada.accessToken));
