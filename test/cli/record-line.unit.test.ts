@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { recordLine, summarizeMessage } from '../../src/cli/record-line.js';
+import { heldLines, recordLine, recordOf, summarizeMessage } from '../../src/cli/record-line.js';
+import { ConsumerState } from '../../src/contract/consumer-state.js';
 import type { OutboundRecord } from '../../src/contract/records.js';
 import { recordsForFile } from '../../src/machines/normalize.js';
 import {
@@ -125,5 +126,22 @@ describe('summarizeMessage', () => {
     expect(summarizeMessage(null, JSON.stringify(wrong)).line).toMatch(
       /^unreadable key=-: not a record \(resource_type: /,
     );
+  });
+});
+
+describe('the records CLI with --state', () => {
+  it('reads only contract records, and prints what a consumer applying them holds per connection', () => {
+    const records = recordsOfOneFile();
+    expect(recordOf(JSON.stringify(records[0]))).toEqual(records[0]);
+    expect(recordOf('{not json')).toBeNull();
+    expect(recordOf(null)).toBeNull();
+    const state = new ConsumerState().applyAll(records);
+    const before = heldLines(state);
+    expect(before).toHaveLength(1);
+    expect(before[0]).toMatch(/^conn_1 holds .*file 1/);
+    // the file's delete ends its children too
+    const file = records[0] as OutboundRecord;
+    state.apply(deleteRecord(ctx, 'file', file.resource_id));
+    expect(heldLines(state)).toEqual([]);
   });
 });
