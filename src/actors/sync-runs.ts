@@ -2,7 +2,7 @@ import type { FullSyncResume, SyncCounts } from '../contract/checkpoint.js';
 import type { DriveChange, DriveFile, SharedDrive } from '../contract/drive-resources.js';
 import type { SyncOptions } from '../contract/inbound.js';
 import type { OutboundRecord } from '../contract/records.js';
-import { endedByDriveCascade, lostDriveIdsOf } from '../machines/normalize.js';
+import { endedByDriveCascade, trackLostDrives } from '../machines/normalize.js';
 import type { FileContentAttacher } from './content-payloads.js';
 import type {
   DriveCorpus,
@@ -226,7 +226,7 @@ async function recordsForChanges(
   lostDriveIds: Set<string>,
 ) {
   const inScope = latestChangePerItem(changes).filter((change) => changeInScope(scope, change));
-  for (const driveId of lostDriveIdsOf(inScope)) lostDriveIds.add(driveId);
+  trackLostDrives(lostDriveIds, inScope);
   const latest = inScope.filter((change) => !endedByDriveCascade(change, lostDriveIds));
   const liveFileOf = (change: DriveChange): DriveFile | null =>
     change.changeType !== 'drive' && !change.removed && change.file && !change.file.trashed

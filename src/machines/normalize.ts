@@ -285,13 +285,17 @@ export function recordsForChange(
   return recordsForFile(change.file, extras, ctx);
 }
 
-/** The shared drives a batch of change-log entries says the connection lost. */
-export function lostDriveIdsOf(changes: readonly DriveChange[]): string[] {
-  return changes.flatMap((change) =>
-    change.changeType === 'drive' && (change.removed || !change.drive) && change.driveId
-      ? [change.driveId]
-      : [],
-  );
+/**
+ * Keeps `lost` — the shared drives a run of the change log has lost so far — up to date with
+ * the next entries: a drive removal adds its drive, an entry showing the drive again (the
+ * user re-joined) takes it back out.
+ */
+export function trackLostDrives(lost: Set<string>, changes: readonly DriveChange[]): void {
+  for (const change of changes) {
+    if (change.changeType !== 'drive' || !change.driveId) continue;
+    if (change.removed || !change.drive) lost.add(change.driveId);
+    else lost.delete(change.driveId);
+  }
 }
 
 /**

@@ -372,6 +372,11 @@ describe('a shared drive lost in the change log', () => {
         { changeType: 'file', time: at, removed: true, fileId: 'other', driveId: 'sd2' },
         { changeType: 'file', time: at, removed: true, fileId: 'mine' },
       ],
+      // the user joins again: later removals in that drive are the files' own again
+      [
+        { changeType: 'drive', time: at, driveId: 'sd1', drive: { id: 'sd1', name: 'Back' } },
+        { changeType: 'file', time: at, removed: true, fileId: 'f3', driveId: 'sd1' },
+      ],
     ];
     const changed: string[] = [];
     const run = deps([]);
@@ -403,6 +408,6 @@ describe('a shared drive lost in the change log', () => {
       () => undefined,
       new AbortController().signal,
     );
-    expect(changed).toEqual(['drive:sd1', 'other', 'mine']);
+    expect(changed).toEqual(['drive:sd1', 'other', 'mine', 'drive:sd1', 'f3']);
   });
 });
