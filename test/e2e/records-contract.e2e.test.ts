@@ -1,4 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { heldLines } from '../../src/cli/record-line.js';
+import { ConsumerState } from '../../src/contract/consumer-state.js';
 import type { OutboundRecord } from '../../src/contract/records.js';
 import type { UserCredentials } from '../../src/emulator/admin-client.js';
 import { expectRecordsMatchDrive, FOLDER_MIME, visibleTo } from '../support/drive-truth.js';
@@ -187,5 +191,29 @@ describe('records per the amended contract (embedded broker, Drive emulator)', (
     const after = await visibleTo(world, ada.accessToken);
     expect(after.driveIds).not.toContain(driveId);
     expectRecordsMatchDrive(world.records(CONNECTION), after);
+  });
+
+  it('the records CLI with --state, reading the topic, holds what the oracle holds', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'src/cli/records.ts',
+        '--topic',
+        world.topics.records,
+        '--bootstrap',
+        inject('kafkaBootstrap').join(','),
+        '--connection',
+        CONNECTION,
+        '--from-beginning',
+        '--exit',
+        '--state',
+      ],
+      { env: { PATH: process.env.PATH ?? '' }, timeout: 90_000 },
+    );
+    const expected = heldLines(new ConsumerState().applyAll(world.records(CONNECTION)));
+    expect(expected).toHaveLength(1);
+    expect(stdout.trim().split('\n')).toEqual(expected);
   });
 });
