@@ -449,4 +449,14 @@ describe('deletes', () => {
     });
     expect(deleteRecord(ctx, 'folder', 'fo1').idempotency_key).toBe('google-drive:conn_abc:file:fo1');
   });
+
+  it('digest the body whatever order its keys were built in, and without emitted_at or sync', () => {
+    const a = deleteRecord(ctx, 'file', 'f1', { drive_id: 'sd1', version: 3 });
+    const b = deleteRecord({ ...ctx, syncId: 'other', cursor: null, now: new Date(0) }, 'file', 'f1', {
+      version: 3,
+      drive_id: 'sd1',
+    });
+    expect(bodyDigest(a)).toBe(bodyDigest(b));
+    expect(b.message_id).toBe(a.message_id);
+  });
 });
