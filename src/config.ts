@@ -119,6 +119,11 @@ export const configDocs = {
     default: '60000',
     description: 'How long a rebalance waits for every member to rejoin.',
   },
+  KAFKA_CONSUMER_NEW_GROUP_START: {
+    default: 'latest',
+    description:
+      "Where the trigger and webhook consumers start on a partition their group has no committed offset for (a new group, or offsets expired): latest skips what the topics retain, stale triggers and webhooks the control plane's next poll supersedes; earliest replays it, e.g. a first deploy whose control plane already queued full syncs. Pinned by a commit once a partition's first messages arrive.",
+  },
   KAFKA_CLIENT_ID: {
     default: '$HOSTNAME or gdrive-worker',
     description: 'Kafka client id; the StatefulSet pod name, so brokers see stable ids.',
@@ -298,6 +303,7 @@ const envSchema = z
     KAFKA_CONSUMER_SESSION_TIMEOUT_MS: integer(1_000, 1_800_000).default(30_000),
     KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: integer(100, 600_000).default(3_000),
     KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS: integer(1_000, 3_600_000).default(60_000),
+    KAFKA_CONSUMER_NEW_GROUP_START: z.enum(['latest', 'earliest']).default('latest'),
     KAFKA_CLIENT_ID: nonEmpty.optional(),
     HOSTNAME: z.string().optional(),
     KAFKA_TOPIC_TRIGGER: topicName.default('integrations-inbound-trigger'),
@@ -406,6 +412,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
         sessionTimeoutMs: env.KAFKA_CONSUMER_SESSION_TIMEOUT_MS,
         heartbeatIntervalMs: env.KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS,
         rebalanceTimeoutMs: env.KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS,
+        newGroupStart: env.KAFKA_CONSUMER_NEW_GROUP_START,
       },
       clientId: env.KAFKA_CLIENT_ID ?? env.HOSTNAME ?? 'gdrive-worker',
       topics: {

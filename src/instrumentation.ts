@@ -30,6 +30,8 @@ export interface InstrumentationEvents {
   /** Records produced and acknowledged by Kafka. */
   'records.produced': { topic: string; count: number; resourceType: string };
   'errors.produced': { classification: string };
+  /** A file's extra (or content) left out because the file vanished after its page was listed. */
+  'sync.extra_skipped': { extra: string; reason: 'not_found' };
   /** Inbound messages: processed, skipped (other integration, duplicate, stale channel) or failed validation. */
   'message.processed': { topic: string; outcome: 'handled' | 'skipped' | 'invalid' | 'failed' };
   's3.offloaded': { bytes: number };

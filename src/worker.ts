@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { ChannelOverlap } from './actors/channel-overlap.js';
 import { createChannelServices } from './actors/channel-services.js';
 import { createConnectionActorFactory } from './actors/connection-actor.js';
@@ -150,7 +149,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
         resource: null,
         attempt: 1,
         occurredAt: new Date(),
-        occurrenceId: randomUUID(),
+        occasion: null,
       });
       await sink.send([
         {
@@ -176,6 +175,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     sessionTimeoutMs: config.kafka.consumer.sessionTimeoutMs,
     heartbeatIntervalMs: config.kafka.consumer.heartbeatIntervalMs,
     rebalanceTimeoutMs: config.kafka.consumer.rebalanceTimeoutMs,
+    fromBeginning: config.kafka.consumer.newGroupStart === 'earliest',
     handle,
     logger,
     onAssignment: async (assignment) => {

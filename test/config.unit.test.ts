@@ -41,7 +41,12 @@ describe('loadConfig', () => {
       sessionTimeoutMs: Number(configDocs.KAFKA_CONSUMER_SESSION_TIMEOUT_MS.default),
       heartbeatIntervalMs: Number(configDocs.KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS.default),
       rebalanceTimeoutMs: Number(configDocs.KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS.default),
+      newGroupStart: 'latest',
     });
+    expect(loadConfig({ KAFKA_CONSUMER_NEW_GROUP_START: 'earliest' }).kafka.consumer.newGroupStart).toBe(
+      'earliest',
+    );
+    expect(problemsOf({ KAFKA_CONSUMER_NEW_GROUP_START: 'beginning' })).toHaveLength(1);
     expect(
       problemsOf({ KAFKA_CONSUMER_SESSION_TIMEOUT_MS: '3000', KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: '3000' }),
     ).toEqual([

@@ -47,6 +47,8 @@ export function workerConfig(environment: WorkerEnvironment): Config {
     KAFKA_BOOTSTRAP_SERVERS: environment.brokers.join(','),
     KAFKA_CONSUMER_GROUP_ID: `bench-${environment.run}-group`,
     KAFKA_CLIENT_ID: `bench-${environment.run}-worker`,
+    // The run's topics are its own; its triggers must not race the group's first fetch.
+    KAFKA_CONSUMER_NEW_GROUP_START: 'earliest',
     KAFKA_TOPIC_TRIGGER: topics.trigger,
     KAFKA_TOPIC_WEBHOOK: topics.webhook,
     KAFKA_TOPIC_RECORDS: topics.records,

@@ -8,7 +8,7 @@ import type { AccessTokenProvider } from '../io/control-plane/access-token-clien
 import { createDriveReader } from '../io/drive/drive-reader.js';
 import { type MessageSink, recordHeaders } from '../io/kafka/message-sink.js';
 import type { Logger } from '../logger.js';
-import { type ClassifiedFailure, failureOf } from '../machines/classify.js';
+import { type ClassifiedFailure, extraFailureOutcome, failureOf } from '../machines/classify.js';
 import {
   type ChannelServiceInput,
   type ConnectionEvent,
@@ -123,6 +123,7 @@ export function createConnectionActorFactory(
     failure: ClassifiedFailure,
     resource: { type: string; id: string } | null,
     attempt: number,
+    syncId: string | null,
   ) {
     const record = errorRecord({
       integrationId: deps.integrationId,
@@ -133,7 +134,7 @@ export function createConnectionActorFactory(
       resource,
       attempt,
       occurredAt: now(),
-      occurrenceId: randomUUID(),
+      occasion: syncId,
     });
     await deps.sink.send([
       {
@@ -156,13 +157,15 @@ export function createConnectionActorFactory(
       const controller = new AbortController();
       const { checkpoint, activeSync } = input;
       const started = performance.now();
+      // A fresh full sync takes its start token inside the run: its first pages carry it too.
+      let startPageToken = activeSync.startPageToken;
       const recordContext = (): RecordContext => ({
         integrationId: deps.integrationId,
         connectionId: checkpoint.connectionId,
         customerId: checkpoint.customerId,
         mode,
         syncId: activeSync.syncId,
-        cursor: mode === 'incremental' ? checkpoint.cursor : activeSync.startPageToken,
+        cursor: mode === 'incremental' ? checkpoint.cursor : startPageToken,
         now: now(),
       });
       const drive = createDriveReader({
@@ -188,8 +191,13 @@ export function createConnectionActorFactory(
         // still in flight fail with the abort: that is no failure of theirs to report.
         onExtraFailed: async (fileId, extra, error) => {
           if (controller.signal.aborted) return;
-          const type = extra === 'content' ? 'file' : extra.replace(/s$/, '');
-          await publishError(checkpoint, failureOf(error), { type, id: fileId }, 1);
+          const failure = failureOf(error);
+          const outcome = extraFailureOutcome(fileId, extra, failure);
+          if (!outcome.report) {
+            publish('sync.extra_skipped', { extra, reason: outcome.reason });
+            return;
+          }
+          await publishError(checkpoint, failure, outcome.resource, 1, activeSync.syncId);
         },
         extrasConcurrency: 8,
         content: deps.payloads
@@ -223,13 +231,15 @@ export function createConnectionActorFactory(
                 resume: activeSync.resume,
                 counts: activeSync.counts,
               },
-              (p) =>
+              (p) => {
+                startPageToken = p.startPageToken;
                 sendBack({
                   type: 'SYNC.PROGRESS',
                   startPageToken: p.startPageToken,
                   resume: p.resume,
                   counts: p.counts,
-                }),
+                });
+              },
               controller.signal,
             )
           : // A burst of notifications settles first, so it costs one read (channel-quiet.ts).
@@ -316,9 +326,13 @@ export function createConnectionActorFactory(
     },
     actions: {
       reportError: (_, params) => {
-        publishError(params.checkpoint, params.failure, null, params.checkpoint.backoff?.attempt ?? 1).catch(
-          (error: unknown) => deps.logger.error({ err: error }, 'error record could not be produced'),
-        );
+        publishError(
+          params.checkpoint,
+          params.failure,
+          null,
+          params.attempt,
+          params.checkpoint.activeSync?.syncId ?? null,
+        ).catch((error: unknown) => deps.logger.error({ err: error }, 'error record could not be produced'));
       },
       syncCompleted: (_, params) => {
         deps.logger.info(

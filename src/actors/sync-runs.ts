@@ -2,6 +2,7 @@ import type { FullSyncResume, SyncCounts } from '../contract/checkpoint.js';
 import type { DriveChange, DriveFile, SharedDrive } from '../contract/drive-resources.js';
 import type { SyncOptions } from '../contract/inbound.js';
 import type { OutboundRecord } from '../contract/records.js';
+import { endedByDriveCascade, trackLostDrives } from '../machines/normalize.js';
 import type { FileContentAttacher } from './content-payloads.js';
 import type {
   DriveCorpus,
@@ -185,11 +186,13 @@ async function runChangeLoop(
 ): Promise<SyncOutcome> {
   let counts = { ...initialCounts };
   let pageToken = cursor;
+  // Shared drives lost in this run: their files' removals are covered by the drive's cascade.
+  const lostDriveIds = new Set<string>();
   for (;;) {
     throwIfAborted(signal);
     const page = await withSlot(deps, scope, signal, async () => {
       const changes = await deps.drive.listChanges(pageToken);
-      const records = await recordsForChanges(deps, scope, changes.changes);
+      const records = await recordsForChanges(deps, scope, changes.changes, lostDriveIds);
       await deps.publisher.publish(records, scope.correlationId);
       return { records, changes };
     });
@@ -216,8 +219,15 @@ async function recordsForFiles(deps: SyncRunDeps, scope: SyncRunScope, files: re
   return perFile.flat();
 }
 
-async function recordsForChanges(deps: SyncRunDeps, scope: SyncRunScope, changes: readonly DriveChange[]) {
-  const latest = latestChangePerItem(changes).filter((change) => changeInScope(scope, change));
+async function recordsForChanges(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  changes: readonly DriveChange[],
+  lostDriveIds: Set<string>,
+) {
+  const inScope = latestChangePerItem(changes).filter((change) => changeInScope(scope, change));
+  trackLostDrives(lostDriveIds, inScope);
+  const latest = inScope.filter((change) => !endedByDriveCascade(change, lostDriveIds));
   const liveFileOf = (change: DriveChange): DriveFile | null =>
     change.changeType !== 'drive' && !change.removed && change.file && !change.file.trashed
       ? change.file

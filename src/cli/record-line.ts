@@ -1,3 +1,4 @@
+import type { ConsumerState } from '../contract/consumer-state.js';
 import {
   type ErrorRecord,
   errorRecordSchema,
@@ -61,7 +62,9 @@ export function recordLine(record: OutboundRecord): string {
       ? ' payload=inline'
       : '';
   const cursor = record.sync.cursor ? ` cursor=${record.sync.cursor}` : '';
-  return `${record.emitted_at} ${record.integration_connection_id} ${record.sync.mode.padEnd(11)} ${record.operation.padEnd(6)} ${record.resource_type.padEnd(15)} ${record.resource_id}${shown}${where}${cursor}`;
+  // A cascading delete ends more than its own resource (CONTRACT.md): say so.
+  const cascade = record.operation === 'delete' && record.data.cascade === true ? ' cascade' : '';
+  return `${record.emitted_at} ${record.integration_connection_id} ${record.sync.mode.padEnd(11)} ${record.operation.padEnd(6)} ${record.resource_type.padEnd(15)} ${record.resource_id}${shown}${cascade}${where}${cursor}`;
 }
 
 /** `2026-01-01T00:00:00.000Z conn_1 error       rate_limited/userRateLimitExceeded retryable attempt=2 file:1AbC "…"` */
@@ -106,4 +109,34 @@ export function summarizeMessage(key: string | null, value: string | null): Mess
     connectionId: key,
     line: `unreadable key=${keyShown}: not a record (${where}${issue?.message ?? 'schema mismatch'})`,
   };
+}
+
+/** A message's value as a contract record, or null when it is none (an error record, a tombstone, junk). */
+export function recordOf(value: string | null): OutboundRecord | null {
+  if (value === null) return null;
+  try {
+    const parsed = outboundRecordSchema.safeParse(JSON.parse(value));
+    return parsed.success ? parsed.data : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * What a consumer that applied the records as the contract says holds, one line per
+ * connection: `conn_1 holds drive 2, file 120, folder 30, permission 310`.
+ */
+export function heldLines(state: ConsumerState): string[] {
+  const byConnection = new Map<string, Map<string, number>>();
+  for (const record of state.records()) {
+    const counts = byConnection.get(record.integration_connection_id) ?? new Map<string, number>();
+    counts.set(record.resource_type, (counts.get(record.resource_type) ?? 0) + 1);
+    byConnection.set(record.integration_connection_id, counts);
+  }
+  return [...byConnection]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([connectionId, counts]) => {
+      const parts = [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([type, n]) => `${type} ${n}`);
+      return `${connectionId} holds ${parts.join(', ')}`;
+    });
 }

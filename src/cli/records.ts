@@ -1,20 +1,23 @@
 /**
- * `npm run records -- [--topic <t>] [--from-beginning] [--connection <id>] [--bootstrap <host:port,...>] [--exit]`
+ * `npm run records -- [--topic <t>] [--from-beginning] [--connection <id>] [--bootstrap <host:port,...>] [--exit] [--state]`
  *
  * Prints a records (or errors) topic as one readable line per message, each checked
  * against the contract's schemas (src/cli/record-line.ts). Kafka settings come from the
  * worker's own KAFKA_* variables (bootstrap servers, TLS, SASL, topic names), so it reads
  * whatever cluster the worker writes to; `--bootstrap` overrides the servers, e.g. with the
- * address `DEMO_KEEP=1 npm run demo` prints.
+ * address `DEMO_KEEP=1 npm run demo` prints. `--state` applies the records as the contract
+ * says (src/contract/consumer-state.ts: cascades, the shared file namespace, permission_ids)
+ * and prints, when it stops, what a consumer would hold per connection.
  */
 import { randomUUID } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import type { Config } from '../config.js';
 import { loadConfigOrExit } from '../config-exit.js';
+import { ConsumerState } from '../contract/consumer-state.js';
 import { createKafka } from '../io/kafka/kafka-client.js';
 import { createLogger } from '../logger.js';
 import { quietKnownWarnings } from '../quiet-warnings.js';
-import { summarizeMessage } from './record-line.js';
+import { heldLines, recordOf, summarizeMessage } from './record-line.js';
 
 const USAGE = `usage: npm run records -- [options]
   --topic <name>          topic to print (default: KAFKA_TOPIC_RECORDS, integrations-incoming-records)
@@ -22,6 +25,8 @@ const USAGE = `usage: npm run records -- [options]
   --connection <id>       only messages of this integration_connection_id
   --bootstrap <servers>   host:port,... (default: KAFKA_BOOTSTRAP_SERVERS, localhost:9092)
   --exit                  stop at the end of the topic instead of waiting for more
+  --state                 apply the records as the contract says and print, at the end, what
+                          a consumer holds per connection (with --from-beginning --exit)
 Kafka TLS/SASL come from the worker's KAFKA_* variables.`;
 
 interface RecordsCliOptions {
@@ -30,6 +35,7 @@ interface RecordsCliOptions {
   readonly fromBeginning: boolean;
   readonly connectionId: string | null;
   readonly exitAtEnd: boolean;
+  readonly state: boolean;
 }
 
 function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): RecordsCliOptions | null {
@@ -41,6 +47,7 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): RecordsC
       connection: { type: 'string' },
       bootstrap: { type: 'string' },
       exit: { type: 'boolean', default: false },
+      state: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -59,6 +66,7 @@ function parseOptions(argv: readonly string[], env: NodeJS.ProcessEnv): RecordsC
     fromBeginning: values['from-beginning'],
     connectionId: values.connection ?? null,
     exitAtEnd: values.exit,
+    state: values.state,
   };
 }
 
@@ -66,6 +74,7 @@ async function printTopic(options: RecordsCliOptions): Promise<void> {
   const logger = createLogger({ level: 'error', format: 'pretty', destination: process.stderr });
   const kafka = createKafka(options.kafka, logger);
   const print = (line: string) => process.stdout.write(`${line}\n`);
+  const held = options.state ? new ConsumerState() : null;
 
   // Where the topic ends now, per partition: with --exit, the reader stops once it got there.
   const admin = kafka.admin();
@@ -96,11 +105,19 @@ async function printTopic(options: RecordsCliOptions): Promise<void> {
   await consumer.run({
     autoCommit: false,
     eachMessage: async ({ partition, message }) => {
-      const summary = summarizeMessage(
-        message.key?.toString('utf8') ?? null,
-        message.value?.toString('utf8') ?? null,
-      );
-      if (options.connectionId === null || summary.connectionId === options.connectionId) print(summary.line);
+      const value = message.value?.toString('utf8') ?? null;
+      if (held) {
+        const record = recordOf(value);
+        if (
+          record &&
+          (options.connectionId === null || record.integration_connection_id === options.connectionId)
+        )
+          held.apply(record);
+      } else {
+        const summary = summarizeMessage(message.key?.toString('utf8') ?? null, value);
+        if (options.connectionId === null || summary.connectionId === options.connectionId)
+          print(summary.line);
+      }
       const end = ends.get(partition);
       if (end !== undefined && BigInt(message.offset) + 1n >= end) behind.delete(partition);
       if (options.exitAtEnd && behind.size === 0) void stop();
@@ -108,6 +125,7 @@ async function printTopic(options: RecordsCliOptions): Promise<void> {
   });
   if (options.exitAtEnd && behind.size === 0) void stop();
   await finished;
+  if (held) for (const line of heldLines(held)) print(line);
 }
 
 async function main(): Promise<void> {

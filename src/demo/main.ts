@@ -55,6 +55,8 @@ async function main(): Promise<void> {
   const config = loadConfig({
     KAFKA_BOOTSTRAP_SERVERS: kafka.bootstrapServers.join(','),
     KAFKA_CLIENT_ID: 'gdrive-worker-demo',
+    // Fresh topics, and the demo's first trigger follows the worker's start closely.
+    KAFKA_CONSUMER_NEW_GROUP_START: 'earliest',
     GDRIVE_API_BASE_URL: emulator.url,
     CONTROL_PLANE_BASE_URL: emulator.url,
     GDRIVE_PAGE_SIZE: '100',

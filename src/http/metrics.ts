@@ -35,6 +35,7 @@ export interface WorkerMetrics {
   readonly messagesFailed: Counter<'topic' | 'outcome'>;
   readonly recordsProduced: Counter<'resource_type'>;
   readonly errorsProduced: Counter<'classification'>;
+  readonly extrasSkipped: Counter<'extra' | 'reason'>;
   readonly driveRequests: Counter<'method' | 'outcome'>;
   readonly driveRequestDuration: Histogram<'method'>;
   readonly driveRateLimited: Counter<'method'>;
@@ -114,6 +115,12 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
     name: `${metricPrefix}errors_produced_total`,
     help: 'Error records produced, by classification.',
     labelNames: ['classification'] as const,
+    registers,
+  });
+  const extrasSkipped = new Counter({
+    name: `${metricPrefix}extras_skipped_total`,
+    help: 'Per-file extras (or content) left out because the file vanished mid-page, by extra and reason.',
+    labelNames: ['extra', 'reason'] as const,
     registers,
   });
   const driveRequests = new Counter({
@@ -258,6 +265,7 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
       recordsProduced.inc({ resource_type: resourceType }, count);
     }),
     subscribe('errors.produced', ({ classification }) => errorsProduced.inc({ classification })),
+    subscribe('sync.extra_skipped', ({ extra, reason }) => extrasSkipped.inc({ extra, reason })),
     subscribe('drive.call', ({ method, outcome, durationMs }) => {
       driveRequests.inc({ method, outcome });
       driveRequestDuration.observe({ method }, durationMs / 1000);
@@ -284,6 +292,7 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
     messagesFailed,
     recordsProduced,
     errorsProduced,
+    extrasSkipped,
     driveRequests,
     driveRequestDuration,
     driveRateLimited,

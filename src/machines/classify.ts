@@ -168,3 +168,24 @@ export function failureOf(error: unknown): ClassifiedFailure {
     cursorInvalid: false,
   };
 }
+
+/** A per-file read that failed while a sync walked its page: what becomes of it. */
+export type ExtraFailureOutcome =
+  | { readonly report: false; readonly reason: 'not_found' }
+  | { readonly report: true; readonly resource: { readonly type: string; readonly id: string } };
+
+/**
+ * A file whose permissions, revisions, comments or content answer 404 vanished after its
+ * page was listed (deleted, or unshared): no error of the connection's — the change log will
+ * say what became of it — so it is skipped. Anything else is an error record against the
+ * resource that could not be read.
+ */
+export function extraFailureOutcome(
+  fileId: string,
+  extra: 'permissions' | 'revisions' | 'comments' | 'content',
+  failure: Pick<ClassifiedFailure, 'classification'>,
+): ExtraFailureOutcome {
+  if (failure.classification === 'not_found') return { report: false, reason: 'not_found' };
+  const type = extra === 'content' ? 'file' : extra.replace(/s$/, '');
+  return { report: true, resource: { type, id: fileId } };
+}

@@ -9,7 +9,7 @@ import type {
   SharedDrive,
 } from '../contract/drive-resources.js';
 import type { OutboundRecord } from '../contract/records.js';
-import { buildRecord, deleteRecord, type RecordContext, stableVersion } from './records.js';
+import { buildRecord, deleteRecord, type RecordContext } from './records.js';
 
 /**
  * The pure normalizer: Drive resources → CONTRACT.md records. `data` is snake_case, times are
@@ -17,11 +17,8 @@ import { buildRecord, deleteRecord, type RecordContext, stableVersion } from './
  * of a type has the same shape). Per-file children get composite resource ids, since Drive's
  * permission, revision, comment and reply ids are unique only within their file.
  *
- * Versions (what a message id is derived from, with the idempotency key):
- * - files: Drive's `version`, which grows on every change to the file;
- * - everything else: a hash of the normalized data (permissions have no modification time,
- *   and a revision's or comment's can stay put while a flag changes);
- * - deletes: the change's time, or a trashed file's version.
+ * Message ids follow each record's body (records.ts), so nothing here may put into `data`
+ * what differs between two reports of one state: a removal's change time, for instance.
  */
 
 export const FOLDER_MIME_TYPE = 'application/vnd.google-apps.folder';
@@ -75,10 +72,12 @@ function userData(u: DriveUser | undefined) {
   return u ? { display_name: u.displayName ?? null, email: u.emailAddress ?? null } : null;
 }
 
+/**
+ * `permission_ids` only when the file's permissions were read: a consumer drops the
+ * permissions a file record does not list, so ids the worker could not read (or was not
+ * asked to) are left out, never sent as `[]` (CONTRACT.md).
+ */
 export function fileData(file: DriveFile, permissions?: readonly DrivePermission[]) {
-  const permissionIds = permissions
-    ? permissions.map((p) => p.id)
-    : (file.permissionIds ?? file.permissions?.map((p) => p.id) ?? []);
   return {
     id: file.id,
     type: fileTypeOf(file),
@@ -104,7 +103,7 @@ export function fileData(file: DriveFile, permissions?: readonly DrivePermission
     last_modifying_user: userData(file.lastModifyingUser),
     shortcut_target_id: file.shortcutDetails?.targetId ?? null,
     shortcut_target_mime_type: file.shortcutDetails?.targetMimeType ?? null,
-    permission_ids: [...permissionIds].sort(),
+    ...(permissions ? { permission_ids: permissions.map((p) => p.id).sort() } : {}),
   };
 }
 
@@ -187,29 +186,22 @@ export function fileRecord(
   permissions?: readonly DrivePermission[],
 ): OutboundRecord {
   const data = fileData(file, permissions);
-  return buildRecord(ctx, data.type, file.id, 'upsert', data, file.version ?? stableVersion(data));
+  return buildRecord(ctx, data.type, file.id, 'upsert', data);
 }
 
 export function permissionRecord(fileId: string, p: DrivePermission, ctx: RecordContext): OutboundRecord {
   const data = permissionData(fileId, p);
-  return buildRecord(
-    ctx,
-    'permission',
-    permissionResourceId(fileId, p.id),
-    'upsert',
-    data,
-    stableVersion(data),
-  );
+  return buildRecord(ctx, 'permission', permissionResourceId(fileId, p.id), 'upsert', data);
 }
 
 export function revisionRecord(fileId: string, r: DriveRevision, ctx: RecordContext): OutboundRecord {
   const data = revisionData(fileId, r);
-  return buildRecord(ctx, 'revision', revisionResourceId(fileId, r.id), 'upsert', data, stableVersion(data));
+  return buildRecord(ctx, 'revision', revisionResourceId(fileId, r.id), 'upsert', data);
 }
 
 export function commentRecord(fileId: string, c: DriveComment, ctx: RecordContext): OutboundRecord {
   const data = commentData(fileId, c);
-  return buildRecord(ctx, 'comment', commentResourceId(fileId, c.id), 'upsert', data, stableVersion(data));
+  return buildRecord(ctx, 'comment', commentResourceId(fileId, c.id), 'upsert', data);
 }
 
 export function replyRecord(
@@ -219,19 +211,12 @@ export function replyRecord(
   ctx: RecordContext,
 ): OutboundRecord {
   const data = replyData(fileId, commentId, r);
-  return buildRecord(
-    ctx,
-    'reply',
-    replyResourceId(fileId, commentId, r.id),
-    'upsert',
-    data,
-    stableVersion(data),
-  );
+  return buildRecord(ctx, 'reply', replyResourceId(fileId, commentId, r.id), 'upsert', data);
 }
 
 export function driveRecord(d: SharedDrive, ctx: RecordContext): OutboundRecord {
   const data = driveData(d);
-  return buildRecord(ctx, 'drive', d.id, 'upsert', data, stableVersion(data));
+  return buildRecord(ctx, 'drive', d.id, 'upsert', data);
 }
 
 /** A live file and what was fetched for it: the file first, then its children, replies after their comment. */
@@ -246,9 +231,15 @@ export function recordsForFile(file: DriveFile, extras: FileExtras, ctx: RecordC
   return records;
 }
 
-/** A trashed file is a delete; its version (or modification time) keeps the delete's id stable. */
-function trashedFileDelete(file: DriveFile, ctx: RecordContext, fallbackVersion: string): OutboundRecord {
-  return deleteRecord(ctx, fileTypeOf(file), file.id, file.version ?? file.modifiedTime ?? fallbackVersion);
+/**
+ * A trashed file is a delete. It carries the version it was trashed at, so trashing it again
+ * after a restore is a new message, not a duplicate of the first delete.
+ */
+function trashedFileDelete(file: DriveFile, ctx: RecordContext): OutboundRecord {
+  return deleteRecord(ctx, fileTypeOf(file), file.id, {
+    drive_id: file.driveId ?? null,
+    version: int64(file.version),
+  });
 }
 
 /** A file found by a full sync's listing: trashed files are deletes there too. */
@@ -257,7 +248,7 @@ export function recordsForListedFile(
   extras: FileExtras,
   ctx: RecordContext,
 ): OutboundRecord[] {
-  if (file.trashed) return [trashedFileDelete(file, ctx, 'trashed')];
+  if (file.trashed) return [trashedFileDelete(file, ctx)];
   return recordsForFile(file, extras, ctx);
 }
 
@@ -269,7 +260,8 @@ export function recordsForDrive(drive: SharedDrive, ctx: RecordContext): Outboun
  * One entry of the change log. Removed files (deleted, or access lost) and trashed ones
  * become deletes; everything else — moves and renames included — is an upsert of the
  * current state with the extras the caller refetched. A removed drive (deleted, or the user
- * left it) is a drive delete. An entry naming no id yields nothing.
+ * left it) is a drive delete with `cascade: true`: the connection lost everything in it.
+ * An entry naming no id yields nothing.
  */
 export function recordsForChange(
   change: DriveChange,
@@ -279,16 +271,42 @@ export function recordsForChange(
   if (change.changeType === 'drive') {
     const driveId = change.driveId ?? change.drive?.id;
     if (!driveId) return [];
-    if (change.removed || !change.drive) return [deleteRecord(ctx, 'drive', driveId, change.time)];
+    if (change.removed || !change.drive) return [deleteRecord(ctx, 'drive', driveId, { cascade: true })];
     return recordsForDrive(change.drive, ctx);
   }
   const fileId = change.fileId ?? change.file?.id;
   if (!fileId) return [];
   if (change.removed || !change.file) {
     // A removal seldom carries the file (only with includeCorpusRemovals), so its type is
-    // usually unknown: `file` then — the resource id, unique in the connection, is what matters.
-    return [deleteRecord(ctx, change.file ? fileTypeOf(change.file) : 'file', fileId, change.time)];
+    // usually unknown: `file` then; the key's namespace is `file` for folders too.
+    return [deleteRecord(ctx, change.file ? fileTypeOf(change.file) : 'file', fileId)];
   }
-  if (change.file.trashed) return [trashedFileDelete(change.file, ctx, change.time)];
+  if (change.file.trashed) return [trashedFileDelete(change.file, ctx)];
   return recordsForFile(change.file, extras, ctx);
+}
+
+/**
+ * Keeps `lost` — the shared drives a run of the change log has lost so far — up to date with
+ * the next entries: a drive removal adds its drive, an entry showing the drive again (the
+ * user re-joined) takes it back out.
+ */
+export function trackLostDrives(lost: Set<string>, changes: readonly DriveChange[]): void {
+  for (const change of changes) {
+    if (change.changeType !== 'drive' || !change.driveId) continue;
+    if (change.removed || !change.drive) lost.add(change.driveId);
+    else lost.delete(change.driveId);
+  }
+}
+
+/**
+ * A file removal the change log lists for a shared drive the connection lost: the drive's
+ * cascading delete already ends it downstream, so it gets no delete record of its own.
+ */
+export function endedByDriveCascade(change: DriveChange, lostDriveIds: ReadonlySet<string>): boolean {
+  return (
+    change.changeType === 'file' &&
+    change.removed === true &&
+    change.driveId !== undefined &&
+    lostDriveIds.has(change.driveId)
+  );
 }

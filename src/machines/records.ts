@@ -15,8 +15,9 @@ import * as normalize from './normalize.js';
 /**
  * The envelopes of CONTRACT.md's outbound messages ("Outbound: record", "Outbound: error"),
  * built purely: same input, same output — in particular the same `message_id`, a UUIDv5 of
- * the idempotency key and the resource's version, so a record re-sent after a crash or a
- * retry deduplicates downstream. What goes inside `data` is normalize.ts's business.
+ * the idempotency key, the operation and a digest of the record's body, so a record re-sent
+ * after a crash or a retry deduplicates downstream and a record whose body changed never
+ * does. What goes inside `data` is normalize.ts's business.
  */
 
 /** Our namespace for message ids (a fixed random UUID; changing it changes every message id). */
@@ -39,43 +40,73 @@ export interface RecordContext {
 
 export type RecordOperation = OutboundRecord['operation'];
 
-/** `{integration_id}:{integration_connection_id}:{resource_type}:{resource_id}`. */
+/**
+ * The namespace of a resource type in idempotency keys. Files and folders share `file`:
+ * Drive gives them one id space and a removal does not say which it was, so a folder's
+ * upsert and its delete typed `file` must land on the same key.
+ */
+export function keyNamespaceOf(type: ResourceType): string {
+  return type === 'folder' ? 'file' : type;
+}
+
+/** `{integration_id}:{integration_connection_id}:{namespace}:{resource_id}`. */
 export function idempotencyKey(
   ctx: Pick<RecordContext, 'integrationId' | 'connectionId'>,
   type: ResourceType,
   resourceId: string,
 ): string {
-  return `${ctx.integrationId}:${ctx.connectionId}:${type}:${resourceId}`;
+  return `${ctx.integrationId}:${ctx.connectionId}:${keyNamespaceOf(type)}:${resourceId}`;
 }
 
-/** UUIDv5 of the idempotency key and a version string. */
-export function messageIdFor(key: string, version: string): string {
-  return uuidv5(`${key}#${version}`, MESSAGE_ID_NAMESPACE);
+/** UUIDv5 of the idempotency key and what distinguishes this message among the key's. */
+export function messageIdFor(key: string, distinction: string): string {
+  return uuidv5(`${key}#${distinction}`, MESSAGE_ID_NAMESPACE);
 }
+
+/** JSON with object keys sorted, so equal values serialize equally whatever built them. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v)
+      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : v,
+  );
+}
+
+const sha256Of = (text: string) => createHash('sha256').update(text).digest('base64url');
 
 /**
- * A version for resources Drive gives none: a hash of the normalized data (built with a
- * fixed key order, so equal data hashes equally). Same content ⇒ same message id.
+ * The digest of what a consumer applies from a record: `data`, the content (by its sha256,
+ * not its bytes) and `s3_url`. `emitted_at` and `sync` change on every emission and are
+ * left out, so a record re-sent after a retry or a crash digests the same.
  */
-export function stableVersion(data: unknown): string {
-  return `h:${createHash('sha256').update(JSON.stringify(data)).digest('base64url').slice(0, 22)}`;
+export function bodyDigest(record: Pick<OutboundRecord, 'data' | 'payload' | 's3_url'>): string {
+  return sha256Of(
+    canonicalJson({
+      data: record.data,
+      payload_sha256: record.payload === null ? null : sha256Of(record.payload),
+      s3_url: record.s3_url,
+    }),
+  );
 }
 
-/**
- * One record. `version` identifies the resource's state: it is combined with the operation,
- * so an upsert and a delete of the same version never share a message id.
- */
+/** The record's `message_id` for its key, operation and body as they are now. */
+export function withBodyMessageId(record: OutboundRecord): OutboundRecord {
+  return {
+    ...record,
+    message_id: messageIdFor(record.idempotency_key, `${record.operation}:${bodyDigest(record)}`),
+  };
+}
+
+/** One record; its `message_id` follows from its key, operation and body. */
 export function buildRecord(
   ctx: RecordContext,
   type: ResourceType,
   resourceId: string,
   operation: RecordOperation,
   data: Record<string, unknown>,
-  version: string,
 ): OutboundRecord {
-  const key = idempotencyKey(ctx, type, resourceId);
-  return {
-    message_id: messageIdFor(key, `${operation}:${version}`),
+  return withBodyMessageId({
+    message_id: '',
     schema_version: SCHEMA_VERSION,
     customer_id: ctx.customerId,
     integration_id: ctx.integrationId,
@@ -83,27 +114,28 @@ export function buildRecord(
     resource_type: type,
     resource_id: resourceId,
     operation,
-    idempotency_key: key,
+    idempotency_key: idempotencyKey(ctx, type, resourceId),
     sync: { mode: ctx.mode, sync_id: ctx.syncId, cursor: ctx.cursor },
     emitted_at: ctx.now.toISOString(),
     data,
     payload: null,
     s3_url: null,
     metadata: {},
-  };
+  });
 }
 
 /**
- * A delete carries the minimal data `{id, type}`. `version` must be deterministic for the
- * removal (the change's time, or the trashed file's version), so a replay keeps its id.
+ * A delete: `data` is `{id, type}` and whatever the caller knows of the item's last state
+ * (a trashed file's version and drive). Nothing that changes between two reports of one
+ * removal goes in — not the change's time — so the same removal is one message id.
  */
 export function deleteRecord(
   ctx: RecordContext,
   type: ResourceType,
   resourceId: string,
-  version: string,
+  known: Record<string, unknown> = {},
 ): OutboundRecord {
-  return buildRecord(ctx, type, resourceId, 'delete', { id: resourceId, type }, `t:${version}`);
+  return buildRecord(ctx, type, resourceId, 'delete', { id: resourceId, type, ...known });
 }
 
 /** File content, once fetched: inline, or already uploaded to S3 because it was too large. */
@@ -129,7 +161,8 @@ export type RecordPayload =
 
 /**
  * The seam for content (`options.include` with `content`): the record stays the same
- * resource at the same version — same message id — with its payload or S3 pointer set.
+ * resource with its payload or S3 pointer set — a new body, so a new message id (a consumer
+ * that already holds the file without content must not drop this one as a duplicate).
  * Deciding between inline and S3 (KAFKA_MAX_INLINE_BYTES) is the caller's job.
  *
  * `metadata.offloaded` says what the object at `s3_url` is: `payload` — the content's own
@@ -137,7 +170,7 @@ export type RecordPayload =
  */
 export function withPayload(record: OutboundRecord, payload: RecordPayload): OutboundRecord {
   if (payload.kind === 'inline') {
-    return {
+    return withBodyMessageId({
       ...record,
       payload: payload.content,
       s3_url: null,
@@ -148,10 +181,10 @@ export function withPayload(record: OutboundRecord, payload: RecordPayload): Out
         ...(payload.sha256 !== undefined ? { sha256: payload.sha256 } : {}),
         ...(payload.sizeBytes !== undefined ? { size_bytes: payload.sizeBytes } : {}),
       },
-    };
+    });
   }
   const { encoding: _encoding, ...metadata } = record.metadata;
-  return {
+  return withBodyMessageId({
     ...record,
     payload: null,
     s3_url: `s3://${payload.bucket}/${payload.key}`,
@@ -162,7 +195,7 @@ export function withPayload(record: OutboundRecord, payload: RecordPayload): Out
       size_bytes: payload.sizeBytes,
       content_type: payload.contentType,
     },
-  };
+  });
 }
 
 /** The JSON kept in S3 for a record too large even without its content bytes. */
@@ -185,7 +218,8 @@ export function offloadedBodyOf(record: OutboundRecord): string {
 /**
  * The record once its body is in S3 (`offloadedBodyOf`): `data` keeps only the resource's
  * `id`, and `s3_url` with `metadata` (`offloaded: body`, sha256, size, content type) name
- * the JSON object. Same message id: it is the same resource at the same version.
+ * the JSON object. Its message id follows that body: the object's key is content-addressed,
+ * so the same record offloaded again gets the same id.
  */
 export function withOffloadedBody(
   record: OutboundRecord,
@@ -196,7 +230,7 @@ export function withOffloadedBody(
     readonly sizeBytes: number;
   },
 ): OutboundRecord {
-  return {
+  return withBodyMessageId({
     ...record,
     data: { id: record.data.id ?? record.resource_id },
     payload: null,
@@ -207,7 +241,7 @@ export function withOffloadedBody(
       size_bytes: stored.sizeBytes,
       content_type: OFFLOADED_BODY_CONTENT_TYPE,
     },
-  };
+  });
 }
 
 export interface SyncSummary {
@@ -236,7 +270,6 @@ export function syncCheckpointRecord(ctx: RecordContext, summary: SyncSummary): 
     summary.syncId,
     'upsert',
     data,
-    summary.cursor,
   );
 }
 
@@ -259,10 +292,36 @@ export interface ErrorRecordInput {
   readonly attempt: number;
   readonly occurredAt: Date;
   /**
-   * The error record's message id. Omitted: derived from the rest of the record, so the same
-   * failure reported twice (a replay after a crash) carries the same id.
+   * What the failure happened during, when `source` does not say it alone: the sync's id
+   * (kept in the checkpoint, so a sync resumed after a crash reports under the same one).
+   * Null for the failure of an inbound message itself, which `source` identifies.
    */
-  readonly occurrenceId?: string;
+  readonly occasion: string | null;
+}
+
+/**
+ * An error record's `message_id`: derived, like records', from what identifies the failure —
+ * connection, classification and code, resource, source message, occasion and attempt — and
+ * never from the time or the message text, so the same failure re-sent after a crash or a
+ * retried page carries the same id, and a new sync's failure a new one.
+ */
+export function errorMessageId(input: ErrorRecordInput): string {
+  const identity = canonicalJson({
+    classification: input.failure.classification,
+    code: input.failure.code,
+    resource: input.resource ? { type: input.resource.type, id: input.resource.id } : null,
+    source: input.source
+      ? {
+          topic: input.source.topic,
+          partition: input.source.partition,
+          offset: input.source.offset,
+          message_id: input.source.messageId,
+        }
+      : null,
+    occasion: input.occasion,
+    attempt: Math.max(1, Math.floor(input.attempt)),
+  });
+  return messageIdFor(`${input.integrationId}:${input.connectionId ?? '-'}:error`, sha256Of(identity));
 }
 
 /** An error record (CONTRACT.md, "Outbound: error"). */
@@ -291,10 +350,7 @@ export function buildErrorRecord(input: ErrorRecordInput): ErrorRecord {
     attempt: Math.max(1, Math.floor(input.attempt)),
     occurred_at: input.occurredAt.toISOString(),
   };
-  const messageId =
-    input.occurrenceId ??
-    messageIdFor(`${input.integrationId}:${input.connectionId ?? '-'}:error`, stableVersion(body));
-  return { message_id: messageId, ...body };
+  return { message_id: errorMessageId(input), ...body };
 }
 
 /** @deprecated Use `buildErrorRecord`. */

@@ -12,11 +12,12 @@ import {
   extrasFromOutcomes,
   type FullSyncProgress,
   runFullSync,
+  runIncrementalSync,
   type SyncRunDeps,
 } from '../../src/actors/sync-runs.js';
 import { SyncSlots } from '../../src/actors/sync-slots.js';
 import type { FullSyncResume } from '../../src/contract/checkpoint.js';
-import type { DriveFile } from '../../src/contract/drive-resources.js';
+import type { DriveChange, DriveFile } from '../../src/contract/drive-resources.js';
 import type { OutboundRecord } from '../../src/contract/records.js';
 
 /**
@@ -354,5 +355,59 @@ describe('content in the page loop', () => {
     const { run, published } = withContent(async () => ({ ok: false, error: new Error('busy') }));
     await expect(run).rejects.toThrow('busy');
     expect(published).toEqual([]);
+  });
+});
+
+describe('a shared drive lost in the change log', () => {
+  it('is the only record for the drive: the removals of its files in the same run, on later pages too, are covered by its cascade', async () => {
+    const at = '2026-01-01T00:00:00Z';
+    const changePages: DriveChange[][] = [
+      [
+        { changeType: 'file', time: at, removed: true, fileId: 'f-before', driveId: 'sd1' },
+        { changeType: 'drive', time: at, removed: true, driveId: 'sd1' },
+        { changeType: 'file', time: at, removed: true, fileId: 'f1', driveId: 'sd1' },
+      ],
+      [
+        { changeType: 'file', time: at, removed: true, fileId: 'f2', driveId: 'sd1' },
+        { changeType: 'file', time: at, removed: true, fileId: 'other', driveId: 'sd2' },
+        { changeType: 'file', time: at, removed: true, fileId: 'mine' },
+      ],
+      // the user joins again: later removals in that drive are the files' own again
+      [
+        { changeType: 'drive', time: at, driveId: 'sd1', drive: { id: 'sd1', name: 'Back' } },
+        { changeType: 'file', time: at, removed: true, fileId: 'f3', driveId: 'sd1' },
+      ],
+    ];
+    const changed: string[] = [];
+    const run = deps([]);
+    await runIncrementalSync(
+      {
+        ...run,
+        drive: {
+          ...run.drive,
+          listChanges: async (token) => {
+            const index = Number(token);
+            return {
+              changes: changePages[index] ?? [],
+              nextPageToken: index + 1 < changePages.length ? String(index + 1) : null,
+              newStartPageToken: index + 1 < changePages.length ? null : '9',
+            };
+          },
+        },
+        records: {
+          ...run.records,
+          change: (change) => {
+            changed.push(change.fileId ?? `drive:${change.driveId}`);
+            return [];
+          },
+        },
+      },
+      scope,
+      '0',
+      {},
+      () => undefined,
+      new AbortController().signal,
+    );
+    expect(changed).toEqual(['drive:sd1', 'other', 'mine', 'drive:sd1', 'f3']);
   });
 });

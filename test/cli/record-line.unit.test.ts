@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { recordLine, summarizeMessage } from '../../src/cli/record-line.js';
+import { heldLines, recordLine, recordOf, summarizeMessage } from '../../src/cli/record-line.js';
+import { ConsumerState } from '../../src/contract/consumer-state.js';
 import type { OutboundRecord } from '../../src/contract/records.js';
 import { recordsForFile } from '../../src/machines/normalize.js';
 import {
@@ -61,8 +62,12 @@ describe('record lines', () => {
   });
 
   it('show deletes without a label and sync checkpoints with their counts', () => {
-    expect(recordLine(deleteRecord(ctx, 'file', 'gone1', '9'))).toBe(
+    expect(recordLine(deleteRecord(ctx, 'file', 'gone1'))).toBe(
       '2026-01-02T03:04:05.000Z conn_1 full        delete file            gone1 cursor=42',
+    );
+    // A lost shared drive says that everything in it went with it.
+    expect(recordLine(deleteRecord(ctx, 'drive', 'sd1', { cascade: true }))).toBe(
+      '2026-01-02T03:04:05.000Z conn_1 full        delete drive           sd1 cascade cursor=42',
     );
     const checkpoint = syncCheckpointRecord(ctx, {
       syncId: 'sync_1',
@@ -98,6 +103,7 @@ describe('summarizeMessage', () => {
       source: null,
       resource: { type: 'file', id: 'file1' },
       attempt: 3,
+      occasion: 'sync_1',
       occurredAt: new Date('2026-01-02T03:04:05.000Z'),
     });
     expect(summarizeMessage('conn_2', JSON.stringify(error))).toEqual({
@@ -120,5 +126,22 @@ describe('summarizeMessage', () => {
     expect(summarizeMessage(null, JSON.stringify(wrong)).line).toMatch(
       /^unreadable key=-: not a record \(resource_type: /,
     );
+  });
+});
+
+describe('the records CLI with --state', () => {
+  it('reads only contract records, and prints what a consumer applying them holds per connection', () => {
+    const records = recordsOfOneFile();
+    expect(recordOf(JSON.stringify(records[0]))).toEqual(records[0]);
+    expect(recordOf('{not json')).toBeNull();
+    expect(recordOf(null)).toBeNull();
+    const state = new ConsumerState().applyAll(records);
+    const before = heldLines(state);
+    expect(before).toHaveLength(1);
+    expect(before[0]).toMatch(/^conn_1 holds .*file 1/);
+    // the file's delete ends its children too
+    const file = records[0] as OutboundRecord;
+    state.apply(deleteRecord(ctx, 'file', file.resource_id));
+    expect(heldLines(state)).toEqual([]);
   });
 });

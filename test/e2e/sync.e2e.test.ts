@@ -53,8 +53,13 @@ describe('a connection synced end to end (embedded broker, Drive emulator)', () 
     // no id collides: one upsert per (type, resource id) in a full sync
     const keys = records.filter((r) => r.operation === 'upsert').map((r) => r.idempotency_key);
     expect(new Set(keys).size).toBe(keys.length);
+    // files and folders share the `file` namespace
     expect(
-      records.every((r) => r.idempotency_key === `google-drive:conn_ada:${r.resource_type}:${r.resource_id}`),
+      records.every(
+        (r) =>
+          r.idempotency_key ===
+          `google-drive:conn_ada:${r.resource_type === 'folder' ? 'file' : r.resource_type}:${r.resource_id}`,
+      ),
     ).toBe(true);
 
     // nothing the user can see failed to read

@@ -14,6 +14,7 @@ const everyEvent: { [N in keyof InstrumentationEvents]: InstrumentationEvents[N]
   'sync.finished': { connectionId: 'conn_secretish_1', mode: 'full', outcome: 'ok', durationMs: 95_000 },
   'records.produced': { topic: 'integrations-incoming-records', count: 7, resourceType: 'file' },
   'errors.produced': { classification: 'auth' },
+  'sync.extra_skipped': { extra: 'permissions', reason: 'not_found' },
   'message.processed': { topic: 'integrations-inbound-trigger', outcome: 'invalid' },
   's3.offloaded': { bytes: 300_000 },
   'webhook.latency': { seconds: 1.5 },

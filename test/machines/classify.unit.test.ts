@@ -3,6 +3,7 @@ import {
   type CallFailure,
   ClassifiedError,
   classifyFailure,
+  extraFailureOutcome,
   failureOf,
   MAX_MESSAGE_LENGTH,
   redactSecrets,
@@ -179,5 +180,22 @@ describe('secrets never leave in a message', () => {
     expect(failureOf('boom')).toMatchObject({ classification: 'internal', retryable: false });
     const classified = classifyFailure(drive(503, null));
     expect(failureOf(new ClassifiedError(classified))).toBe(classified);
+  });
+});
+
+describe('a per-file read that failed mid-page', () => {
+  it('is skipped without an error record when the file vanished (404), and reported otherwise', () => {
+    const vanished = classifyFailure(drive(404, 'notFound'));
+    for (const extra of ['permissions', 'revisions', 'comments', 'content'] as const)
+      expect(extraFailureOutcome('f1', extra, vanished)).toEqual({ report: false, reason: 'not_found' });
+    const refused = classifyFailure(drive(403, 'insufficientFilePermissions'));
+    expect(extraFailureOutcome('f1', 'permissions', refused)).toEqual({
+      report: true,
+      resource: { type: 'permission', id: 'f1' },
+    });
+    expect(extraFailureOutcome('f1', 'content', refused)).toEqual({
+      report: true,
+      resource: { type: 'file', id: 'f1' },
+    });
   });
 });

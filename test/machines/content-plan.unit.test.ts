@@ -140,8 +140,17 @@ describe('what goes to S3 (KAFKA_MAX_INLINE_BYTES)', () => {
       sha256: 'abc',
       sizeBytes: 5400,
     });
+    // a new body (its S3 address), so a new id; the same object again, the same id
+    expect(offloaded.message_id).not.toBe(record.message_id);
+    expect(
+      withOffloadedBody(record, {
+        bucket: 'b',
+        key: 'google-drive/conn_abc/abc',
+        sha256: 'abc',
+        sizeBytes: 5400,
+      }).message_id,
+    ).toBe(offloaded.message_id);
     expect(offloaded).toMatchObject({
-      message_id: record.message_id,
       data: { id: 'f1' },
       payload: null,
       s3_url: 's3://b/google-drive/conn_abc/abc',

@@ -14,8 +14,11 @@ import {
   recordsForListedFile,
 } from '../../src/machines/normalize.js';
 import {
+  bodyDigest,
   buildErrorRecord,
   DEFAULT_INTEGRATION_ID,
+  deleteRecord,
+  type ErrorRecordInput,
   messageIdFor,
   type RecordContext,
   syncCheckpointRecord,
@@ -67,15 +70,23 @@ const comments: DriveComment[] = [
   },
 ];
 
+const ownAndAnyone: DrivePermission[] = [
+  { id: 'p2', type: 'anyone', role: 'reader' },
+  { id: 'p1', type: 'user', role: 'owner' },
+];
+
 const valid = (records: readonly OutboundRecord[]) => {
   for (const r of records) expect(outboundRecordSchema.parse(r)).toEqual(r);
 };
 
 describe('file records', () => {
   it("match the contract's example field by field", () => {
-    const [record] = recordsForFile(contractFile, {}, ctx);
+    const [record] = recordsForFile(contractFile, { permissions: ownAndAnyone }, ctx) as [OutboundRecord];
     expect(record).toEqual({
-      message_id: messageIdFor('google-drive:conn_abc:file:1BxiMVs0XRA5nFMdKvBd', 'upsert:17'),
+      message_id: messageIdFor(
+        'google-drive:conn_abc:file:1BxiMVs0XRA5nFMdKvBd',
+        `upsert:${bodyDigest(record)}`,
+      ),
       schema_version: 1,
       customer_id: 'cust_123',
       integration_id: 'google-drive',
@@ -119,17 +130,24 @@ describe('file records', () => {
     valid([record as OutboundRecord]);
   });
 
-  it('calls a folder a folder, and takes the integration id from the context', () => {
+  it("calls a folder a folder in the files' key namespace, and takes the integration id from the context", () => {
     const [record] = recordsForFile(
       { id: 'fo1', name: 'Plans', mimeType: 'application/vnd.google-apps.folder', driveId: 'sd1' },
-      {},
+      { permissions: [] },
       { ...ctx, integrationId: 'gdrive-eu' },
     );
     expect(record).toMatchObject({
       resource_type: 'folder',
-      idempotency_key: 'gdrive-eu:conn_abc:folder:fo1',
+      idempotency_key: 'gdrive-eu:conn_abc:file:fo1',
       data: { type: 'folder', size_bytes: null, drive_id: 'sd1', shared: null, permission_ids: [] },
     });
+  });
+
+  it('leaves permission_ids out when the permissions were not read, rather than listing none', () => {
+    const [record] = recordsForFile(contractFile, { revisions: [] }, ctx);
+    expect(record?.data).not.toHaveProperty('permission_ids');
+    expect(record?.data.drive_id).toBeNull();
+    valid([record as OutboundRecord]);
   });
 
   it('gives children composite ids, replies after their comment, and lists fetched permissions on the file', () => {
@@ -186,6 +204,20 @@ describe('file records', () => {
     expect(demoted[1]?.message_id).not.toBe(first[1]?.message_id);
   });
 
+  it('gives a file a new message id when its permission_ids change without a version bump', () => {
+    const [before] = recordsForFile(contractFile, { permissions }, ctx);
+    const [after] = recordsForFile(contractFile, { permissions: permissions.slice(0, 1) }, ctx);
+    expect(after?.data.version).toBe(before?.data.version);
+    expect(after?.message_id).not.toBe(before?.message_id);
+    // A re-send of the same body in another sync, at another time, keeps its id.
+    const [resent] = recordsForFile(
+      contractFile,
+      { permissions: permissions.slice(0, 1) },
+      { ...ctx, mode: 'incremental', syncId: 'sync-9', cursor: '99', now: new Date('2030-01-01T00:00:00Z') },
+    );
+    expect(resent?.message_id).toBe(after?.message_id);
+  });
+
   it('reads inline permissions only when Drive gave all of them', () => {
     const inline = { ...contractFile, permissionIds: ['p1', 'anyoneWithLink'], permissions };
     expect(inlinePermissionsOf(inline)).toBe(permissions);
@@ -217,6 +249,10 @@ describe('change records', () => {
     expect(recordsForChange(removed, {}, { ...incremental, now: new Date() })[0]?.message_id).toBe(
       record?.message_id,
     );
+    // The same removal listed again, later in the log (another time), is the same message.
+    const relisted = change({ removed: true, fileId: 'gone', time: '2025-01-21T09:30:00.000Z' });
+    expect(recordsForChange(relisted, {}, incremental)[0]?.message_id).toBe(record?.message_id);
+    expect(record?.idempotency_key).toBe('google-drive:conn_abc:file:gone');
     valid([record as OutboundRecord]);
   });
 
@@ -234,10 +270,18 @@ describe('change records', () => {
       expect(r).toMatchObject({
         resource_type: 'folder',
         operation: 'delete',
-        data: { id: 'fo2', type: 'folder' },
+        idempotency_key: 'google-drive:conn_abc:file:fo2',
+        data: { id: 'fo2', type: 'folder', drive_id: null, version: 9 },
       });
     // The same trashed version is the same delete, whichever sync saw it.
     expect(fromChange?.message_id).toBe(fromListing?.message_id);
+    // Trashed again after a restore: a new delete, not a duplicate of the first.
+    const again = recordsForListedFile({ ...trashedFolder, version: '12' }, {}, ctx)[0];
+    expect(again?.message_id).not.toBe(fromListing?.message_id);
+    // A delete never shares an id with an upsert of the same key.
+    const upsert = recordsForFile({ ...trashedFolder, trashed: false }, {}, ctx)[0];
+    expect(upsert?.idempotency_key).toBe(fromListing?.idempotency_key);
+    expect(upsert?.message_id).not.toBe(fromListing?.message_id);
   });
 
   it('upserts moves and renames with the refetched extras', () => {
@@ -276,7 +320,8 @@ describe('change records', () => {
     expect(left).toMatchObject({
       resource_type: 'drive',
       operation: 'delete',
-      data: { id: 'sd1', type: 'drive' },
+      idempotency_key: 'google-drive:conn_abc:drive:sd1',
+      data: { id: 'sd1', type: 'drive', cascade: true },
     });
     expect(recordsForChange(change({ changeType: 'drive' }), {}, incremental)).toEqual([]);
   });
@@ -310,10 +355,13 @@ describe('sync_checkpoint, payload and error records', () => {
     valid([record]);
   });
 
-  it('sets content inline or as an S3 pointer without changing the record identity', () => {
+  it('sets content inline or as an S3 pointer, each body its own message id', () => {
     const [record] = recordsForFile(contractFile, {}, ctx) as [OutboundRecord];
     const inline = withPayload(record, { kind: 'inline', content: 'hello' });
-    expect(inline).toMatchObject({ payload: 'hello', s3_url: null, message_id: record.message_id });
+    expect(inline).toMatchObject({ payload: 'hello', s3_url: null, resource_id: record.resource_id });
+    expect(inline.message_id).not.toBe(record.message_id);
+    expect(withPayload(record, { kind: 'inline', content: 'hello' }).message_id).toBe(inline.message_id);
+    expect(withPayload(record, { kind: 'inline', content: 'hello!' }).message_id).not.toBe(inline.message_id);
     const s3 = withPayload(record, {
       kind: 's3',
       bucket: 'b',
@@ -329,10 +377,20 @@ describe('sync_checkpoint, payload and error records', () => {
     });
     valid([inline, s3]);
     expect(record.payload).toBeNull();
+    expect(s3.message_id).not.toBe(record.message_id);
+    const otherObject = withPayload(record, {
+      kind: 's3',
+      bucket: 'b',
+      key: 'k/2',
+      sha256: 'def',
+      sizeBytes: 300_000,
+      contentType: 'application/pdf',
+    });
+    expect(otherObject.message_id).not.toBe(s3.message_id);
   });
 
-  it('builds error records per the contract, with a derived id unless one is given', () => {
-    const input = {
+  it('builds error records per the contract, with an id derived from what identifies the failure', () => {
+    const input: ErrorRecordInput = {
       integrationId: 'google-drive',
       connectionId: 'conn_abc',
       customerId: 'cust_123',
@@ -347,6 +405,7 @@ describe('sync_checkpoint, payload and error records', () => {
       resource: { type: 'file', id: 'f1' },
       attempt: 4,
       occurredAt: new Date('2025-01-20T15:31:00Z'),
+      occasion: 'sync-1',
     };
     const record = buildErrorRecord(input);
     expect(errorRecordSchema.parse(record)).toEqual(record);
@@ -363,14 +422,41 @@ describe('sync_checkpoint, payload and error records', () => {
       attempt: 4,
       occurred_at: '2025-01-20T15:31:00.000Z',
     });
-    expect(buildErrorRecord(input).message_id).toBe(record.message_id);
+    // Re-sent after a crash: another time, the same id.
+    const resent = buildErrorRecord({ ...input, occurredAt: new Date('2025-01-20T16:00:00Z') });
+    expect(resent.message_id).toBe(record.message_id);
     expect(buildErrorRecord({ ...input, attempt: 5 }).message_id).not.toBe(record.message_id);
-    const given = '0b7f8a9e-1c2d-4e5f-8a9b-0c1d2e3f4a5b';
-    expect(buildErrorRecord({ ...input, occurrenceId: given }).message_id).toBe(given);
+    expect(buildErrorRecord({ ...input, occasion: 'sync-2' }).message_id).not.toBe(record.message_id);
+    expect(buildErrorRecord({ ...input, resource: { type: 'file', id: 'f2' } }).message_id).not.toBe(
+      record.message_id,
+    );
+    const otherCode = { ...input.failure, code: 'rateLimitExceeded' };
+    expect(buildErrorRecord({ ...input, failure: otherCode }).message_id).not.toBe(record.message_id);
     expect(buildErrorRecord({ ...input, attempt: 0, source: null, resource: null })).toMatchObject({
       attempt: 1,
       source: null,
       resource: null,
     });
+  });
+});
+
+describe('deletes', () => {
+  it('carry the data they are given besides id and type, and a key in the namespace of their type', () => {
+    const record = deleteRecord(ctx, 'drive', 'sd1', { cascade: true });
+    expect(record).toMatchObject({
+      idempotency_key: 'google-drive:conn_abc:drive:sd1',
+      data: { id: 'sd1', type: 'drive', cascade: true },
+    });
+    expect(deleteRecord(ctx, 'folder', 'fo1').idempotency_key).toBe('google-drive:conn_abc:file:fo1');
+  });
+
+  it('digest the body whatever order its keys were built in, and without emitted_at or sync', () => {
+    const a = deleteRecord(ctx, 'file', 'f1', { drive_id: 'sd1', version: 3 });
+    const b = deleteRecord({ ...ctx, syncId: 'other', cursor: null, now: new Date(0) }, 'file', 'f1', {
+      version: 3,
+      drive_id: 'sd1',
+    });
+    expect(bodyDigest(a)).toBe(bodyDigest(b));
+    expect(b.message_id).toBe(a.message_id);
   });
 });

@@ -1,4 +1,5 @@
 import { expect } from 'vitest';
+import { ConsumerState, fileIdOf } from '../../src/contract/consumer-state.js';
 import { type OutboundRecord, outboundRecordSchema } from '../../src/contract/records.js';
 import type { WorkerWorld } from './worker-world.js';
 
@@ -49,31 +50,31 @@ export async function visibleTo(world: WorkerWorld, accessToken: string): Promis
 }
 
 /**
- * What a consumer of the records topic holds after applying records in order: the last
- * record of each resource. Files and folders share one key per id, because a removal is a
- * `file` delete even for a folder.
+ * What a consumer of the records topic holds after applying records in order, as the
+ * contract says (src/contract/consumer-state.ts: shared file namespace, cascades,
+ * `permission_ids`), keyed by idempotency key.
  */
 export function finalState(records: readonly OutboundRecord[]): Map<string, OutboundRecord> {
-  const state = new Map<string, OutboundRecord>();
-  for (const record of records) {
-    if (record.resource_type === 'sync_checkpoint') continue;
-    const type = record.resource_type === 'folder' ? 'file' : record.resource_type;
-    state.set(`${type}:${record.resource_id}`, record);
-  }
-  return state;
+  return new Map(
+    new ConsumerState()
+      .applyAll(records)
+      .records()
+      .map((r) => [r.idempotency_key, r]),
+  );
 }
 
 /**
- * A connection's records, applied in order, hold exactly the user's Drive: every live file,
- * folder and shared drive upserted and nothing else, each file's permissions exactly those
- * its `permission_ids` names (composite ids), every record valid against the contract.
- * Duplicates are allowed (a retried page sends its records again); the final state is judged.
+ * A connection's records, applied in order as the contract says, hold exactly the user's
+ * Drive: every live file, folder and shared drive and nothing else, each item's permissions
+ * exactly those Drive lists for it, and no permission, revision, comment or reply of an item
+ * that is not held; every record valid against the contract. Duplicates are allowed (a
+ * retried page sends its records again); the final state is judged.
  */
 export function expectRecordsMatchDrive(records: readonly OutboundRecord[], truth: DriveTruth): void {
   for (const r of records) expect(outboundRecordSchema.safeParse(r).success).toBe(true);
-  const live = [...finalState(records).values()].filter((r) => r.operation === 'upsert');
+  const held = [...finalState(records).values()];
   const idsOf = (type: string) =>
-    live
+    held
       .filter((r) => r.resource_type === type)
       .map((r) => r.resource_id)
       .sort();
@@ -92,14 +93,20 @@ export function expectRecordsMatchDrive(records: readonly OutboundRecord[], trut
   );
   expect(idsOf('drive')).toEqual([...truth.driveIds].sort());
 
-  const permissionsOf = new Map<string, string[]>();
-  for (const p of live.filter((r) => r.resource_type === 'permission')) {
-    const [fileId, permissionId] = p.resource_id.split(':') as [string, string];
-    permissionsOf.set(fileId, [...(permissionsOf.get(fileId) ?? []), permissionId]);
+  const heldItems = new Set([...idsOf('file'), ...idsOf('folder')]);
+  for (const type of ['permission', 'revision', 'comment', 'reply']) {
+    const orphans = idsOf(type).filter((id) => !heldItems.has(fileIdOf(id)));
+    expect(orphans, `${type}s of items no longer held`).toEqual([]);
   }
-  for (const item of live.filter((r) => r.resource_type === 'file' || r.resource_type === 'folder')) {
-    expect((permissionsOf.get(item.resource_id) ?? []).sort()).toEqual(
-      [...(item.data.permission_ids as string[])].sort(),
-    );
+  const permissionsOf = new Map<string, string[]>();
+  for (const id of idsOf('permission')) {
+    const fileId = fileIdOf(id);
+    permissionsOf.set(fileId, [...(permissionsOf.get(fileId) ?? []), id.slice(fileId.length + 1)]);
+  }
+  for (const item of liveItems) {
+    expect(
+      { item: item.id, permissions: (permissionsOf.get(item.id) ?? []).sort() },
+      'the permissions held for an item are those Drive lists',
+    ).toEqual({ item: item.id, permissions: [...item.permissionIds].sort() });
   }
 }

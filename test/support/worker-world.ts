@@ -68,6 +68,9 @@ export class WorkerWorld {
     return {
       KAFKA_BOOTSTRAP_SERVERS: this.brokers.join(','),
       KAFKA_CONSUMER_GROUP_ID: this.groupId,
+      // The world's topics are its own, and tests send a trigger as soon as a worker joined:
+      // starting at the end would race the worker's first fetch.
+      KAFKA_CONSUMER_NEW_GROUP_START: 'earliest',
       KAFKA_CLIENT_ID: uniqueName('worker'),
       KAFKA_TOPIC_TRIGGER: this.topics.trigger,
       KAFKA_TOPIC_WEBHOOK: this.topics.webhook,

@@ -55,8 +55,12 @@ export interface InboundConsumerOptions {
   /** How long a rebalance waits for members to rejoin. Default 60 s. */
   readonly rebalanceTimeoutMs?: number;
   readonly maxWaitTimeMs?: number;
-  /** Where a group without committed offsets starts. Default: the beginning. */
-  readonly fromBeginning?: boolean;
+  /**
+   * Where the group starts on a partition it has no committed offset for: the oldest
+   * retained message, or (false) the end. Required: retained triggers and webhooks may be
+   * stale, so the choice is the caller's (KAFKA_CONSUMER_NEW_GROUP_START).
+   */
+  readonly fromBeginning: boolean;
 }
 
 export interface PartitionProgress {
@@ -312,6 +316,15 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     let handledSinceCommit = 0;
     let lastCommitAt = Date.now();
 
+    // Where the group starts on a partition it never committed (the end, with `fromBeginning`
+    // false) is decided by kafkajs at fetch time and not stored: a crash while handling the
+    // first message would decide again, past that message. Committing the batch's first
+    // offset before handling it makes the start durable, and skips nothing.
+    if (state.committedOffset === null && first !== null && isRunning() && !isStale()) {
+      await commitOffsetsIfNecessary({ topics: [{ topic, partitions: [{ partition, offset: first }] }] });
+      state.committedOffset = first;
+    }
+
     const commit = async () => {
       if (uncommitted === null) return;
       const offset = nextOffset(uncommitted);
@@ -378,7 +391,7 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
   return {
     async start() {
       await consumer.connect();
-      await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true });
+      await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning });
       running = true;
       await consumer.run({
         autoCommit: false,

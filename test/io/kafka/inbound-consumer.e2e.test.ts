@@ -51,6 +51,7 @@ function startConsumer(
   const consumer = createInboundConsumer(workerKafka(broker, logger), {
     onAssignment: async () => undefined,
     logger,
+    fromBeginning: true,
     ...quickGroup,
     ...options,
   });
@@ -172,6 +173,46 @@ describe('the inbound consumer on the embedded broker', () => {
 
     expect(handled).toEqual(['0', '1', '2']);
     expect(await committedOffsets(groupId, topic)).toEqual({ 0: '3' });
+  });
+
+  it('a new group told to start at the end skips what the topic retained, and commits its start before handling', async () => {
+    const topic = uniqueName('inbound-latest');
+    const groupId = uniqueName('inbound-latest-group');
+    await broker.createTopic(topic, 1);
+    const p = await producer();
+    await p.send({
+      topic,
+      messages: Array.from({ length: 3 }, (_, i) => ({ key: 'conn', value: `old${i}` })),
+    });
+
+    let release: () => void = () => undefined;
+    const inHand = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    const seen: InboundMessage[] = [];
+    const { consumer, started } = startConsumer({
+      groupId,
+      topics: [topic],
+      fromBeginning: false,
+      handle: async (message) => {
+        seen.push(message);
+        await inHand;
+      },
+    });
+    await started;
+    // Where "the end" is gets decided at the group's first fetch: new messages until one arrives.
+    for (let i = 0; seen.length === 0; i++) {
+      await p.send({ topic, messages: [{ key: 'conn', value: `new${i}` }] });
+      await until(() => seen.length > 0, 'a new message', 500).catch(() => undefined);
+    }
+    const first = seen[0] as InboundMessage;
+    expect(first.value?.toString()).toMatch(/^new/);
+    // The start is committed while its first message is still in hand: a worker that crashed
+    // now would resume there, not decide "the end" again past it.
+    expect(await committedOffsets(groupId, topic)).toEqual({ 0: first.offset });
+    release();
+    await consumer.stop();
+    expect(seen.every((m) => m.value?.toString().startsWith('new'))).toBe(true);
   });
 
   it('commits during a long batch, never beyond the last handled message', async () => {
