@@ -65,7 +65,10 @@ describe('on a three-node cluster with faults', () => {
     await sending;
     await sink.close();
     // Metadata requests may still meet the dead node until the controller fences it.
-    await until(async () => (await cluster.leaderOf(topic, 0).catch(() => leader)) !== leader, 'a new leader');
+    await until(
+      async () => (await cluster.leaderOf(topic, 0).catch(() => leader)) !== leader,
+      'a new leader',
+    );
 
     const stored = await clients.readAllValues(topic);
     // One partition: the order of sends is the order on the log, each exactly once.
