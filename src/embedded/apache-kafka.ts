@@ -202,6 +202,18 @@ export async function ensureApacheKafkaInstalled(): Promise<void> {
   await rename(partial, paths.libs);
 }
 
+/**
+ * What `kafka-storage random-uuid` prints, without starting a JVM for it: 16 random bytes
+ * in URL-safe base64. Like Kafka's own, never starting with '-', which the storage tool
+ * would read as an option.
+ */
+function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 async function freePort(): Promise<number> {
   return await new Promise((resolve, reject) => {
     const server = createServer();
@@ -397,8 +409,7 @@ export async function startApacheKafka(options: ApacheKafkaOptions = {}): Promis
 
   const classpath = `${paths.libs}/*`;
   const java = javaCommand();
-  // What `kafka-storage random-uuid` prints, without starting a JVM for it.
-  const clusterId = randomBytes(16).toString('base64url');
+  const clusterId = newClusterId();
   await Promise.all(
     nodes.map(async (node) => {
       // A data folder formatted before keeps its cluster id: only new folders are formatted.
