@@ -42,11 +42,18 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   // Before anything is consumed or produced: a wrong layout stops the start (exit code 2).
   await ensureTopicLayout(kafka, { topics: config.kafka.topics, create: config.kafka.createTopics, logger });
   const sink = await createMessageSink(kafka, { idempotent: config.kafka.idempotentProducer });
+  // Bound once the consumer and supervisor exist; the table needs them from its first read on.
+  let consumerRef: InboundConsumer | null = null;
+  let revoke: (partitions: readonly number[]) => void = () => undefined;
   const table = createCheckpointTable(kafka, {
     topic: config.kafka.topics.state,
     groupIdPrefix: `${config.kafka.groupId}-state`,
     sink,
     logger,
+    leaseHolds: () => consumerRef?.leaseHolds() ?? false,
+    // Another member's marker on a partition this one thought it owned: it was replaced
+    // (frozen past its session timeout): stop everything there now, before the group says so.
+    onFenced: (partitions) => revoke(partitions),
   });
   await table.start();
   const governor = createQuotaGovernor(config.drive.quota);
@@ -74,6 +81,13 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     : null;
 
   let supervisor: ConnectionSupervisor<ConnectionEvent> | null = null;
+  /** The connection's state partition, when this member owns it and its lease holds. */
+  const ownedPartitionOf = (connectionId: string): number | null => {
+    const partition = table.partitionOf(connectionId);
+    return table.owned().has(partition) ? partition : null;
+  };
+  const ownsConnection = (connectionId: string) =>
+    ownedPartitionOf(connectionId) !== null && (consumerRef?.leaseHolds() ?? false);
   const factory = createConnectionActorFactory({
     integrationId: config.worker.integrationId,
     topics: { records: config.kafka.topics.records, errors: config.kafka.topics.errors },
@@ -101,6 +115,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
       exportMimeMap: config.drive.exportMimeMap,
     },
     batchRequests: config.drive.batchRequests,
+    ownsConnection,
   });
   const connections = new ConnectionSupervisor<ConnectionEvent>(factory, table, logger, {
     idleEvictionMs: config.worker.idleEvictionMs,
@@ -116,6 +131,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     overlapChannels: (connectionId) => channelOverlap.idsOf(connectionId),
     ...(channelServices ? { stopStaleChannel: channelServices.stopStale } : {}),
     recentMessageIds: 10_000,
+    ownedPartitionOf,
     triggerEvent: (message) => {
       if (message.trigger_type === 'disconnect')
         return { type: 'DISCONNECT', correlationId: message.message_id };
@@ -178,13 +194,25 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     fromBeginning: config.kafka.consumer.newGroupStart === 'earliest',
     handle,
     logger,
+    onRevoked: (partitions) => revoke(partitions),
     onAssignment: async (assignment) => {
       checkpointsRestored = false;
-      await table.waitUntilCaughtUp();
-      connections.restore(assignment.get(config.kafka.topics.trigger) ?? []);
+      // Co-partitioned: the numbers held are the same in every inbound topic.
+      const held = [...new Set([...assignment.values()].flat())].sort((a, b) => a - b);
+      // Anything owned and not held any more (a previous claim that raced a rebalance) goes.
+      const gone = [...table.owned().keys()].filter((p) => !held.includes(p));
+      if (gone.length > 0) revoke(gone);
+      await table.claim(held);
+      connections.restore(held);
       checkpointsRestored = true;
     },
   });
+  consumerRef = consumer;
+  revoke = (partitions) => {
+    // Writes first (refused from now on, queued ones included), then the actors.
+    table.release(partitions);
+    connections.revoke(partitions);
+  };
   await consumer.start();
 
   const eviction = setInterval(() => connections.evictIdle(), 60_000);

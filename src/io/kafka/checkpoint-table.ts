@@ -27,6 +27,8 @@ export interface CheckpointTable {
    * and they are no longer read.
    */
   release(partitions: readonly number[]): void;
+  /** The state partition of a connection (the standard partitioner on its id); after `start`. */
+  partitionOf(connectionId: string): number;
   /** The partitions this member owns, with its epoch of each. */
   owned(): ReadonlyMap<number, number>;
   /**
@@ -472,6 +474,8 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
     owned() {
       return new Map(ownedEpochs);
     },
+
+    partitionOf,
 
     waitUntilCaughtUp(partitions) {
       return caughtUp(partitions ?? [...reading]);

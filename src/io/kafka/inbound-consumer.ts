@@ -6,6 +6,8 @@ import kafkajs, {
   type KafkaJSErrorMetadata,
 } from 'kafkajs';
 import type { Logger } from '../../logger.js';
+import { coPartitionedAssigner } from './co-partitioned-assigner.js';
+import { leaseHolds } from './owner-epoch.js';
 
 // kafkajs is CommonJS and Node's ESM loader does not see KafkaJSError as a named export.
 const { KafkaJSError } = kafkajs;
@@ -41,6 +43,12 @@ export interface InboundConsumerOptions {
    * message is handled and it runs again at the next delivery attempt.
    */
   readonly onAssignment: (assignment: PartitionAssignment) => Promise<void>;
+  /**
+   * Runs synchronously inside a group join, before `onAssignment`, with the partition
+   * numbers this member held and no longer holds: their new owner may start on them at
+   * once, so whatever this member still does there must stop now.
+   */
+  readonly onRevoked?: (partitions: readonly number[]) => void;
   readonly logger: Logger;
   /** Partitions handled at once; one partition's messages are always handled one by one. Default 4. */
   readonly partitionsConsumedConcurrently?: number;
@@ -90,6 +98,15 @@ export interface InboundConsumerStatus {
 export interface InboundConsumer {
   /** Connects, subscribes, and resolves once the first group join completed. */
   start(): Promise<void>;
+  /**
+   * True while this member's hold on its partitions is current by its own clock: its last
+   * join or acknowledged heartbeat is younger than the session timeout less a margin
+   * (owner-epoch.ts, `leaseHolds`). A member frozen past its session timeout finds it false
+   * before it could hear from the broker.
+   */
+  leaseHolds(): boolean;
+  /** The partition numbers this member holds, across its topics. */
+  heldPartitions(): readonly number[];
   /** Stops fetching, lets the message in hand finish, commits, leaves the group, disconnects. */
   stop(): Promise<void>;
   /** Stops fetching every topic; the batch in hand stops after its current message. */
@@ -184,7 +201,12 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     heartbeatInterval: heartbeatIntervalMs,
     maxWaitTimeInMs: options.maxWaitTimeMs ?? 500,
     allowAutoTopicCreation: false,
+    // Partition p of every inbound topic to one member (CONTRACT.md, the checkpoint topic).
+    partitionAssigners: [coPartitionedAssigner(() => heldPartitions())],
   });
+  const sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
+  /** The last join or acknowledged heartbeat, by this process's monotonic clock. */
+  let lastConfirmedAt: number | null = null;
 
   let joined = false;
   let running = false;
@@ -197,6 +219,14 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     failures: 0,
   };
   const progress = new Map<string, MutableProgress>();
+
+  function numbersOf(assignment: PartitionAssignment): Set<number> {
+    return new Set([...assignment.values()].flat());
+  }
+
+  function heldPartitions(): number[] {
+    return [...numbersOf(gate.assignment)].sort((a, b) => a - b);
+  }
   /** Batches being handled now, so `quiesce` can wait for them to end. */
   const batchesInHand = new Set<Promise<void>>();
 
@@ -227,9 +257,19 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
 
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     joined = true;
+    lastConfirmedAt = performance.now();
     const assignment = new Map(
       Object.entries(payload.memberAssignment).map(([topic, partitions]) => [topic, [...partitions]]),
     );
+    const kept = numbersOf(assignment);
+    const revoked = [...numbersOf(gate.assignment)].filter((p) => !kept.has(p));
+    if (revoked.length > 0) {
+      try {
+        options.onRevoked?.(revoked);
+      } catch (error) {
+        logger.error({ err: error, revoked }, 'stopping the work of revoked partitions failed');
+      }
+    }
     for (const [key, entry] of progress) {
       if (!assignment.get(entry.topic)?.includes(entry.partition)) progress.delete(key);
     }
@@ -239,6 +279,9 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
       { assignment: Object.fromEntries(assignment), generationMember: payload.memberId },
       'joined the consumer group',
     );
+  });
+  consumer.on(consumer.events.HEARTBEAT, () => {
+    lastConfirmedAt = performance.now();
   });
   consumer.on(consumer.events.REBALANCING, () => {
     joined = false;
@@ -416,6 +459,16 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
       await consumer.disconnect();
       joined = false;
     },
+    leaseHolds() {
+      return leaseHolds({
+        lastConfirmedAt,
+        now: performance.now(),
+        sessionTimeoutMs,
+        // A heartbeat's round trip and the broker's own timer granularity.
+        marginMs: Math.min(heartbeatIntervalMs, sessionTimeoutMs / 5),
+      });
+    },
+    heldPartitions,
     pause,
     async quiesce() {
       pause();
