@@ -41,13 +41,17 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   const kafka = createKafka(config.kafka, logger);
   // Before anything is consumed or produced: a wrong layout stops the start (exit code 2).
   await ensureTopicLayout(kafka, { topics: config.kafka.topics, create: config.kafka.createTopics, logger });
-  const sink = await createMessageSink(kafka, { idempotent: config.kafka.idempotentProducer });
+  const sink = await createMessageSink(kafka, {
+    idempotent: config.kafka.idempotentProducer,
+    headers: { 'worker-id': config.kafka.clientId },
+  });
   // Bound once the consumer and supervisor exist; the table needs them from its first read on.
   let consumerRef: InboundConsumer | null = null;
   let revoke: (partitions: readonly number[]) => void = () => undefined;
   const table = createCheckpointTable(kafka, {
     topic: config.kafka.topics.state,
     groupIdPrefix: `${config.kafka.groupId}-state`,
+    clientId: config.kafka.clientId,
     sink,
     logger,
     leaseHolds: () => consumerRef?.leaseHolds() ?? false,

@@ -157,6 +157,11 @@ export interface MessageSinkOptions {
    * backoff: a send fails after about 10 s of trouble and the caller backs off on its own.
    */
   readonly retries?: number;
+  /**
+   * Added to every message (e.g. `worker-id`: which worker produced it, for operators
+   * tracing a duplicate or a late write to its pod).
+   */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_MAX_REQUEST_BYTES = 900_000;
@@ -213,6 +218,7 @@ export async function createMessageSink(
   kafka: Kafka,
   options: MessageSinkOptions,
 ): Promise<KafkaMessageSink> {
+  const extraHeaders = options.headers ?? {};
   const producer: Producer = kafka.producer({
     // Java-compatible murmur2, so one connection's messages share a partition with the
     // platform's producers (CONTRACT.md). Set explicitly: kafkajs warns otherwise.
@@ -277,7 +283,11 @@ export async function createMessageSink(
           list = [];
           byTopic.set(message.topic, list);
         }
-        list.push({ key: message.key, value: message.value, headers: { ...message.headers } });
+        list.push({
+          key: message.key,
+          value: message.value,
+          headers: { ...message.headers, ...extraHeaders },
+        });
       }
     }
     return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
