@@ -90,8 +90,8 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     const partition = table.partitionOf(connectionId);
     return table.owned().has(partition) ? partition : null;
   };
-  const ownsConnection = (connectionId: string) =>
-    ownedPartitionOf(connectionId) !== null && (consumerRef?.leaseHolds() ?? false);
+  const ownerEpochOf = (connectionId: string): number | null =>
+    consumerRef?.leaseHolds() ? (table.owned().get(table.partitionOf(connectionId)) ?? null) : null;
   const factory = createConnectionActorFactory({
     integrationId: config.worker.integrationId,
     topics: { records: config.kafka.topics.records, errors: config.kafka.topics.errors },
@@ -119,7 +119,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
       exportMimeMap: config.drive.exportMimeMap,
     },
     batchRequests: config.drive.batchRequests,
-    ownsConnection,
+    ownerEpochOf,
   });
   const connections = new ConnectionSupervisor<ConnectionEvent>(factory, table, logger, {
     idleEvictionMs: config.worker.idleEvictionMs,

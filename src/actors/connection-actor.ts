@@ -7,6 +7,7 @@ import { publish } from '../instrumentation.js';
 import type { AccessTokenProvider } from '../io/control-plane/access-token-client.js';
 import { createDriveReader } from '../io/drive/drive-reader.js';
 import { type MessageSink, recordHeaders } from '../io/kafka/message-sink.js';
+import { OWNER_EPOCH_HEADER } from '../io/kafka/owner-epoch.js';
 import type { Logger } from '../logger.js';
 import {
   ClassifiedError,
@@ -84,15 +85,17 @@ export interface ConnectionServicesDeps {
   /** GDRIVE_BATCH_REQUESTS: per-file extras of a page read in Drive batch requests. */
   readonly batchRequests?: boolean;
   /**
-   * Whether this member still owns the connection (its partition held, its lease current);
-   * nothing is produced for it otherwise. Absent: always.
+   * This member's owner epoch of the connection's partition while it owns it (partition
+   * held, lease current), else null: then nothing is produced for it. Records and error
+   * records carry the epoch in an `owner-epoch` header, so a consumer can tell a fenced
+   * owner's late records. Absent: always owned, no header.
    */
-  readonly ownsConnection?: (connectionId: string) => boolean;
+  readonly ownerEpochOf?: (connectionId: string) => number | null;
   /** Retry delays of a tombstone or an error record that must be acknowledged; default 0.5 s doubling to 30 s. */
   readonly ackRetry?: { readonly firstMs: number; readonly maxMs: number };
 }
 
-/** Produced nothing: this member no longer owns the connection (see ownsConnection). */
+/** Produced nothing: this member no longer owns the connection (see ownerEpochOf). */
 export class OwnershipLostError extends ClassifiedError {
   constructor(connectionId: string) {
     super({
@@ -171,20 +174,28 @@ export function createConnectionActorFactory(
     { readonly effects: Set<Promise<void>>; readonly stopped: AbortController }
   >();
 
-  function assertOwned(connectionId: string): void {
-    if (deps.ownsConnection && !deps.ownsConnection(connectionId)) throw new OwnershipLostError(connectionId);
+  /** The owner header of a connection's messages; throws when this member does not own it (any more). */
+  function ownerHeaders(connectionId: string): Record<string, string> {
+    if (!deps.ownerEpochOf) return {};
+    const epoch = deps.ownerEpochOf(connectionId);
+    if (epoch === null) throw new OwnershipLostError(connectionId);
+    return { [OWNER_EPOCH_HEADER]: String(epoch) };
   }
 
   async function publishRecords(records: readonly OutboundRecord[], correlationId: string | null) {
     if (records.length === 0) return;
-    for (const record of records) assertOwned(record.integration_connection_id);
+    for (const record of records) ownerHeaders(record.integration_connection_id);
     const prepared = await prepareRecords(records);
+    // Checked again after the S3 uploads, right before sending.
     await deps.sink.send(
       prepared.map(({ record, value }) => ({
         topic: deps.topics.records,
         key: record.integration_connection_id,
         value,
-        headers: recordHeaders(record, correlationId),
+        headers: {
+          ...recordHeaders(record, correlationId),
+          ...ownerHeaders(record.integration_connection_id),
+        },
       })),
     );
     const byType = new Map<string, number>();
@@ -200,7 +211,7 @@ export function createConnectionActorFactory(
     attempt: number,
     syncId: string | null,
   ) {
-    assertOwned(checkpoint.connectionId);
+    const owner = ownerHeaders(checkpoint.connectionId);
     const record = errorRecord({
       integrationId: deps.integrationId,
       connectionId: checkpoint.connectionId,
@@ -222,6 +233,7 @@ export function createConnectionActorFactory(
           'idempotency-key': `${deps.integrationId}:${checkpoint.connectionId}:error:${record.message_id}`,
           'resource-type': 'error',
           'correlation-id': '',
+          ...owner,
         },
       },
     ]);

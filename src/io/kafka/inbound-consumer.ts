@@ -207,6 +207,12 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
   const sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
   /** The last join or acknowledged heartbeat, by this process's monotonic clock. */
   let lastConfirmedAt: number | null = null;
+  let lastMemberId: string | null = null;
+  /** Set when the lease lapsed and the held partitions' work was stopped; cleared on the next confirmation. */
+  let lapsed = false;
+  const leaseMarginMs = Math.min(heartbeatIntervalMs, sessionTimeoutMs / 5);
+  const holdsLease = () =>
+    leaseHolds({ lastConfirmedAt, now: performance.now(), sessionTimeoutMs, marginMs: leaseMarginMs });
 
   let joined = false;
   let running = false;
@@ -261,7 +267,12 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     const assignment = new Map(
       Object.entries(payload.memberAssignment).map(([topic, partitions]) => [topic, [...partitions]]),
     );
-    const kept = numbersOf(assignment);
+    // A new member id means the group dropped this member in between (frozen past its
+    // session timeout): whatever it held went to others, even the numbers it gets back.
+    const continuous = lastMemberId === null || lastMemberId === payload.memberId;
+    lastMemberId = payload.memberId;
+    lapsed = false;
+    const kept = continuous ? numbersOf(assignment) : new Set<number>();
     const revoked = [...numbersOf(gate.assignment)].filter((p) => !kept.has(p));
     if (revoked.length > 0) {
       try {
@@ -282,6 +293,15 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
   });
   consumer.on(consumer.events.HEARTBEAT, () => {
     lastConfirmedAt = performance.now();
+    if (lapsed) {
+      // Still a member of the same generation: nobody else took the partitions. Claim and
+      // restore them again (their work was stopped at the lapse) before the next message.
+      lapsed = false;
+      joined = true;
+      logger.info('group membership confirmed again after the lease lapsed; restoring');
+      gate = { assignment: gate.assignment, attempt: Promise.resolve(), failed: false, failures: 0 };
+      runAssignmentHook(gate);
+    }
   });
   consumer.on(consumer.events.REBALANCING, () => {
     joined = false;
@@ -422,6 +442,26 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     await commit();
   }
 
+  /**
+   * The lease lapsing is the first sign of having been dropped by the group (a freeze, a
+   * long pause, a broker unreachable past the session timeout): the held partitions' work
+   * stops at once, as on a revocation. Checked on a timer so that a frozen process acts on
+   * it as soon as it runs again, not at its next heartbeat's answer.
+   */
+  const leaseWatch = setInterval(() => {
+    if (!running || lapsed || lastConfirmedAt === null || holdsLease()) return;
+    lapsed = true;
+    joined = false;
+    const held = heldPartitions();
+    logger.warn({ held }, 'group membership lease lapsed: stopping the work of every held partition');
+    try {
+      options.onRevoked?.(held);
+    } catch (error) {
+      logger.error({ err: error }, 'stopping the work of held partitions failed');
+    }
+  }, 250);
+  leaseWatch.unref();
+
   function allTopics() {
     return options.topics.map((topic) => ({ topic }));
   }
@@ -456,18 +496,11 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     },
     async stop() {
       running = false;
+      clearInterval(leaseWatch);
       await consumer.disconnect();
       joined = false;
     },
-    leaseHolds() {
-      return leaseHolds({
-        lastConfirmedAt,
-        now: performance.now(),
-        sessionTimeoutMs,
-        // A heartbeat's round trip and the broker's own timer granularity.
-        marginMs: Math.min(heartbeatIntervalMs, sessionTimeoutMs / 5),
-      });
-    },
+    leaseHolds: holdsLease,
     heldPartitions,
     pause,
     async quiesce() {
