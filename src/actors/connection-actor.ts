@@ -182,11 +182,17 @@ export function createConnectionActorFactory(
     return { [OWNER_EPOCH_HEADER]: String(epoch) };
   }
 
-  async function publishRecords(records: readonly OutboundRecord[], correlationId: string | null) {
+  async function publishRecords(
+    records: readonly OutboundRecord[],
+    correlationId: string | null,
+    stopped?: AbortSignal,
+  ) {
     if (records.length === 0) return;
     for (const record of records) ownerHeaders(record.integration_connection_id);
     const prepared = await prepareRecords(records);
-    // Checked again after the S3 uploads, right before sending.
+    // Checked again after the S3 uploads, right before sending: a sync stopped meanwhile
+    // (its actor stopped, disconnected, or its partition revoked) publishes nothing more.
+    if (stopped?.aborted) throw new Error('sync stopped');
     await deps.sink.send(
       prepared.map(({ record, value }) => ({
         topic: deps.topics.records,
@@ -276,7 +282,7 @@ export function createConnectionActorFactory(
         publisher: {
           publish: async (records, correlationId) => {
             if (controller.signal.aborted) throw new Error('sync stopped');
-            await publishRecords(records, correlationId);
+            await publishRecords(records, correlationId, controller.signal);
           },
         },
         slots: deps.slots,
@@ -364,6 +370,7 @@ export function createConnectionActorFactory(
               }),
             ],
             activeSync.correlationId,
+            controller.signal,
           );
           return outcome;
         })
