@@ -207,10 +207,41 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
       const gone = [...table.owned().keys()].filter((p) => !held.includes(p));
       if (gone.length > 0) revoke(gone);
       await table.claim(held);
-      connections.restore(held);
+      // Partitions with messages their previous owner left uncommitted resume their
+      // connections only once those are handled (a `disconnect` among them comes first).
+      const backlog = await consumerRef?.backlog(held);
+      connections.restore(held, [...(backlog?.keys() ?? [])]);
+      deferResume(backlog ?? new Map());
       checkpointsRestored = true;
     },
   });
+  /** The deferred resumptions of the latest assignment; a newer assignment drops them. */
+  let deferredWatch: NodeJS.Timeout | null = null;
+  function deferResume(backlog: Map<number, Map<string, bigint>>): void {
+    if (deferredWatch) clearInterval(deferredWatch);
+    deferredWatch = null;
+    if (backlog.size === 0) return;
+    const waiting = new Map(backlog);
+    deferredWatch = setInterval(() => {
+      for (const [partition, ends] of waiting) {
+        const owned = table.owned().has(partition);
+        const handled = [...ends].every(
+          ([topic, end]) => (consumer.handledUpTo(topic, partition) ?? -1n) >= end,
+        );
+        if (owned && !handled) continue;
+        waiting.delete(partition);
+        if (owned) {
+          const started = connections.resume([partition]);
+          logger.info({ partition, started }, 'backlog handled: connections resumed');
+        }
+      }
+      if (waiting.size === 0 && deferredWatch) {
+        clearInterval(deferredWatch);
+        deferredWatch = null;
+      }
+    }, 200);
+    deferredWatch.unref();
+  }
   consumerRef = consumer;
   revoke = (partitions) => {
     // Writes first (refused from now on, queued ones included), then the actors.
@@ -248,6 +279,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     readiness,
     async stop() {
       clearInterval(eviction);
+      if (deferredWatch) clearInterval(deferredWatch);
       // Stop fetching but stay in the group while in-flight pages finish and checkpoint:
       // leaving first would hand the partitions to a member that resumes from older
       // checkpoints while this one still writes newer ones.

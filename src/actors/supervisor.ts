@@ -201,9 +201,13 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
   /**
    * After a (re)assignment: actors of partitions this worker no longer owns stop (their
    * new owner resumes them from the state topic), and connections of the assigned
-   * partitions that have work to resume are started from their checkpoints.
+   * partitions that have work to resume are started from their checkpoints, except in
+   * `deferred` partitions (see `resume`).
    */
-  restore(assignedPartitions: readonly number[]): { started: number; stopped: number } {
+  restore(
+    assignedPartitions: readonly number[],
+    deferred: readonly number[] = [],
+  ): { started: number; stopped: number } {
     const assigned = new Set(assignedPartitions);
     let stopped = 0;
     for (const [connectionId, resident] of this.residents) {
@@ -214,16 +218,31 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
         stopped++;
       }
     }
+    const later = new Set(deferred);
+    const started = this.resume(assignedPartitions.filter((p) => !later.has(p)));
+    this.logger.info(
+      { assignedPartitions, deferred, started, stopped },
+      'connections restored from checkpoints',
+    );
+    return { started, stopped };
+  }
+
+  /**
+   * Starts the connections of those partitions that have work to resume. A partition whose
+   * inbound messages were left uncommitted by its previous owner is resumed only once they
+   * are handled: one of them may be a `disconnect` that must stop the connection before it
+   * syncs anything again.
+   */
+  resume(partitions: readonly number[]): number {
     let started = 0;
-    for (const partition of assigned) {
+    for (const partition of new Set(partitions)) {
       for (const checkpoint of this.store.connectionsInPartitions([partition])) {
         if (this.residents.has(checkpoint.connectionId) || !hasWorkToResume(checkpoint)) continue;
         this.ensure(checkpoint.connectionId, () => checkpoint, partition);
         started++;
       }
     }
-    this.logger.info({ assignedPartitions, started, stopped }, 'connections restored from checkpoints');
-    return { started, stopped };
+    return started;
   }
 
   /** Drops actors that sat idle longer than the eviction age; their checkpoints stay on the topic. */

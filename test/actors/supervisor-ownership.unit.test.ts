@@ -202,4 +202,25 @@ describe('supervisor: ownership and acknowledged effects', () => {
       process.off('unhandledRejection', onRejection);
     }
   });
+
+  it('restores a partition with an uncommitted backlog only when asked to resume it', () => {
+    const { supervisor, store, handles } = setup();
+    const busy = (id: string) =>
+      blankCheckpoint(id, {
+        activeSync: {
+          syncId: 's',
+          mode: 'full',
+          startedAt: '2026-01-01T00:00:00.000Z',
+          correlationId: null,
+          startPageToken: null,
+          resume: null,
+          counts: {},
+        },
+      });
+    store.values.set('a', busy('a'));
+    expect(supervisor.restore([0], [0])).toEqual({ started: 0, stopped: 0 });
+    expect(handles).toHaveLength(0);
+    expect(supervisor.resume([0])).toBe(1);
+    expect(handles.map((h) => h.data.connectionId)).toEqual(['a']);
+  });
 });

@@ -55,6 +55,16 @@ describe('kill -9 between a disconnect and its tombstone', () => {
       return last?.value != null && (JSON.parse(last.value) as ConnectionCheckpoint).channel !== null;
     });
 
+    // A second full sync in progress: its checkpoint says so when the worker dies, so the
+    // restarted worker has a sync to resume unless the redelivered disconnect comes first.
+    await world.emulator.admin.setLatency('drive.files.list', 1_500);
+    await world.trigger(CONNECTION, 'full_sync');
+    await world.reader.waitFor('the second full sync checkpointed as in progress', () => {
+      const last = stateOfKey().at(-1);
+      return (
+        last?.value != null && (JSON.parse(last.value) as ConnectionCheckpoint).activeSync?.mode === 'full'
+      );
+    });
     // The channel stop takes long: the kill lands after the disconnect began, before its tombstone.
     await world.emulator.admin.setLatency('drive.channels.stop', 20_000);
     await world.trigger(CONNECTION, 'disconnect');
@@ -62,7 +72,9 @@ describe('kill -9 between a disconnect and its tombstone', () => {
     worker.child.kill('SIGKILL');
     await worker.exited;
     expect(stateOfKey().some((m) => m.value === null)).toBe(false);
+    expect(JSON.parse(stateOfKey().at(-1)?.value ?? '{}').activeSync?.mode).toBe('full');
     await world.emulator.admin.setLatency('drive.channels.stop', 0);
+    await world.emulator.admin.setLatency('drive.files.list', 0);
     const recordsBefore = world.records(CONNECTION).length;
 
     worker = spawnWorker(env());
@@ -77,5 +89,7 @@ describe('kill -9 between a disconnect and its tombstone', () => {
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     expect(world.records(CONNECTION).length).toBe(recordsBefore);
     expect(stateOfKey().at(-1)?.value).toBeNull();
+    // Its partition's connections waited for the uncommitted disconnect to be handled.
+    expect(worker.output()).toContain('backlog handled: connections resumed');
   }, 240_000);
 });

@@ -107,6 +107,14 @@ export interface InboundConsumer {
   leaseHolds(): boolean;
   /** The partition numbers this member holds, across its topics. */
   heldPartitions(): readonly number[];
+  /**
+   * Of those partition numbers, the ones with messages not committed yet in some topic,
+   * each with the offset (per topic) this member must have handled up to for that backlog
+   * to be gone: the high watermark as of now.
+   */
+  backlog(partitions: readonly number[]): Promise<Map<number, Map<string, bigint>>>;
+  /** The offset after the last message this member handled in that partition, or null. */
+  handledUpTo(topic: string, partition: number): bigint | null;
   /** Stops fetching, lets the message in hand finish, commits, leaves the group, disconnects. */
   stop(): Promise<void>;
   /** Stops fetching every topic; the batch in hand stops after its current message. */
@@ -204,6 +212,9 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     // Partition p of every inbound topic to one member (CONTRACT.md, the checkpoint topic).
     partitionAssigners: [coPartitionedAssigner(() => heldPartitions())],
   });
+  /** For `backlog`: the group's committed offsets and the topics' ends. */
+  const admin = kafka.admin();
+  let adminConnected = false;
   const sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
   /** The last join or acknowledged heartbeat, by this process's monotonic clock. */
   let lastConfirmedAt: number | null = null;
@@ -497,11 +508,46 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     async stop() {
       running = false;
       clearInterval(leaseWatch);
+      if (adminConnected) await admin.disconnect().catch(() => undefined);
       await consumer.disconnect();
       joined = false;
     },
     leaseHolds: holdsLease,
     heldPartitions,
+    async backlog(partitions) {
+      const wanted = new Set(partitions);
+      const result = new Map<number, Map<string, bigint>>();
+      if (wanted.size === 0) return result;
+      if (!adminConnected) {
+        await admin.connect();
+        adminConnected = true;
+      }
+      const committed = await admin.fetchOffsets({ groupId: options.groupId, topics: [...options.topics] });
+      for (const topic of options.topics) {
+        const ends = await admin.fetchTopicOffsets(topic);
+        const committedOf = new Map(
+          (committed.find((c) => c.topic === topic)?.partitions ?? []).map((p) => [
+            p.partition,
+            BigInt(p.offset),
+          ]),
+        );
+        for (const { partition, high, low } of ends) {
+          if (!wanted.has(partition)) continue;
+          // -1: nothing committed yet, so the group starts at the beginning.
+          const from = committedOf.get(partition) ?? -1n;
+          const start = from < 0n ? BigInt(low) : from;
+          if (start >= BigInt(high)) continue;
+          const perTopic = result.get(partition) ?? new Map<string, bigint>();
+          perTopic.set(topic, BigInt(high));
+          result.set(partition, perTopic);
+        }
+      }
+      return result;
+    },
+    handledUpTo(topic, partition) {
+      const last = progress.get(partitionKey(topic, partition))?.lastHandledOffset ?? null;
+      return last === null ? null : BigInt(last) + 1n;
+    },
     pause,
     async quiesce() {
       pause();
