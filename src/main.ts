@@ -3,10 +3,13 @@ import { TopicLayoutError } from './io/kafka/topic-layout.js';
 import { createLogger } from './logger.js';
 import { quietKnownWarnings } from './quiet-warnings.js';
 import { startService } from './service.js';
+import { watchUnhandledRejections } from './unhandled-rejections.js';
 
 const config = loadConfigOrExit();
 quietKnownWarnings();
 const logger = createLogger({ level: config.log.level, format: config.log.format });
+// Before anything starts: a rejection nobody awaits is logged and fails liveness, never exits.
+const unhandledRejections = watchUnhandledRejections(logger);
 
 interface Running {
   stop(): Promise<void>;
@@ -28,7 +31,11 @@ async function start(): Promise<Running> {
     closeEmulator = () => emulator.close();
     logger.info({ emulator: emulator.url, connectionId: 'conn_demo' }, 'mock mode: Drive emulator started');
   }
-  const service = await startService({ config: effective, logger });
+  const service = await startService({
+    config: effective,
+    logger,
+    extraLiveness: [unhandledRejections.liveness],
+  });
   logger.info({ brokers: effective.kafka.brokers, http: service.url }, 'worker started');
   return {
     async stop() {

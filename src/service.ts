@@ -23,7 +23,12 @@ export interface RunningService {
 }
 
 /** The whole process minus signals: the worker and its HTTP surface (`main.ts` adds signals). */
-export async function startService(options: { config: Config; logger: Logger }): Promise<RunningService> {
+export async function startService(options: {
+  config: Config;
+  logger: Logger;
+  /** Process-level liveness checks (unhandled rejections), installed by `main.ts`. */
+  extraLiveness?: readonly ReadinessCheck[];
+}): Promise<RunningService> {
   const { config, logger } = options;
   const metrics = createWorkerMetrics();
   const worker = await startWorker({ config, logger });
@@ -47,6 +52,7 @@ export async function startService(options: { config: Config; logger: Logger }):
           ? { ok: true }
           : { ok: false, reason: 'the inbound consumer crashed and kafkajs does not restart it' },
     },
+    ...(options.extraLiveness ?? []),
   ];
 
   const http = await buildHttpApp({

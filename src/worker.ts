@@ -41,12 +41,23 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   const kafka = createKafka(config.kafka, logger);
   // Before anything is consumed or produced: a wrong layout stops the start (exit code 2).
   await ensureTopicLayout(kafka, { topics: config.kafka.topics, create: config.kafka.createTopics, logger });
-  const sink = await createMessageSink(kafka, { idempotent: config.kafka.idempotentProducer });
+  const sink = await createMessageSink(kafka, {
+    idempotent: config.kafka.idempotentProducer,
+    headers: { 'worker-id': config.kafka.clientId },
+  });
+  // Bound once the consumer and supervisor exist; the table needs them from its first read on.
+  let consumerRef: InboundConsumer | null = null;
+  let revoke: (partitions: readonly number[]) => void = () => undefined;
   const table = createCheckpointTable(kafka, {
     topic: config.kafka.topics.state,
     groupIdPrefix: `${config.kafka.groupId}-state`,
+    clientId: config.kafka.clientId,
     sink,
     logger,
+    leaseHolds: () => consumerRef?.leaseHolds() ?? false,
+    // Another member's marker on a partition this one thought it owned: it was replaced
+    // (frozen past its session timeout): stop everything there now, before the group says so.
+    onFenced: (partitions) => revoke(partitions),
   });
   await table.start();
   const governor = createQuotaGovernor(config.drive.quota);
@@ -74,6 +85,13 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     : null;
 
   let supervisor: ConnectionSupervisor<ConnectionEvent> | null = null;
+  /** The connection's state partition, when this member owns it and its lease holds. */
+  const ownedPartitionOf = (connectionId: string): number | null => {
+    const partition = table.partitionOf(connectionId);
+    return table.owned().has(partition) ? partition : null;
+  };
+  const ownerEpochOf = (connectionId: string): number | null =>
+    consumerRef?.leaseHolds() ? (table.owned().get(table.partitionOf(connectionId)) ?? null) : null;
   const factory = createConnectionActorFactory({
     integrationId: config.worker.integrationId,
     topics: { records: config.kafka.topics.records, errors: config.kafka.topics.errors },
@@ -101,6 +119,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
       exportMimeMap: config.drive.exportMimeMap,
     },
     batchRequests: config.drive.batchRequests,
+    ownerEpochOf,
   });
   const connections = new ConnectionSupervisor<ConnectionEvent>(factory, table, logger, {
     idleEvictionMs: config.worker.idleEvictionMs,
@@ -116,6 +135,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     overlapChannels: (connectionId) => channelOverlap.idsOf(connectionId),
     ...(channelServices ? { stopStaleChannel: channelServices.stopStale } : {}),
     recentMessageIds: 10_000,
+    ownedPartitionOf,
     triggerEvent: (message) => {
       if (message.trigger_type === 'disconnect')
         return { type: 'DISCONNECT', correlationId: message.message_id };
@@ -178,13 +198,56 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     fromBeginning: config.kafka.consumer.newGroupStart === 'earliest',
     handle,
     logger,
+    onRevoked: (partitions) => revoke(partitions),
     onAssignment: async (assignment) => {
       checkpointsRestored = false;
-      await table.waitUntilCaughtUp();
-      connections.restore(assignment.get(config.kafka.topics.trigger) ?? []);
+      // Co-partitioned: the numbers held are the same in every inbound topic.
+      const held = [...new Set([...assignment.values()].flat())].sort((a, b) => a - b);
+      // Anything owned and not held any more (a previous claim that raced a rebalance) goes.
+      const gone = [...table.owned().keys()].filter((p) => !held.includes(p));
+      if (gone.length > 0) revoke(gone);
+      await table.claim(held);
+      // Partitions with messages their previous owner left uncommitted resume their
+      // connections only once those are handled (a `disconnect` among them comes first).
+      const backlog = await consumerRef?.backlog(held);
+      connections.restore(held, [...(backlog?.keys() ?? [])]);
+      deferResume(backlog ?? new Map());
       checkpointsRestored = true;
     },
   });
+  /** The deferred resumptions of the latest assignment; a newer assignment drops them. */
+  let deferredWatch: NodeJS.Timeout | null = null;
+  function deferResume(backlog: Map<number, Map<string, bigint>>): void {
+    if (deferredWatch) clearInterval(deferredWatch);
+    deferredWatch = null;
+    if (backlog.size === 0) return;
+    const waiting = new Map(backlog);
+    deferredWatch = setInterval(() => {
+      for (const [partition, ends] of waiting) {
+        const owned = table.owned().has(partition);
+        const handled = [...ends].every(
+          ([topic, end]) => (consumer.handledUpTo(topic, partition) ?? -1n) >= end,
+        );
+        if (owned && !handled) continue;
+        waiting.delete(partition);
+        if (owned) {
+          const started = connections.resume([partition]);
+          logger.info({ partition, started }, 'backlog handled: connections resumed');
+        }
+      }
+      if (waiting.size === 0 && deferredWatch) {
+        clearInterval(deferredWatch);
+        deferredWatch = null;
+      }
+    }, 200);
+    deferredWatch.unref();
+  }
+  consumerRef = consumer;
+  revoke = (partitions) => {
+    // Writes first (refused from now on, queued ones included), then the actors.
+    table.release(partitions);
+    connections.revoke(partitions);
+  };
   await consumer.start();
 
   const eviction = setInterval(() => connections.evictIdle(), 60_000);
@@ -216,6 +279,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     readiness,
     async stop() {
       clearInterval(eviction);
+      if (deferredWatch) clearInterval(deferredWatch);
       // Stop fetching but stay in the group while in-flight pages finish and checkpoint:
       // leaving first would hand the partitions to a member that resumes from older
       // checkpoints while this one still writes newer ones.

@@ -7,8 +7,14 @@ import { publish } from '../instrumentation.js';
 import type { AccessTokenProvider } from '../io/control-plane/access-token-client.js';
 import { createDriveReader } from '../io/drive/drive-reader.js';
 import { type MessageSink, recordHeaders } from '../io/kafka/message-sink.js';
+import { OWNER_EPOCH_HEADER } from '../io/kafka/owner-epoch.js';
 import type { Logger } from '../logger.js';
-import { type ClassifiedFailure, extraFailureOutcome, failureOf } from '../machines/classify.js';
+import {
+  ClassifiedError,
+  type ClassifiedFailure,
+  extraFailureOutcome,
+  failureOf,
+} from '../machines/classify.js';
 import {
   type ChannelServiceInput,
   type ConnectionEvent,
@@ -78,6 +84,66 @@ export interface ConnectionServicesDeps {
   } | null;
   /** GDRIVE_BATCH_REQUESTS: per-file extras of a page read in Drive batch requests. */
   readonly batchRequests?: boolean;
+  /**
+   * This member's owner epoch of the connection's partition while it owns it (partition
+   * held, lease current), else null: then nothing is produced for it. Records and error
+   * records carry the epoch in an `owner-epoch` header, so a consumer can tell a fenced
+   * owner's late records. Absent: always owned, no header.
+   */
+  readonly ownerEpochOf?: (connectionId: string) => number | null;
+  /** Retry delays of a tombstone or an error record that must be acknowledged; default 0.5 s doubling to 30 s. */
+  readonly ackRetry?: { readonly firstMs: number; readonly maxMs: number };
+}
+
+/** Produced nothing: this member no longer owns the connection (see ownerEpochOf). */
+export class OwnershipLostError extends ClassifiedError {
+  constructor(connectionId: string) {
+    super({
+      classification: 'transient',
+      code: 'ownership_lost',
+      message: `this worker no longer owns connection ${connectionId}`,
+      retryable: true,
+      httpStatus: null,
+      retryAfterMs: null,
+      cursorInvalid: false,
+    });
+    this.name = 'OwnershipLostError';
+  }
+}
+
+/** Resolves after `ms`, or at once when the signal aborts. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Runs `attempt` until it resolves or `signal` aborts (then it rejects with the last failure). */
+async function untilAcknowledged(
+  attempt: () => Promise<void>,
+  signal: AbortSignal,
+  delays: { readonly firstMs: number; readonly maxMs: number },
+  onFailure: (error: unknown, retryInMs: number) => void,
+): Promise<void> {
+  for (let failures = 0; ; failures++) {
+    try {
+      await attempt();
+      return;
+    } catch (error) {
+      if (signal.aborted) throw error;
+      const retryInMs = Math.min(delays.maxMs, delays.firstMs * 2 ** Math.min(failures, 20));
+      onFailure(error, retryInMs);
+      await pause(retryInMs, signal);
+      if (signal.aborted) throw error;
+    }
+  }
 }
 
 /**
@@ -101,15 +167,41 @@ export function createConnectionActorFactory(
     : async (records: readonly OutboundRecord[]): Promise<PreparedRecord[]> =>
         records.map((record) => ({ record, value: JSON.stringify(record) }));
 
-  async function publishRecords(records: readonly OutboundRecord[], correlationId: string | null) {
+  const ackRetry = deps.ackRetry ?? { firstMs: 500, maxMs: 30_000 };
+  /** Per live actor (by connection id): its unacknowledged must-deliver effects and its stop signal. */
+  const lives = new Map<
+    string,
+    { readonly effects: Set<Promise<void>>; readonly stopped: AbortController }
+  >();
+
+  /** The owner header of a connection's messages; throws when this member does not own it (any more). */
+  function ownerHeaders(connectionId: string): Record<string, string> {
+    if (!deps.ownerEpochOf) return {};
+    const epoch = deps.ownerEpochOf(connectionId);
+    if (epoch === null) throw new OwnershipLostError(connectionId);
+    return { [OWNER_EPOCH_HEADER]: String(epoch) };
+  }
+
+  async function publishRecords(
+    records: readonly OutboundRecord[],
+    correlationId: string | null,
+    stopped?: AbortSignal,
+  ) {
     if (records.length === 0) return;
+    for (const record of records) ownerHeaders(record.integration_connection_id);
     const prepared = await prepareRecords(records);
+    // Checked again after the S3 uploads, right before sending: a sync stopped meanwhile
+    // (its actor stopped, disconnected, or its partition revoked) publishes nothing more.
+    if (stopped?.aborted) throw new Error('sync stopped');
     await deps.sink.send(
       prepared.map(({ record, value }) => ({
         topic: deps.topics.records,
         key: record.integration_connection_id,
         value,
-        headers: recordHeaders(record, correlationId),
+        headers: {
+          ...recordHeaders(record, correlationId),
+          ...ownerHeaders(record.integration_connection_id),
+        },
       })),
     );
     const byType = new Map<string, number>();
@@ -125,6 +217,7 @@ export function createConnectionActorFactory(
     attempt: number,
     syncId: string | null,
   ) {
+    const owner = ownerHeaders(checkpoint.connectionId);
     const record = errorRecord({
       integrationId: deps.integrationId,
       connectionId: checkpoint.connectionId,
@@ -146,6 +239,7 @@ export function createConnectionActorFactory(
           'idempotency-key': `${deps.integrationId}:${checkpoint.connectionId}:error:${record.message_id}`,
           'resource-type': 'error',
           'correlation-id': '',
+          ...owner,
         },
       },
     ]);
@@ -184,7 +278,13 @@ export function createConnectionActorFactory(
           file: (file, extras) => recordsForListedFile(recordContext(), file, extras),
           change: (change, extras) => recordsForChange(recordContext(), change, extras),
         },
-        publisher: { publish: publishRecords },
+        // A stopped sync (its actor left the state, was stopped or disconnected) publishes nothing more.
+        publisher: {
+          publish: async (records, correlationId) => {
+            if (controller.signal.aborted) throw new Error('sync stopped');
+            await publishRecords(records, correlationId, controller.signal);
+          },
+        },
         slots: deps.slots,
         isRetryable: (error) => failureOf(error).retryable,
         // Once the sync is stopped (its page failed, or the actor left the state) the extras
@@ -257,6 +357,7 @@ export function createConnectionActorFactory(
               );
       run
         .then(async (outcome) => {
+          if (controller.signal.aborted) return outcome;
           await publishRecords(
             [
               syncCheckpointRecord(recordContext(), {
@@ -269,6 +370,7 @@ export function createConnectionActorFactory(
               }),
             ],
             activeSync.correlationId,
+            controller.signal,
           );
           return outcome;
         })
@@ -295,6 +397,18 @@ export function createConnectionActorFactory(
               },
               'sync failed',
             );
+            if (failure.code === 'control_plane_unauthorized') {
+              // The control plane refused the worker itself (its mTLS certificate or its
+              // authorization), which no user can fix: for the operator's alert, not parking.
+              deps.logger.error(
+                {
+                  alert: 'control_plane_unauthorized',
+                  connectionId: checkpoint.connectionId,
+                  httpStatus: failure.httpStatus,
+                },
+                'the control plane refuses this worker: check its client certificate and authorization',
+              );
+            }
             publish('sync.finished', {
               connectionId: checkpoint.connectionId,
               mode,
@@ -316,23 +430,53 @@ export function createConnectionActorFactory(
         if (!deps.channels) throw new Error('push channels are not configured');
         return deps.channels.services.renew(input, signal);
       }),
-      disconnect: fromPromise<void, { checkpoint: ConnectionCheckpoint }>(async ({ input }) => {
+      disconnect: fromPromise<void, { checkpoint: ConnectionCheckpoint }>(async ({ input, signal }) => {
         // The channel first: once the tombstone is written nothing remembers it. A failed
         // stop is logged by the service and the channel ends when it expires.
-        notificationQuiet.forget(input.checkpoint.connectionId);
+        const connectionId = input.checkpoint.connectionId;
+        notificationQuiet.forget(connectionId);
         await deps.channels?.services.stopForDisconnect(input.checkpoint);
-        await deps.forget(input.checkpoint.connectionId);
+        // Until acknowledged: the disconnect's offset is committed only after it, and a
+        // connection without its tombstone would come back on the next restore. Only the
+        // actor's stop (its partition revoked) ends the attempts; the next owner redoes it.
+        await untilAcknowledged(
+          () => deps.forget(connectionId),
+          signal,
+          ackRetry,
+          (error, retryInMs) =>
+            deps.logger.warn({ err: error, connectionId, retryInMs }, 'tombstone not acknowledged; retrying'),
+        );
       }),
     },
     actions: {
+      // Retried until acknowledged; the supervisor writes the state that follows (parked, given
+      // up) only after it (`effects`), so the control plane never misses an `auth` record.
       reportError: (_, params) => {
-        publishError(
-          params.checkpoint,
-          params.failure,
-          null,
-          params.attempt,
-          params.checkpoint.activeSync?.syncId ?? null,
-        ).catch((error: unknown) => deps.logger.error({ err: error }, 'error record could not be produced'));
+        const connectionId = params.checkpoint.connectionId;
+        const life = lives.get(connectionId);
+        const stopped = life?.stopped.signal ?? new AbortController().signal;
+        const delivery = untilAcknowledged(
+          () =>
+            publishError(
+              params.checkpoint,
+              params.failure,
+              null,
+              params.attempt,
+              params.checkpoint.activeSync?.syncId ?? null,
+            ),
+          stopped,
+          ackRetry,
+          (error, retryInMs) =>
+            deps.logger.warn(
+              { err: error, connectionId, retryInMs },
+              'error record not acknowledged; retrying',
+            ),
+        ).catch((error: unknown) =>
+          deps.logger.warn({ err: error, connectionId }, 'error record dropped: the actor stopped'),
+        );
+        if (!life) return;
+        life.effects.add(delivery);
+        void delivery.finally(() => life.effects.delete(delivery));
       },
       syncCompleted: (_, params) => {
         deps.logger.info(
@@ -354,6 +498,13 @@ export function createConnectionActorFactory(
       };
       let lastEvent = 'xstate.init';
       let root: AnyActorRef | null = null;
+      const life = { effects: new Set<Promise<void>>(), stopped: new AbortController() };
+      lives.get(checkpoint.connectionId)?.stopped.abort();
+      lives.set(checkpoint.connectionId, life);
+      const endLife = () => {
+        life.stopped.abort();
+        if (lives.get(checkpoint.connectionId) === life) lives.delete(checkpoint.connectionId);
+      };
       const actor = createActor(machine, {
         input,
         inspect: (inspection) => {
@@ -406,10 +557,14 @@ export function createConnectionActorFactory(
           previous = to;
           reportTransition(transition, snapshot.context.backoff);
           for (const listener of listeners) listener(transition);
-          if (snapshot.status === 'done') done();
+          if (snapshot.status === 'done') {
+            endLife();
+            done();
+          }
         },
         error: (error) => {
           deps.logger.error({ err: error, connectionId: checkpoint.connectionId }, 'connection actor failed');
+          endLife();
           done();
         },
       });
@@ -427,7 +582,11 @@ export function createConnectionActorFactory(
         isDone: () => actor.getSnapshot().status === 'done',
         onTransition: (listener) => listeners.push(listener),
         whenDone: () => finished,
+        effects: async () => {
+          while (life.effects.size > 0) await Promise.all([...life.effects]);
+        },
         stop: () => {
+          endLife();
           actor.stop();
           done();
         },

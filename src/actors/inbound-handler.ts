@@ -42,6 +42,11 @@ export interface InboundHandlerDeps<Event> {
     connectionId: string,
     channel: { readonly id: string; readonly resourceId: string },
   ) => void;
+  /**
+   * The state partition of a connection when this member owns it, else null. Absent: the
+   * inbound message's partition is taken as the connection's (tests without a group).
+   */
+  readonly ownedPartitionOf?: (connectionId: string) => number | null;
   readonly now?: () => Date;
 }
 
@@ -138,6 +143,28 @@ export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>) {
           return;
         }
         const source = sourceOf(message.message_id);
+        const connectionId = message.integration_connection_id;
+        const partition = deps.ownedPartitionOf ? deps.ownedPartitionOf(connectionId) : record.partition;
+        if (partition === null) {
+          // Keyed by something else than its connection id: the connection's checkpoint is
+          // another member's to write, and this member must not run it.
+          deps.logger.warn(
+            { topic: record.topic, partition: record.partition, offset: record.offset, connectionId },
+            'inbound message on a partition whose member does not own its connection',
+          );
+          await deps.reportInvalid({
+            source,
+            customerId: message.customer_id,
+            connectionId,
+            problem:
+              'message key does not route to its integration_connection_id: produce it keyed by the connection id',
+          });
+          recent.set(message.message_id, true);
+          publish('message.processed', { topic: record.topic, outcome: 'invalid' });
+          return;
+        }
+        // A connection being disconnected: wait for the end before judging or routing this.
+        await deps.supervisor.settle(connectionId);
         let event: Event;
         if (interpretation.kind === 'trigger') {
           event = deps.triggerEvent(interpretation.message, source);
@@ -150,12 +177,7 @@ export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>) {
           }
           event = deps.webhookEvent(interpretation.message, source);
         }
-        await deps.supervisor.dispatch(
-          message.integration_connection_id,
-          event,
-          freshCheckpoint(message),
-          record.partition,
-        );
+        await deps.supervisor.dispatch(connectionId, event, freshCheckpoint(message), partition);
         recent.set(message.message_id, true);
         publish('message.processed', { topic: record.topic, outcome: 'handled' });
         return;

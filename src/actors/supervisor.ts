@@ -17,8 +17,13 @@ export interface ConnectionActorHandle<Event> {
    * event type that caused it; `from === to` when the state stayed the same.
    */
   onTransition(listener: (transition: TransitionRecord) => void): void;
-  /** Resolves once the actor reached its final state. */
+  /** Resolves once the actor reached its final state, or was stopped (then `isDone()` stays false). */
   whenDone(): Promise<void>;
+  /**
+   * Resolves once every effect the actor started that its next checkpoint must follow (an
+   * error record the control plane acts on) is acknowledged. Absent: none.
+   */
+  effects?(): Promise<void>;
   stop(): void;
 }
 
@@ -43,6 +48,8 @@ interface Resident<Event> {
   lastWritten: string;
   /** Tail of this connection's writes, so they reach the topic in order. */
   writes: Promise<void>;
+  /** Set when its partition was revoked: nothing more of it is written. */
+  revoked: boolean;
 }
 
 export interface SupervisorOptions {
@@ -55,6 +62,20 @@ export interface SupervisorOptions {
    * sync's page boundary, a renewal or a disconnect done) before stopping the actor.
    */
   readonly drainableStates?: readonly string[];
+  /**
+   * States an actor passes through on its way to its final state (a disconnect): an event
+   * arriving then waits for the end and goes to a fresh actor, and the event that led there
+   * is done only once the actor ended. Default: `disconnecting`.
+   */
+  readonly endingStates?: readonly string[];
+}
+
+/** The event reached an actor that was stopped (its partition revoked) before its effect was durable. */
+export class ConnectionStoppedError extends Error {
+  constructor(connectionId: string) {
+    super(`the actor of ${connectionId} was stopped before its effect was durable`);
+    this.name = 'ConnectionStoppedError';
+  }
 }
 
 const TRANSITIONS_KEPT = 50;
@@ -73,6 +94,7 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
   private readonly now: () => number;
   private readonly evictable: ReadonlySet<string>;
   private readonly drainable: ReadonlySet<string>;
+  private readonly ending: ReadonlySet<string>;
 
   constructor(
     private readonly factory: ConnectionActorFactory<Event>,
@@ -85,6 +107,7 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
     this.drainable = new Set(
       options.drainableStates ?? ['full-syncing', 'incremental', 'channel-renewing', 'disconnecting'],
     );
+    this.ending = new Set(options.endingStates ?? ['disconnecting']);
   }
 
   get residentCount(): number {
@@ -102,11 +125,58 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
     fresh: () => ConnectionCheckpoint,
     partition: number | null,
   ): Promise<void> {
+    await this.settle(connectionId);
     const resident = this.ensure(connectionId, fresh, partition);
     resident.lastActivity = this.now();
     resident.handle.send(event);
     this.persist(connectionId, resident);
+    if (this.isEnding(resident)) {
+      // Done only when the actor ended: its channel stopped and its tombstone acknowledged.
+      await resident.handle.whenDone();
+      if (!resident.handle.isDone()) throw new ConnectionStoppedError(connectionId);
+      return;
+    }
     await resident.writes;
+  }
+
+  /**
+   * Resolves once the connection has no actor on its way out. An actor that is disconnecting
+   * keeps nothing sent to it, so an event for it waits for the end and then goes to a fresh
+   * actor (a reconnect's full sync right after a disconnect); a webhook is judged only
+   * afterwards, against what is left of the connection. Rejects if that actor was stopped
+   * instead (its partition revoked): the event is then its next owner's.
+   */
+  async settle(connectionId: string): Promise<void> {
+    for (;;) {
+      const current = this.residents.get(connectionId);
+      if (!current || !this.isEnding(current)) return;
+      await current.handle.whenDone();
+      if (!current.handle.isDone()) throw new ConnectionStoppedError(connectionId);
+      if (this.residents.get(connectionId) === current) this.residents.delete(connectionId);
+    }
+  }
+
+  private isEnding(resident: Resident<Event>): boolean {
+    return resident.handle.isDone() || this.ending.has(resident.handle.state());
+  }
+
+  /**
+   * The partitions were revoked (rebalanced away, or another member's epoch seen): their
+   * actors stop now, and their queued checkpoint writes are dropped; their new owner
+   * resumes them from the state topic.
+   */
+  revoke(partitions: readonly number[]): number {
+    const revoked = new Set(partitions);
+    let stopped = 0;
+    for (const [connectionId, resident] of this.residents) {
+      if (resident.partition === null || !revoked.has(resident.partition)) continue;
+      resident.revoked = true;
+      resident.handle.stop();
+      this.residents.delete(connectionId);
+      stopped++;
+    }
+    if (stopped > 0) this.logger.info({ partitions, stopped }, 'actors of revoked partitions stopped');
+    return stopped;
   }
 
   /** Resolves once a connection's actor ended (after a disconnect); at once if none is resident. */
@@ -131,28 +201,48 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
   /**
    * After a (re)assignment: actors of partitions this worker no longer owns stop (their
    * new owner resumes them from the state topic), and connections of the assigned
-   * partitions that have work to resume are started from their checkpoints.
+   * partitions that have work to resume are started from their checkpoints, except in
+   * `deferred` partitions (see `resume`).
    */
-  restore(assignedPartitions: readonly number[]): { started: number; stopped: number } {
+  restore(
+    assignedPartitions: readonly number[],
+    deferred: readonly number[] = [],
+  ): { started: number; stopped: number } {
     const assigned = new Set(assignedPartitions);
     let stopped = 0;
     for (const [connectionId, resident] of this.residents) {
       if (resident.partition !== null && !assigned.has(resident.partition)) {
+        resident.revoked = true;
         resident.handle.stop();
         this.residents.delete(connectionId);
         stopped++;
       }
     }
+    const later = new Set(deferred);
+    const started = this.resume(assignedPartitions.filter((p) => !later.has(p)));
+    this.logger.info(
+      { assignedPartitions, deferred, started, stopped },
+      'connections restored from checkpoints',
+    );
+    return { started, stopped };
+  }
+
+  /**
+   * Starts the connections of those partitions that have work to resume. A partition whose
+   * inbound messages were left uncommitted by its previous owner is resumed only once they
+   * are handled: one of them may be a `disconnect` that must stop the connection before it
+   * syncs anything again.
+   */
+  resume(partitions: readonly number[]): number {
     let started = 0;
-    for (const partition of assigned) {
+    for (const partition of new Set(partitions)) {
       for (const checkpoint of this.store.connectionsInPartitions([partition])) {
         if (this.residents.has(checkpoint.connectionId) || !hasWorkToResume(checkpoint)) continue;
         this.ensure(checkpoint.connectionId, () => checkpoint, partition);
         started++;
       }
     }
-    this.logger.info({ assignedPartitions, started, stopped }, 'connections restored from checkpoints');
-    return { started, stopped };
+    return started;
   }
 
   /** Drops actors that sat idle longer than the eviction age; their checkpoints stay on the topic. */
@@ -282,6 +372,7 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
       lastActivity: this.now(),
       lastWritten: JSON.stringify(stripVolatile(checkpoint)),
       writes: Promise.resolve(),
+      revoked: false,
     };
     this.residents.set(connectionId, resident);
     handle.onTransition((transition) => this.onTransition(connectionId, resident, transition));
@@ -320,21 +411,31 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
 
   /** Queues a write of the actor's checkpoint if it changed since the last one. */
   private persist(connectionId: string, resident: Resident<Event>): void {
-    if (resident.handle.isDone()) return;
+    if (resident.handle.isDone() || resident.revoked) return;
     const checkpoint = resident.handle.checkpoint();
     const json = JSON.stringify(stripVolatile(checkpoint));
     if (json === resident.lastWritten) return;
     resident.lastWritten = json;
     resident.writes = resident.writes
       .catch(() => undefined)
-      .then(() => this.store.write(checkpoint))
+      // The error records this state follows are acknowledged first (a parked connection's
+      // `auth` record): the control plane must learn of them before the state is durable.
+      .then(() => resident.handle.effects?.())
+      .then(() => {
+        if (resident.revoked) throw new ConnectionStoppedError(connectionId);
+        return this.store.write(checkpoint);
+      })
       .catch((error: unknown) => {
         // The next change retries; the offset of the message that caused this one is not
         // committed, because dispatch() awaits this chain and sees the failure.
         resident.lastWritten = '';
+        if (error instanceof ConnectionStoppedError) throw error;
         this.logger.error({ err: error, connectionId }, 'checkpoint write failed');
         throw error;
       });
+    // Awaited by dispatch() when a message waits on it; otherwise the failure is logged
+    // above and must not become an unhandled rejection (which would end the process).
+    resident.writes.catch(() => undefined);
   }
 }
 

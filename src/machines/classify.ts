@@ -18,7 +18,11 @@ import type { ErrorClassification } from '../contract/records.js';
  *   None of them is retryable.
  * - A 401 reaching this point already had its one forced token refresh: `auth`.
  * - The control plane's 404 (unknown connection) and 409 `reauth_required` are `auth`; its
- *   429, 5xx and network failures are `transient`.
+ *   429, 5xx and network failures are `transient`. Its 401 and 403 refuse the worker itself
+ *   (its mTLS certificate or its authorization), not the user: `internal`, retried with
+ *   backoff (an operator fixes the certificate and syncs resume), never a parked connection.
+ * - Only `changes.list` refusing its page token invalidates the cursor. Other lists' page
+ *   tokens (a full sync's `files.list` resume point) say nothing about the change log.
  * - S3 and Kafka failures are `transient` when the service was busy or unreachable, and
  *   `internal` otherwise (a refused credential or missing bucket is the worker's own
  *   configuration, not the user's authorization).
@@ -34,6 +38,8 @@ export interface CallFailure {
   readonly message: string;
   /** The server's Retry-After, in milliseconds, when it sent one. */
   readonly retryAfterMs: number | null;
+  /** The call that failed (`drive.changes.list`, …), when known. */
+  readonly operation?: string;
   /** No HTTP answer at all (connection refused or reset, DNS, timeout). Implied by a null status. */
   readonly network?: boolean;
 }
@@ -119,7 +125,7 @@ export function classifyFailure(failure: CallFailure): ClassifiedFailure {
   if (failure.source === 'control_plane') {
     if (status === 404) return as('auth', false, 'unknown_connection');
     if (status === 409 || reason === 'reauth_required') return as('auth', false, 'reauth_required');
-    if (status === 401 || status === 403) return as('auth', false);
+    if (status === 401 || status === 403) return as('internal', true, 'control_plane_unauthorized');
     if (isBusy(status)) return as('transient', true);
     return as('internal', false);
   }
@@ -137,7 +143,10 @@ export function classifyFailure(failure: CallFailure): ClassifiedFailure {
   if (status === 403) return as('permission', false);
   if (status === 404) return as('not_found', false);
   if (status === 400 && reason === 'invalid' && failure.location === 'pageToken')
-    return { ...as('invalid_input', false, 'invalidPageToken'), cursorInvalid: true };
+    return {
+      ...as('invalid_input', false, 'invalidPageToken'),
+      cursorInvalid: failure.operation === undefined || failure.operation === 'drive.changes.list',
+    };
   if (reason !== null && PERMISSION_REASONS.has(reason)) return as('permission', false);
   if (status !== null && status >= 400 && status < 500) return as('invalid_input', false);
   return as('internal', false);

@@ -342,8 +342,12 @@ export const connectionMachine = setup({
         cursor: context.cursor ?? event.lastCursor,
       };
     }),
+    // A full sync given up on keeps its resume point: the next run continues it.
     beginSyncFull: assign(({ context }) => ({
-      activeSync: newActiveSync(context, 'full', context.pending?.correlationId ?? null),
+      activeSync:
+        context.activeSync?.mode === 'full'
+          ? context.activeSync
+          : newActiveSync(context, 'full', context.pending?.correlationId ?? null),
       pending: null,
     })),
     beginSyncIncremental: assign(({ context }) => ({
@@ -428,8 +432,10 @@ export const connectionMachine = setup({
         lastFailure: event.failure,
       };
     }),
+    // A full sync keeps where its walk got to (and its start token), so the next trigger
+    // resumes it instead of walking everything again after an outage.
     giveUp: assign(({ context, event }) => ({
-      activeSync: null,
+      activeSync: context.activeSync?.mode === 'full' ? context.activeSync : null,
       backoff: null,
       lastFailure: event.type === 'SYNC.FAILED' ? event.failure : context.lastFailure,
     })),
@@ -457,7 +463,8 @@ export const connectionMachine = setup({
     waitingOutBackoff: ({ context }) => backoffActive(context),
     isParked: ({ context }) => context.parked !== null,
     pendingFull: ({ context }) =>
-      context.pending !== null && (context.pending.mode === 'full' || context.cursor === null),
+      context.pending !== null &&
+      (context.pending.mode === 'full' || context.cursor === null || context.activeSync?.mode === 'full'),
     pendingIncremental: ({ context }) => context.pending !== null,
     needsChannel: ({ context }) => {
       if (!context.channelsEnabled || context.cursor === null) return false;

@@ -12,6 +12,7 @@ const topics = { trigger: 'trig', webhook: 'hook' };
 const key = 'channel-key';
 
 function setup(
+  ownedPartitionOf?: (connectionId: string) => number | null,
   known = [
     blankCheckpoint('conn_live', {
       channel: {
@@ -44,6 +45,7 @@ function setup(
     },
     overlapChannels: (connectionId) => overlap.idsOf(connectionId),
     stopStaleChannel: (_c, channel) => stopped.push(`${channel.id} ${channel.resourceId}`),
+    ...(ownedPartitionOf ? { ownedPartitionOf } : {}),
   });
   let offset = 0;
   const deliver = (topic: string, value: unknown) =>
@@ -158,5 +160,26 @@ describe('inbound handler', () => {
     await deliver('hook', webhook('w8', 'chan-next', channelTokenFor('other-key', 'conn_live', 'chan-next')));
     expect(factory.handles.size).toBe(0);
     expect(invalid).toHaveLength(1);
+  });
+});
+
+describe('inbound handler: ownership', () => {
+  it('routes a message to its connection’s state partition when this member owns it', async () => {
+    const { deliver, factory } = setup((id) => (id === 'conn_new' ? 3 : null));
+    await deliver(topics.trigger, trigger('m1'));
+    expect(factory.handles.get('conn_new')?.received).toEqual([{ type: 'trigger', id: 'm1' }]);
+  });
+
+  it('reports a message whose connection another member owns, and runs nothing for it', async () => {
+    const { deliver, factory, invalid } = setup(() => null);
+    await deliver(topics.trigger, trigger('m2', 'conn_elsewhere'));
+    expect(factory.handles.has('conn_elsewhere')).toBe(false);
+    expect(invalid).toEqual([
+      {
+        problem: expect.stringContaining('does not route to its integration_connection_id'),
+        connectionId: 'conn_elsewhere',
+        offset: '0',
+      },
+    ]);
   });
 });

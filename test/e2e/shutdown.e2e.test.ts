@@ -1,6 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import type { drive_v3 } from 'googleapis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type SpawnedWorker, spawnWorker } from '../support/spawned-worker.js';
 import { until } from '../support/until.js';
 import { WorkerWorld } from '../support/worker-world.js';
 
@@ -8,45 +8,6 @@ import { WorkerWorld } from '../support/worker-world.js';
  * Graceful shutdown of the real process (`src/main.ts`, as `npm start` runs it) over the
  * embedded broker and the Drive emulator.
  */
-
-interface SpawnedWorker {
-  readonly child: ChildProcess;
-  /** Everything the process wrote so far (JSON log lines). */
-  output(): string;
-  /** The exit code, once it exited. */
-  readonly exited: Promise<number | null>;
-  /** Resolves with the HTTP base URL once the process logged `worker started`. */
-  started(): Promise<string>;
-}
-
-function spawnWorker(env: Record<string, string>): SpawnedWorker {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-    env: { PATH: process.env.PATH ?? '', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  child.stderr?.on('data', (chunk: Buffer) => {
-    output += chunk.toString();
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    output: () => output,
-    exited,
-    async started() {
-      await until(
-        () => output.includes('"worker started"'),
-        `the worker started: ${output.slice(-500)}`,
-        60_000,
-      );
-      const line = output.split('\n').find((l) => l.includes('"worker started"')) ?? '';
-      return (JSON.parse(line) as { http: string }).http;
-    },
-  };
-}
 
 async function getStatus(url: string): Promise<{ status: number; body: string }> {
   const response = await fetch(url);

@@ -112,6 +112,14 @@ describe('Drive failures', () => {
     expect(classifyFailure(drive(400, 'invalid', { location: 'q' })).cursorInvalid).toBe(false);
   });
 
+  it('invalidates the cursor only when changes.list refuses its page token', () => {
+    const refused = (operation: string) =>
+      classifyFailure({ ...drive(400, 'invalid', { location: 'pageToken' }), operation }).cursorInvalid;
+    expect(refused('drive.changes.list')).toBe(true);
+    expect(refused('drive.files.list')).toBe(false);
+    expect(refused('drive.permissions.list')).toBe(false);
+  });
+
   it('reads other client errors as invalid input', () => {
     expect(outcome(drive(400, 'badRequest'))).toEqual(['invalid_input', false, 'badRequest']);
     expect(outcome(drive(400, 'required'))).toEqual(['invalid_input', false, 'required']);
@@ -127,6 +135,11 @@ describe('control-plane failures', () => {
   it('retries when the control plane is busy or down', () => {
     for (const status of [429, 500, 503, null])
       expect(outcome(controlPlane(status)).slice(0, 2)).toEqual(['transient', true]);
+  });
+
+  it('reads a refusal of the worker itself (401, 403) as its own fault, retried, never parking', () => {
+    expect(outcome(controlPlane(401))).toEqual(['internal', true, 'control_plane_unauthorized']);
+    expect(outcome(controlPlane(403))).toEqual(['internal', true, 'control_plane_unauthorized']);
   });
 
   it('does not read an unexpected answer as retryable', () => {

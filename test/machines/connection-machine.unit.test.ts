@@ -304,6 +304,31 @@ describe('backing off', () => {
   });
 });
 
+describe('giving up on a full sync', () => {
+  it('keeps its resume point, and the next trigger (even an incremental one) continues it', () => {
+    const h = createHarness({ checkpoint: checkpoint(), maxAttempts: 1 });
+    h.send(trigger('full_sync', 'm1'));
+    expect(h.state()).toBe('full-syncing');
+    const resume = { phase: 'files', corpus: 'user', pageToken: 'page-7' } as const;
+    h.lastRun().send({ type: 'SYNC.PROGRESS', startPageToken: '100', resume, counts: { file: 7000 } });
+    const syncId = h.checkpoint().activeSync?.syncId;
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: failure({ retryable: false }) });
+    expect(h.state()).toBe('idle');
+    expect(h.errors).toHaveLength(1);
+    expect(h.checkpoint().activeSync).toMatchObject({ syncId, startPageToken: '100', resume });
+    h.send(trigger('incremental', 'm2'));
+    expect(h.state()).toBe('full-syncing');
+    expect(h.lastRun().input.activeSync).toMatchObject({ syncId, startPageToken: '100', resume });
+  });
+
+  it('does not keep an incremental run: the cursor is its resume point', () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }), maxAttempts: 1 });
+    h.send(trigger('incremental'));
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: failure({ retryable: false }) });
+    expect(h.checkpoint()).toMatchObject({ cursor: '5', activeSync: null });
+  });
+});
+
 describe('parked', () => {
   it('reports lost authorization once, ignores notifications, and leaves on a new trigger', () => {
     const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });

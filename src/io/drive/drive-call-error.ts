@@ -16,7 +16,7 @@ export class DriveCallError extends ClassifiedError {
     readonly callFailure: CallFailure,
     options?: { cause?: unknown },
   ) {
-    super(classifyFailure(callFailure), options);
+    super(classifyFailure({ ...callFailure, operation: method }), options);
     this.name = 'DriveCallError';
   }
 

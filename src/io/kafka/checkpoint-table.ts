@@ -3,21 +3,50 @@ import type { Admin, Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import { type ConnectionCheckpoint, connectionCheckpointSchema } from '../../contract/checkpoint.js';
 import type { Logger } from '../../logger.js';
 import { type MessageSink, partitionForKey } from './message-sink.js';
+import {
+  epochOf,
+  isOwnerMarkerKey,
+  judgeStateRecord,
+  nextEpoch,
+  OWNER_EPOCH_HEADER,
+  ownerMarkerKey,
+} from './owner-epoch.js';
 
 export interface CheckpointTable {
-  /** Connects and joins the table's own group; resolves once reading has begun. */
+  /** Connects and joins the table's own group; reads nothing until partitions are claimed. */
   start(): Promise<void>;
   /**
-   * Resolves once the table has read every partition up to the high watermark it had when
-   * this was called, so every value acknowledged before the call is reflected.
+   * Makes this member the owner of those state partitions (the ones it holds in the inbound
+   * group): reads each to its end, writes an owner marker with the next epoch, and reads
+   * up to the marker, so everything written before this member took over is in the table.
+   * Writes to a partition are refused until it is claimed. Partitions already owned are left as they are.
    */
-  waitUntilCaughtUp(): Promise<void>;
+  claim(partitions: readonly number[]): Promise<void>;
+  /**
+   * At once: writes to those partitions are refused from now on, the queued ones included,
+   * and they are no longer read.
+   */
+  release(partitions: readonly number[]): void;
+  /** The state partition of a connection (the standard partitioner on its id); after `start`. */
+  partitionOf(connectionId: string): number;
+  /** The partitions this member owns, with its epoch of each. */
+  owned(): ReadonlyMap<number, number>;
+  /**
+   * Resolves once the table has read the partitions it reads (or those given) up to the
+   * high watermark they had when this was called, so every value acknowledged before the
+   * call is reflected.
+   */
+  waitUntilCaughtUp(partitions?: readonly number[]): Promise<void>;
   get(connectionId: string): ConnectionCheckpoint | undefined;
   /** The checkpoints stored in those partitions of the state topic (an assignment's connections). */
   connectionsInPartitions(partitions: readonly number[]): ConnectionCheckpoint[];
-  /** Writes a connection's checkpoint, keyed by its id; resolves when Kafka acknowledged it. */
+  /**
+   * Writes a connection's checkpoint, keyed by its id, with this member's epoch of its
+   * partition; resolves when Kafka acknowledged it. Rejects with `FencedWriteError`, sending
+   * nothing, when this member does not own the partition or its lease lapsed.
+   */
   write(checkpoint: ConnectionCheckpoint): Promise<void>;
-  /** Writes a connection's tombstone; resolves when acknowledged. */
+  /** Writes a connection's tombstone; resolves when acknowledged; fenced like `write`. */
   tombstone(connectionId: string): Promise<void>;
   /** Stops following the topic; pending `waitUntilCaughtUp` calls reject. */
   stop(): Promise<void>;
@@ -33,11 +62,30 @@ export interface CheckpointTableOptions {
   readonly sessionTimeoutMs?: number;
   readonly heartbeatIntervalMs?: number;
   readonly maxWaitTimeMs?: number;
+  /**
+   * Whether this member's hold on its inbound partitions is current (its heartbeat lease);
+   * when false every write is refused. Default: always.
+   */
+  readonly leaseHolds?: () => boolean;
+  /** Called when another member's marker shows this one lost partitions it thought it owned. */
+  readonly onFenced?: (partitions: readonly number[]) => void;
 }
 
 interface Entry {
   readonly checkpoint: ConnectionCheckpoint;
   readonly partition: number;
+}
+
+/** A write refused because this member is not, or no longer, the owner of the key's partition. */
+export class FencedWriteError extends Error {
+  readonly code = 'fenced';
+  constructor(
+    readonly partition: number,
+    reason: string,
+  ) {
+    super(`state partition ${partition}: ${reason}`);
+    this.name = 'FencedWriteError';
+  }
 }
 
 export class CheckpointTableStoppedError extends Error {
@@ -55,13 +103,21 @@ function serialize(checkpoint: ConnectionCheckpoint): string {
 /**
  * The state topic as a table (CONTRACT.md, "The worker's checkpoint topic"): the last value
  * per key and the partition it came from; a tombstone forgets the key. Compaction on the
- * broker only saves space: the whole topic is read from its beginning and the last value
- * read wins.
+ * broker only saves space: a claimed partition is read from its beginning and the last
+ * value read wins.
  *
- * kafkajs has no manual partition assignment, so the table reads through a consumer group
- * of its own, unique to this process (prefix, client id, random suffix): it is the group's
- * only member, is given every partition, never commits, and so always starts at the
- * beginning. After a rejoin it seeks back to where it was rather than reading again.
+ * Only the partitions this member owns are read (the contract's co-partitioned layout: the
+ * connections of inbound partition p are exactly those of state partition p). kafkajs has
+ * no manual assignment, so the table reads through a consumer group of its own, unique to
+ * this process (prefix, client id, random suffix): it is the group's only member, is given
+ * every partition, keeps the ones not claimed paused, never commits, and so starts at the
+ * beginning of each. After a rejoin it seeks back to where it was rather than reading again.
+ *
+ * Fencing (owner-epoch.ts): every write carries this member's epoch of its partition, and
+ * values written by an owner already replaced are ignored. When such a value is read from
+ * a partition this member owns, it writes the key's current value again, so that the
+ * newest record of the key on the broker is an owner's again and compaction, which keeps
+ * only that record, cannot leave the stale one alone.
  *
  * Read-your-writes: a value this process wrote is in the table from its acknowledgement on,
  * even before it is read back. Until it is read back, values of that key read from the log
@@ -74,11 +130,24 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
   const readUpTo = new Map<number, bigint>();
   /** Per key, this process's writes not yet read back, in write order (null = tombstone). */
   const pendingWrites = new Map<string, Array<string | null>>();
+  /** Per key, the tail of this process's writes, so each goes out after the one before. */
+  const writeChains = new Map<string, Promise<void>>();
   const waiters = new Set<() => void>();
+  /** Partitions being read: the owned ones and those being claimed. */
+  const reading = new Set<number>();
+  /** Partition → this member's epoch of it. */
+  const ownedEpochs = new Map<number, number>();
+  /** Partition → the highest owner epoch read there so far. */
+  const highestEpoch = new Map<number, number>();
+  /** Keys whose newest record read is a fenced owner's (the repair is due once this member owns them). */
+  const staleTail = new Map<string, number>();
+  const leaseHolds = options.leaseHolds ?? (() => true);
   let partitionCount: number | null = null;
   let stoppedBecause: string | null = null;
   let started = false;
   let joinedOnce = false;
+  /** True once kafkajs handed the table's consumer its partitions, so pause/resume apply. */
+  let assigned = false;
 
   const admin: Admin = kafka.admin();
   const groupId = `${options.groupIdPrefix}-${options.clientId ?? 'worker'}-${randomUUID().slice(0, 8)}`;
@@ -96,6 +165,24 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
 
   function advance(partition: number, nextOffset: bigint): void {
     if (nextOffset > (readUpTo.get(partition) ?? 0n)) readUpTo.set(partition, nextOffset);
+  }
+
+  function allPartitions(): number[] {
+    return Array.from({ length: partitionCount ?? 0 }, (_, p) => p);
+  }
+
+  /** Pauses every partition not read; must run again after each join of the table's group. */
+  function applyReading(): void {
+    if (!assigned) return;
+    const paused = allPartitions().filter((p) => !reading.has(p));
+    const resumed = allPartitions().filter((p) => reading.has(p));
+    if (paused.length > 0) consumer.pause([{ topic: options.topic, partitions: paused }]);
+    if (resumed.length > 0) consumer.resume([{ topic: options.topic, partitions: resumed }]);
+  }
+
+  function partitionOf(connectionId: string): number {
+    if (partitionCount === null) throw new CheckpointTableStoppedError('it was not started');
+    return partitionForKey(connectionId, partitionCount);
   }
 
   function applyValue(key: string, partition: number, raw: string | null, offset: string): void {
@@ -127,7 +214,13 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
   }
 
   /** One message read from the log, in offset order within its partition. */
-  function readFromLog(partition: number, offset: string, key: Buffer | null, value: Buffer | null): void {
+  function readFromLog(
+    partition: number,
+    offset: string,
+    key: Buffer | null,
+    value: Buffer | null,
+    epochHeader: string | undefined,
+  ): void {
     const at = BigInt(offset);
     // Read again after a rejoin before the seek took effect: already applied.
     if (at < (readUpTo.get(partition) ?? 0n)) return;
@@ -137,6 +230,31 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
       logger.warn({ partition, offset }, 'checkpoint without a key skipped');
       return;
     }
+    const epoch = epochOf(epochHeader);
+    const highest = highestEpoch.get(partition) ?? 0;
+    const verdict = judgeStateRecord(
+      { highest, ours: ownedEpochs.get(partition) ?? null },
+      { epoch, isMarker: isOwnerMarkerKey(connectionId) },
+    );
+    if (epoch > highest) highestEpoch.set(partition, epoch);
+    if (verdict.kind === 'marker') {
+      if (verdict.fencesUs) {
+        logger.warn(
+          { partition, epoch, ours: ownedEpochs.get(partition) },
+          'another member owns this partition now',
+        );
+        ownedEpochs.delete(partition);
+        options.onFenced?.([partition]);
+      }
+      return;
+    }
+    if (verdict.kind === 'stale') {
+      logger.warn({ partition, offset, connectionId, epoch, highest }, 'write of a fenced owner ignored');
+      staleTail.set(connectionId, partition);
+      if (ownedEpochs.has(partition)) rewrite(connectionId);
+      return;
+    }
+    staleTail.delete(connectionId);
     const raw = value === null ? null : value.toString('utf8');
     const pending = pendingWrites.get(connectionId);
     if (pending && pending.length > 0) {
@@ -151,7 +269,9 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
 
   async function eachBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {
     for (const message of batch.messages) {
-      readFromLog(batch.partition, message.offset, message.key, message.value);
+      const header = message.headers?.[OWNER_EPOCH_HEADER];
+      const epochHeader = Array.isArray(header) ? header[0]?.toString() : header?.toString();
+      readFromLog(batch.partition, message.offset, message.key, message.value, epochHeader);
     }
     wakeWaiters();
     await heartbeat();
@@ -174,6 +294,8 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
       }
     }
     joinedOnce = true;
+    assigned = true;
+    applyReading();
   });
   consumer.on(consumer.events.CRASH, ({ payload }) => {
     logger.error({ err: payload.error, restart: payload.restart }, 'checkpoint table consumer crashed');
@@ -183,7 +305,39 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
     }
   });
 
-  async function produce(connectionId: string, raw: string | null, correlationId: string): Promise<void> {
+  function header(connectionId: string, correlationId: string, epoch: number): Record<string, string> {
+    return {
+      'content-type': 'application/json',
+      'idempotency-key': `checkpoint:${connectionId}`,
+      'resource-type': 'checkpoint',
+      'correlation-id': correlationId,
+      [OWNER_EPOCH_HEADER]: String(epoch),
+    };
+  }
+
+  /** The epoch to write a key with, or the reason this member may not write it. */
+  function epochForWrite(partition: number): number {
+    const epoch = ownedEpochs.get(partition);
+    if (epoch === undefined) throw new FencedWriteError(partition, 'not owned by this member');
+    if (!leaseHolds()) throw new FencedWriteError(partition, 'the group membership lease lapsed');
+    return epoch;
+  }
+
+  /** Runs `write` after every earlier write of the key, whatever became of them. */
+  function chained(connectionId: string, write: () => Promise<void>): Promise<void> {
+    const previous = writeChains.get(connectionId) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(write);
+    const tail = next.catch(() => undefined);
+    writeChains.set(connectionId, tail);
+    void tail.then(() => {
+      if (writeChains.get(connectionId) === tail) writeChains.delete(connectionId);
+    });
+    return next;
+  }
+
+  async function produceNow(connectionId: string, raw: string | null, correlationId: string): Promise<void> {
+    const partition = partitionOf(connectionId);
+    const epoch = epochForWrite(partition);
     let pending = pendingWrites.get(connectionId);
     if (!pending) {
       pending = [];
@@ -197,12 +351,7 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
           topic: options.topic,
           key: connectionId,
           value: raw,
-          headers: {
-            'content-type': 'application/json',
-            'idempotency-key': `checkpoint:${connectionId}`,
-            'resource-type': 'checkpoint',
-            'correlation-id': correlationId,
-          },
+          headers: header(connectionId, correlationId, epoch),
         },
       ]);
     } catch (error) {
@@ -212,14 +361,81 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
       if (list?.length === 0) pendingWrites.delete(connectionId);
       throw error;
     }
+    // Fenced while in flight: the value is on the log but readers ignore it; so does the table.
+    if (ownedEpochs.get(partition) !== epoch) {
+      throw new FencedWriteError(partition, 'fenced while the write was in flight');
+    }
     // Acknowledged writes are acknowledged in write order, so this is the newest value of
     // ours; whether or not it was already read back, the table holds it from now on.
     if (raw === null) {
       entries.delete(connectionId);
     } else {
-      const partition = partitionCount === null ? -1 : partitionForKey(connectionId, partitionCount);
       entries.set(connectionId, { checkpoint: connectionCheckpointSchema.parse(JSON.parse(raw)), partition });
     }
+  }
+
+  function produce(connectionId: string, raw: string | null, correlationId: string): Promise<void> {
+    // Refused at once, not after the writes queued before it: a fenced member sends nothing more.
+    epochForWrite(partitionOf(connectionId));
+    return chained(connectionId, () => produceNow(connectionId, raw, correlationId));
+  }
+
+  /** Writes the key's current value again after a fenced owner's write of it (see the header). */
+  function rewrite(connectionId: string): void {
+    chained(connectionId, async () => {
+      const current = entries.get(connectionId)?.checkpoint;
+      await produceNow(
+        connectionId,
+        current ? serialize(current) : null,
+        current?.activeSync?.correlationId ?? '',
+      );
+    }).catch((error: unknown) =>
+      logger.warn({ err: error, connectionId }, 'rewriting a key after a fenced write failed'),
+    );
+  }
+
+  async function caughtUp(partitions: readonly number[]): Promise<void> {
+    if (!started) throw new CheckpointTableStoppedError('it was not started');
+    if (stoppedBecause !== null) throw new CheckpointTableStoppedError(stoppedBecause);
+    const wanted = new Set(partitions);
+    const targets = (await admin.fetchTopicOffsets(options.topic))
+      .map((p) => ({ partition: p.partition, high: BigInt(p.high), low: BigInt(p.low) }))
+      .filter((p) => wanted.has(p.partition) && p.high > p.low);
+    const done = () => targets.every((t) => (readUpTo.get(t.partition) ?? 0n) >= t.high);
+    if (done()) return;
+    await new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (stoppedBecause !== null) {
+          waiters.delete(check);
+          reject(new CheckpointTableStoppedError(stoppedBecause));
+        } else if (done()) {
+          waiters.delete(check);
+          resolve();
+        }
+      };
+      waiters.add(check);
+    });
+  }
+
+  async function claimOne(partition: number): Promise<void> {
+    if (partitionCount === null) throw new CheckpointTableStoppedError('it was not started');
+    const epoch = nextEpoch(highestEpoch.get(partition) ?? 0);
+    const key = ownerMarkerKey(partition, partitionCount);
+    await options.sink.send([
+      {
+        topic: options.topic,
+        key,
+        value: JSON.stringify({
+          owner: options.clientId ?? 'worker',
+          epoch,
+          claimedAt: new Date().toISOString(),
+        }),
+        headers: header(key, '', epoch),
+      },
+    ]);
+    // Released again while the marker was in flight: the marker stands, the claim does not.
+    if (reading.has(partition)) ownedEpochs.set(partition, epoch);
+    logger.info({ partition, epoch }, 'state partition claimed');
   }
 
   return {
@@ -233,26 +449,36 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
       logger.info({ groupId, partitions: partitionCount }, 'following the checkpoint topic');
     },
 
-    async waitUntilCaughtUp() {
-      if (!started) throw new CheckpointTableStoppedError('it was not started');
-      if (stoppedBecause !== null) throw new CheckpointTableStoppedError(stoppedBecause);
-      const targets = (await admin.fetchTopicOffsets(options.topic))
-        .map((p) => ({ partition: p.partition, high: BigInt(p.high), low: BigInt(p.low) }))
-        .filter((p) => p.high > p.low);
-      const caughtUp = () => targets.every((t) => (readUpTo.get(t.partition) ?? 0n) >= t.high);
-      if (caughtUp()) return;
-      await new Promise<void>((resolve, reject) => {
-        const check = () => {
-          if (stoppedBecause !== null) {
-            waiters.delete(check);
-            reject(new CheckpointTableStoppedError(stoppedBecause));
-          } else if (caughtUp()) {
-            waiters.delete(check);
-            resolve();
-          }
-        };
-        waiters.add(check);
-      });
+    async claim(partitions) {
+      const fresh = [...new Set(partitions)].filter((p) => !ownedEpochs.has(p));
+      if (fresh.length === 0) return;
+      for (const p of fresh) reading.add(p);
+      applyReading();
+      await caughtUp(fresh);
+      await Promise.all(fresh.map(claimOne));
+      // Up to the markers: whatever was written before them is in the table now.
+      await caughtUp(fresh);
+      for (const [connectionId, partition] of staleTail) {
+        if (fresh.includes(partition) && ownedEpochs.has(partition)) rewrite(connectionId);
+      }
+    },
+
+    release(partitions) {
+      for (const p of partitions) {
+        ownedEpochs.delete(p);
+        reading.delete(p);
+      }
+      applyReading();
+    },
+
+    owned() {
+      return new Map(ownedEpochs);
+    },
+
+    partitionOf,
+
+    waitUntilCaughtUp(partitions) {
+      return caughtUp(partitions ?? [...reading]);
     },
 
     get(connectionId) {

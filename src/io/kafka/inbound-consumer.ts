@@ -6,6 +6,8 @@ import kafkajs, {
   type KafkaJSErrorMetadata,
 } from 'kafkajs';
 import type { Logger } from '../../logger.js';
+import { coPartitionedAssigner } from './co-partitioned-assigner.js';
+import { leaseHolds } from './owner-epoch.js';
 
 // kafkajs is CommonJS and Node's ESM loader does not see KafkaJSError as a named export.
 const { KafkaJSError } = kafkajs;
@@ -41,6 +43,12 @@ export interface InboundConsumerOptions {
    * message is handled and it runs again at the next delivery attempt.
    */
   readonly onAssignment: (assignment: PartitionAssignment) => Promise<void>;
+  /**
+   * Runs synchronously inside a group join, before `onAssignment`, with the partition
+   * numbers this member held and no longer holds: their new owner may start on them at
+   * once, so whatever this member still does there must stop now.
+   */
+  readonly onRevoked?: (partitions: readonly number[]) => void;
   readonly logger: Logger;
   /** Partitions handled at once; one partition's messages are always handled one by one. Default 4. */
   readonly partitionsConsumedConcurrently?: number;
@@ -90,6 +98,23 @@ export interface InboundConsumerStatus {
 export interface InboundConsumer {
   /** Connects, subscribes, and resolves once the first group join completed. */
   start(): Promise<void>;
+  /**
+   * True while this member's hold on its partitions is current by its own clock: its last
+   * join or acknowledged heartbeat is younger than the session timeout less a margin
+   * (owner-epoch.ts, `leaseHolds`). A member frozen past its session timeout finds it false
+   * before it could hear from the broker.
+   */
+  leaseHolds(): boolean;
+  /** The partition numbers this member holds, across its topics. */
+  heldPartitions(): readonly number[];
+  /**
+   * Of those partition numbers, the ones with messages not committed yet in some topic,
+   * each with the offset (per topic) this member must have handled up to for that backlog
+   * to be gone: the high watermark as of now.
+   */
+  backlog(partitions: readonly number[]): Promise<Map<number, Map<string, bigint>>>;
+  /** The offset after the last message this member handled in that partition, or null. */
+  handledUpTo(topic: string, partition: number): bigint | null;
   /** Stops fetching, lets the message in hand finish, commits, leaves the group, disconnects. */
   stop(): Promise<void>;
   /** Stops fetching every topic; the batch in hand stops after its current message. */
@@ -184,7 +209,21 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     heartbeatInterval: heartbeatIntervalMs,
     maxWaitTimeInMs: options.maxWaitTimeMs ?? 500,
     allowAutoTopicCreation: false,
+    // Partition p of every inbound topic to one member (CONTRACT.md, the checkpoint topic).
+    partitionAssigners: [coPartitionedAssigner(() => heldPartitions())],
   });
+  /** For `backlog`: the group's committed offsets and the topics' ends. */
+  const admin = kafka.admin();
+  let adminConnected = false;
+  const sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
+  /** The last join or acknowledged heartbeat, by this process's monotonic clock. */
+  let lastConfirmedAt: number | null = null;
+  let lastMemberId: string | null = null;
+  /** Set when the lease lapsed and the held partitions' work was stopped; cleared on the next confirmation. */
+  let lapsed = false;
+  const leaseMarginMs = Math.min(heartbeatIntervalMs, sessionTimeoutMs / 5);
+  const holdsLease = () =>
+    leaseHolds({ lastConfirmedAt, now: performance.now(), sessionTimeoutMs, marginMs: leaseMarginMs });
 
   let joined = false;
   let running = false;
@@ -197,6 +236,14 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     failures: 0,
   };
   const progress = new Map<string, MutableProgress>();
+
+  function numbersOf(assignment: PartitionAssignment): Set<number> {
+    return new Set([...assignment.values()].flat());
+  }
+
+  function heldPartitions(): number[] {
+    return [...numbersOf(gate.assignment)].sort((a, b) => a - b);
+  }
   /** Batches being handled now, so `quiesce` can wait for them to end. */
   const batchesInHand = new Set<Promise<void>>();
 
@@ -227,9 +274,24 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
 
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     joined = true;
+    lastConfirmedAt = performance.now();
     const assignment = new Map(
       Object.entries(payload.memberAssignment).map(([topic, partitions]) => [topic, [...partitions]]),
     );
+    // A new member id means the group dropped this member in between (frozen past its
+    // session timeout): whatever it held went to others, even the numbers it gets back.
+    const continuous = lastMemberId === null || lastMemberId === payload.memberId;
+    lastMemberId = payload.memberId;
+    lapsed = false;
+    const kept = continuous ? numbersOf(assignment) : new Set<number>();
+    const revoked = [...numbersOf(gate.assignment)].filter((p) => !kept.has(p));
+    if (revoked.length > 0) {
+      try {
+        options.onRevoked?.(revoked);
+      } catch (error) {
+        logger.error({ err: error, revoked }, 'stopping the work of revoked partitions failed');
+      }
+    }
     for (const [key, entry] of progress) {
       if (!assignment.get(entry.topic)?.includes(entry.partition)) progress.delete(key);
     }
@@ -239,6 +301,18 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
       { assignment: Object.fromEntries(assignment), generationMember: payload.memberId },
       'joined the consumer group',
     );
+  });
+  consumer.on(consumer.events.HEARTBEAT, () => {
+    lastConfirmedAt = performance.now();
+    if (lapsed) {
+      // Still a member of the same generation: nobody else took the partitions. Claim and
+      // restore them again (their work was stopped at the lapse) before the next message.
+      lapsed = false;
+      joined = true;
+      logger.info('group membership confirmed again after the lease lapsed; restoring');
+      gate = { assignment: gate.assignment, attempt: Promise.resolve(), failed: false, failures: 0 };
+      runAssignmentHook(gate);
+    }
   });
   consumer.on(consumer.events.REBALANCING, () => {
     joined = false;
@@ -379,6 +453,26 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     await commit();
   }
 
+  /**
+   * The lease lapsing is the first sign of having been dropped by the group (a freeze, a
+   * long pause, a broker unreachable past the session timeout): the held partitions' work
+   * stops at once, as on a revocation. Checked on a timer so that a frozen process acts on
+   * it as soon as it runs again, not at its next heartbeat's answer.
+   */
+  const leaseWatch = setInterval(() => {
+    if (!running || lapsed || lastConfirmedAt === null || holdsLease()) return;
+    lapsed = true;
+    joined = false;
+    const held = heldPartitions();
+    logger.warn({ held }, 'group membership lease lapsed: stopping the work of every held partition');
+    try {
+      options.onRevoked?.(held);
+    } catch (error) {
+      logger.error({ err: error }, 'stopping the work of held partitions failed');
+    }
+  }, 250);
+  leaseWatch.unref();
+
   function allTopics() {
     return options.topics.map((topic) => ({ topic }));
   }
@@ -413,8 +507,46 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     },
     async stop() {
       running = false;
+      clearInterval(leaseWatch);
+      if (adminConnected) await admin.disconnect().catch(() => undefined);
       await consumer.disconnect();
       joined = false;
+    },
+    leaseHolds: holdsLease,
+    heldPartitions,
+    async backlog(partitions) {
+      const wanted = new Set(partitions);
+      const result = new Map<number, Map<string, bigint>>();
+      if (wanted.size === 0) return result;
+      if (!adminConnected) {
+        await admin.connect();
+        adminConnected = true;
+      }
+      const committed = await admin.fetchOffsets({ groupId: options.groupId, topics: [...options.topics] });
+      for (const topic of options.topics) {
+        const ends = await admin.fetchTopicOffsets(topic);
+        const committedOf = new Map(
+          (committed.find((c) => c.topic === topic)?.partitions ?? []).map((p) => [
+            p.partition,
+            BigInt(p.offset),
+          ]),
+        );
+        for (const { partition, high, low } of ends) {
+          if (!wanted.has(partition)) continue;
+          // -1: nothing committed yet, so the group starts at the beginning.
+          const from = committedOf.get(partition) ?? -1n;
+          const start = from < 0n ? BigInt(low) : from;
+          if (start >= BigInt(high)) continue;
+          const perTopic = result.get(partition) ?? new Map<string, bigint>();
+          perTopic.set(topic, BigInt(high));
+          result.set(partition, perTopic);
+        }
+      }
+      return result;
+    },
+    handledUpTo(topic, partition) {
+      const last = progress.get(partitionKey(topic, partition))?.lastHandledOffset ?? null;
+      return last === null ? null : BigInt(last) + 1n;
     },
     pause,
     async quiesce() {

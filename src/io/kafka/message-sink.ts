@@ -10,6 +10,7 @@ import {
 import type { ErrorRecord, OutboundRecord } from '../../contract/records.js';
 import { publish } from '../../instrumentation.js';
 import type { Logger } from '../../logger.js';
+import { ClassifiedError, redactSecrets } from '../../machines/classify.js';
 
 export interface OutboundMessage {
   readonly topic: string;
@@ -61,6 +62,55 @@ export function errorRecordHeaders(
   };
 }
 
+/** Broker answers that no retry cures: the worker's own configuration or a record it built wrong. */
+const PERMANENT_KAFKA_ERRORS: ReadonlySet<string> = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+  'TOPIC_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED',
+  'TRANSACTIONAL_ID_AUTHORIZATION_FAILED',
+  'INVALID_TOPIC_EXCEPTION',
+  'UNSUPPORTED_VERSION',
+]);
+
+/** The broker's error type of a kafkajs error, looking through the retrier's wrapper. */
+function kafkaErrorType(error: unknown): string | null {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    const shape = current as { type?: unknown; originalError?: unknown; cause?: unknown };
+    if (typeof shape.type === 'string') return shape.type;
+    current = shape.originalError ?? shape.cause;
+  }
+  return null;
+}
+
+/**
+ * A produce that failed after the client's retries. A broker away, a leader moving or a
+ * timeout is `transient` (the sync backs off and resumes from its last durable page);
+ * only an answer no retry cures is `internal`.
+ */
+export class KafkaProduceError extends ClassifiedError {
+  constructor(cause: unknown) {
+    const type = kafkaErrorType(cause);
+    const permanent = type !== null && PERMANENT_KAFKA_ERRORS.has(type);
+    const message = cause instanceof Error ? cause.message : String(cause);
+    super(
+      {
+        classification: permanent ? 'internal' : 'transient',
+        code: type === null ? 'kafka_unavailable' : type.toLowerCase(),
+        message: redactSecrets(`producing to Kafka failed: ${message}`).slice(0, 500),
+        retryable: !permanent,
+        httpStatus: null,
+        retryAfterMs: null,
+        cursorInvalid: false,
+      },
+      { cause },
+    );
+    this.name = 'KafkaProduceError';
+  }
+}
+
 const javaCompatiblePartitioner = Partitioners.DefaultPartitioner();
 
 /**
@@ -107,6 +157,11 @@ export interface MessageSinkOptions {
    * backoff: a send fails after about 10 s of trouble and the caller backs off on its own.
    */
   readonly retries?: number;
+  /**
+   * Added to every message (e.g. `worker-id`: which worker produced it, for operators
+   * tracing a duplicate or a late write to its pod).
+   */
+  readonly headers?: Readonly<Record<string, string>>;
 }
 
 export const DEFAULT_MAX_REQUEST_BYTES = 900_000;
@@ -163,6 +218,7 @@ export async function createMessageSink(
   kafka: Kafka,
   options: MessageSinkOptions,
 ): Promise<KafkaMessageSink> {
+  const extraHeaders = options.headers ?? {};
   const producer: Producer = kafka.producer({
     // Java-compatible murmur2, so one connection's messages share a partition with the
     // platform's producers (CONTRACT.md). Set explicitly: kafkajs warns otherwise.
@@ -227,7 +283,11 @@ export async function createMessageSink(
           list = [];
           byTopic.set(message.topic, list);
         }
-        list.push({ key: message.key, value: message.value, headers: { ...message.headers } });
+        list.push({
+          key: message.key,
+          value: message.value,
+          headers: { ...message.headers, ...extraHeaders },
+        });
       }
     }
     return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
@@ -273,7 +333,7 @@ export async function createMessageSink(
           if (send.failed) continue;
           // The rest of a failed send is not produced: its caller retries the whole send.
           send.failed = true;
-          send.reject(error);
+          send.reject(new KafkaProduceError(error));
         }
         const head = queue[0];
         if (head?.failed) queue.shift();

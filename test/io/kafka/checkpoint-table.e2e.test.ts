@@ -1,9 +1,10 @@
 import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { ConnectionCheckpoint } from '../../../src/contract/checkpoint.js';
-import { createCheckpointTable } from '../../../src/io/kafka/checkpoint-table.js';
+import { createCheckpointTable, FencedWriteError } from '../../../src/io/kafka/checkpoint-table.js';
 import { createMessageSink, partitionForKey } from '../../../src/io/kafka/message-sink.js';
 import { sharedKafka, uniqueName } from '../../setup/kafka-broker.global.js';
+import { until } from '../../support/until.js';
 import { capturingLogger, cleanupList, kcatRead, quickGroup, workerKafka } from './kafka-fixture.js';
 
 const cleanups = cleanupList();
@@ -44,7 +45,10 @@ async function producer(): Promise<Producer> {
   return p;
 }
 
-async function startedTable(topic: string) {
+async function startedTable(
+  topic: string,
+  extra: { onFenced?: (partitions: readonly number[]) => void } = {},
+) {
   const { logger, lines } = capturingLogger();
   const kafka = workerKafka(broker, logger);
   const sink = await createMessageSink(kafka, { idempotent: true, logger });
@@ -56,6 +60,7 @@ async function startedTable(topic: string) {
     logger,
     sessionTimeoutMs: quickGroup.sessionTimeoutMs,
     heartbeatIntervalMs: quickGroup.heartbeatIntervalMs,
+    ...extra,
   });
   cleanups.add(() => sink.close());
   cleanups.add(() => table.stop());
@@ -83,7 +88,7 @@ describe('the checkpoint table on the embedded broker', () => {
     await put('conn-bad', '{"version":1}');
 
     const { table, lines } = await startedTable(topic);
-    await table.waitUntilCaughtUp();
+    await table.claim([0, 1, 2]);
 
     const expected: Record<string, string> = {};
     for (const key of keys) expected[key] = keys.indexOf(key) < 6 ? 'v2' : 'v1';
@@ -116,10 +121,10 @@ describe('the checkpoint table on the embedded broker', () => {
     const topic = uniqueName('state-catch-up');
     await broker.createTopic(topic, 3);
     const { table } = await startedTable(topic);
-    await table.waitUntilCaughtUp();
+    await table.claim([0, 1, 2]);
     expect(table.connectionsInPartitions([0, 1, 2])).toEqual([]);
 
-    // Written by another process: the table learns of them only by reading.
+    // Written by another process with the owner's epoch: the table learns of them only by reading.
     const p = await producer();
     for (let round = 1; round <= 5; round++) {
       await p.send({
@@ -127,6 +132,7 @@ describe('the checkpoint table on the embedded broker', () => {
         messages: Array.from({ length: 20 }, (_, i) => ({
           key: `conn-${i}`,
           value: JSON.stringify(checkpoint(`conn-${i}`, `round-${round}`)),
+          headers: { 'owner-epoch': '1' },
         })),
       });
     }
@@ -141,7 +147,7 @@ describe('the checkpoint table on the embedded broker', () => {
     const topic = uniqueName('state-write');
     await broker.createTopic(topic, 4);
     const { table: writer } = await startedTable(topic);
-    await writer.waitUntilCaughtUp();
+    await writer.claim([0, 1, 2, 3]);
 
     for (let i = 0; i < 8; i++) await writer.write(checkpoint(`conn-${i}`, 'first'));
     for (let i = 0; i < 8; i++) await writer.write(checkpoint(`conn-${i}`, 'second'));
@@ -162,7 +168,7 @@ describe('the checkpoint table on the embedded broker', () => {
     );
 
     const { table: reader } = await startedTable(topic);
-    await reader.waitUntilCaughtUp();
+    await reader.claim([0, 1, 2, 3]);
     expect(cursorsOf(reader.connectionsInPartitions([0, 1, 2, 3]))).toEqual(
       cursorsOf(writer.connectionsInPartitions([0, 1, 2, 3])),
     );
@@ -181,6 +187,77 @@ describe('the checkpoint table on the embedded broker', () => {
     }
     const landed = await kcatRead(broker, topic);
     expect(landed.find((m) => m.key === 'conn-0')?.headers).toContain('resource-type=checkpoint');
+  });
+
+  it('reads only the partitions it claimed', async () => {
+    const topic = uniqueName('state-owned');
+    await broker.createTopic(topic, 4);
+    const p = await producer();
+    const keys = Array.from({ length: 16 }, (_, i) => `conn-${i}`);
+    await p.send({
+      topic,
+      messages: keys.map((key) => ({ key, value: JSON.stringify(checkpoint(key, 'v1')) })),
+    });
+    const { table } = await startedTable(topic);
+    await table.claim([1, 3]);
+    const expected = keys.filter((k) => [1, 3].includes(partitionForKey(k, 4))).sort();
+    expect(expected.length).toBeGreaterThan(0);
+    expect(
+      table
+        .connectionsInPartitions([0, 1, 2, 3])
+        .map((c) => c.connectionId)
+        .sort(),
+    ).toEqual(expected);
+    await expect(
+      table.write(checkpoint(keys.find((k) => partitionForKey(k, 4) === 0) ?? '', 'x')),
+    ).rejects.toThrow(FencedWriteError);
+  });
+
+  it('fences a replaced owner: its later writes are never a key’s last value, and it learns it lost the partition', async () => {
+    const topic = uniqueName('state-fence');
+    await broker.createTopic(topic, 2);
+    const fenced: number[] = [];
+    const { table: zombie } = await startedTable(topic, { onFenced: (ps) => fenced.push(...ps) });
+    await zombie.claim([0, 1]);
+    const key = 'conn-z';
+    const partition = partitionForKey(key, 2);
+    await zombie.write(checkpoint(key, 'zombie-before'));
+    expect(zombie.owned().get(partition)).toBe(1);
+
+    const { table: owner } = await startedTable(topic);
+    await owner.claim([0, 1]);
+    expect(owner.owned().get(partition)).toBe(2);
+    expect(owner.get(key)?.cursor).toBe('zombie-before');
+    await owner.write(checkpoint(key, 'owner'));
+
+    // The zombie's late writes, as a frozen process would send them: its old epoch, after the marker.
+    const p = await producer();
+    for (let i = 0; i < 3; i++) {
+      await p.send({
+        topic,
+        messages: [
+          {
+            key,
+            value: JSON.stringify(checkpoint(key, `zombie-late-${i}`)),
+            headers: { 'owner-epoch': '1' },
+          },
+        ],
+      });
+    }
+    await until(() => fenced.includes(partition), 'the zombie sees the new marker');
+    await expect(zombie.write(checkpoint(key, 'zombie-after'))).rejects.toThrow(FencedWriteError);
+    await owner.waitUntilCaughtUp();
+    expect(owner.get(key)?.cursor).toBe('owner');
+
+    // The owner wrote the key again, so the newest record on the broker is its own.
+    await until(async () => {
+      const landed = (await kcatRead(broker, topic)).filter((m) => m.key === key);
+      return landed.at(-1)?.headers.includes('owner-epoch=2') ?? false;
+    }, 'the owner writes the key again after the fenced writes');
+    const { table: fresh } = await startedTable(topic);
+    await fresh.claim([partition]);
+    expect(fresh.get(key)?.cursor).toBe('owner');
+    expect(fresh.owned().get(partition)).toBe(3);
   });
 
   it('rejects waitUntilCaughtUp once stopped', async () => {
