@@ -440,6 +440,13 @@ export const connectionMachine = setup({
       lastFailure: event.type === 'SYNC.FAILED' ? event.failure : context.lastFailure,
     })),
     abandonSync: assign({ activeSync: null, backoff: null }),
+    // Drive delays notifications and drops those of a stopped channel, so a change made just
+    // before the new channel opened may never be announced: one run from the cursor reads it.
+    catchUpAfterChannelChange: assign(({ context }) =>
+      context.cursor === null || context.pending !== null
+        ? {}
+        : { pending: { mode: 'incremental' as const, correlationId: null } },
+    ),
     keepChannel: assign(({ event }) =>
       'output' in event ? { channel: event.output as ChannelState, channelRetry: null } : {},
     ),
@@ -608,7 +615,7 @@ export const connectionMachine = setup({
         id: 'renewChannel',
         src: 'renewChannel',
         input: ({ context }) => ({ checkpoint: checkpointOf(context), channel: context.channel }),
-        onDone: { target: 'idle', actions: ['keepChannel', 'stamp'] },
+        onDone: { target: 'idle', actions: ['keepChannel', 'catchUpAfterChannelChange', 'stamp'] },
         // Polling stays the fallback: the connection syncs on triggers without a channel.
         onError: { target: 'idle', actions: ['scheduleChannelRetry', 'stamp'] },
       },

@@ -88,8 +88,11 @@ describe('the service: HTTP surface over a real worker', () => {
     expect(view.state).toBe('idle');
     expect(view.cursor).not.toBeNull();
     expect(view.lastSync?.mode).toBe('full');
-    expect(view.lastSync?.counts.file).toBe(
-      world.records('conn_http').filter((r) => r.resource_type === 'file').length,
+    // The corpus has trashed files: their delete records are counted apart.
+    const fileRecords = world.records('conn_http').filter((r) => r.resource_type === 'file');
+    expect(view.lastSync?.counts.file).toBe(fileRecords.filter((r) => r.operation === 'upsert').length);
+    expect(view.lastSync?.counts.file_deleted ?? 0).toBe(
+      fileRecords.filter((r) => r.operation === 'delete').length,
     );
     expect(view.transitions.map((t) => t.to)).toContain('full-syncing');
     const list = JSON.parse((await get('/connections?state=idle')).text) as unknown;
