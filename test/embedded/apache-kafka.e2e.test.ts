@@ -1,14 +1,12 @@
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { promisify } from 'node:util';
 import type { EachBatchPayload } from 'kafkajs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startApacheKafka } from '../../src/embedded/apache-kafka.js';
+import { kcatRead } from '../io/kafka/kafka-fixture.js';
 import { sharedKafka, uniqueName } from '../setup/kafka-broker.global.js';
 import { TestKafkaClients } from '../support/kafka-clients.js';
 import { until } from '../support/until.js';
-
-const execFileAsync = promisify(execFile);
 
 /**
  * Apache Kafka 4 serves what the worker asks of it through kafkajs 2.2.4 (whose newest
@@ -132,21 +130,8 @@ describe('kafkajs on the shared Apache Kafka broker', () => {
       ],
     });
 
-    const { stdout } = await execFileAsync('kcat', [
-      '-b',
-      broker.bootstrapServers.join(','),
-      '-C',
-      '-t',
-      topic,
-      '-o',
-      'beginning',
-      '-e',
-      '-q',
-      '-f',
-      '%k|%h|%s\\n',
-    ]);
-
-    expect(stdout.trim().split('\n')).toEqual([
+    const read = await kcatRead(broker, topic);
+    expect(read.map((m) => `${m.key}|${m.headers}|${m.value}`)).toEqual([
       'conn-1|correlation-id=c-1,kind=upsert|{"n":1}',
       'conn-2|correlation-id=c-2,kind=delete|{"n":2}',
     ]);
