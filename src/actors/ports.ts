@@ -23,6 +23,21 @@ export interface Page<T> {
   readonly nextPageToken: string | null;
 }
 
+/** What narrows or orders a `files.list` beyond its corpus (DriveFileQuery in src/io/drive). */
+export interface FileQuery {
+  readonly q?: string;
+  readonly orderBy?: string;
+  /** Only id, name, type, drive, parents, creation time and trashed: listings that fetch no records. */
+  readonly idsOnly?: boolean;
+  /** `user` corpus: shared-drive items given to the user directly too (default true). */
+  readonly sharedDriveItems?: boolean;
+}
+
+export interface FilePage extends Page<DriveFile> {
+  /** Drive says it did not search everything: results may be missing. */
+  readonly incompleteSearch?: boolean;
+}
+
 export interface ChangePage {
   readonly changes: readonly DriveChange[];
   readonly nextPageToken: string | null;
@@ -33,7 +48,7 @@ export interface ChangePage {
 export interface DriveReader {
   getStartPageToken(): Promise<string>;
   listDrives(pageToken: string | null): Promise<Page<SharedDrive>>;
-  listFiles(corpus: DriveCorpus, pageToken: string | null): Promise<Page<DriveFile>>;
+  listFiles(corpus: DriveCorpus, pageToken: string | null, query?: FileQuery): Promise<FilePage>;
   listChanges(pageToken: string): Promise<ChangePage>;
   /** Every page, followed to the end. */
   allPermissions(fileId: string): Promise<DrivePermission[]>;

@@ -247,6 +247,9 @@ export const COMMENT_FIELDS = `id,createdTime,modifiedTime,author(displayName),c
 export const DRIVE_FIELDS = 'id,name,createdTime,hidden,colorRgb';
 
 export const FILE_LIST_FIELDS = `nextPageToken,incompleteSearch,files(${FILE_FIELDS})`;
+/** Just enough to place an item (scope, keyset position, trashed): listings that fetch no records. */
+export const FILE_LOCATOR_LIST_FIELDS =
+  'nextPageToken,incompleteSearch,files(id,name,mimeType,driveId,parents,createdTime,trashed)';
 export const CHANGE_LIST_FIELDS = `nextPageToken,newStartPageToken,changes(changeType,time,removed,fileId,driveId,file(${FILE_FIELDS}),drive(${DRIVE_FIELDS}))`;
 export const PERMISSION_LIST_FIELDS = `nextPageToken,permissions(${PERMISSION_FIELDS})`;
 export const REVISION_LIST_FIELDS = `nextPageToken,revisions(${REVISION_FIELDS})`;

@@ -21,6 +21,7 @@ import {
   driveListSchema,
   FILE_FIELDS,
   FILE_LIST_FIELDS,
+  FILE_LOCATOR_LIST_FIELDS,
   fileListSchema,
   PERMISSION_LIST_FIELDS,
   permissionListSchema,
@@ -81,6 +82,26 @@ export type DriveCorpus = { readonly kind: 'user' } | { readonly kind: 'drive'; 
 export interface DrivePage<T> {
   readonly items: readonly T[];
   readonly nextPageToken: string | null;
+}
+
+/** What narrows or orders a `files.list` beyond its corpus. */
+export interface DriveFileQuery {
+  /** A `q` expression (Drive's query language), e.g. a keyset bound or `'<id>' in parents`. */
+  readonly q?: string;
+  /** Drive's `orderBy`, e.g. `createdTime`. */
+  readonly orderBy?: string;
+  /** Only what locating an item needs (id, name, type, drive, creation time, trashed): cheap listings. */
+  readonly idsOnly?: boolean;
+  /**
+   * `user` corpus only: items of shared drives too (those shared with the user directly,
+   * which no `drive` corpus lists when the user is not a member). Default true.
+   */
+  readonly sharedDriveItems?: boolean;
+}
+
+export interface DriveFilePage extends DrivePage<DriveFile> {
+  /** Drive did not search every corpus it should have: results may be missing. */
+  readonly incompleteSearch: boolean;
 }
 
 export interface DriveChangePage {
@@ -171,8 +192,11 @@ export interface DriveGateway {
   /** The user's change log, or a shared drive's own when `driveId` is given. */
   getStartPageToken(driveId?: string): Promise<string>;
   listDrives(pageToken?: string | null): Promise<DrivePage<SharedDrive>>;
-  /** `user`: My Drive plus shared-with-me; `drive`: one shared drive. Trashed items included. */
-  listFiles(corpus: DriveCorpus, pageToken?: string | null): Promise<DrivePage<DriveFile>>;
+  /**
+   * `user`: My Drive, shared-with-me and (unless `query.sharedDriveItems` is false) items
+   * of shared drives the user was given directly; `drive`: one shared drive. Trashed items included.
+   */
+  listFiles(corpus: DriveCorpus, pageToken?: string | null, query?: DriveFileQuery): Promise<DriveFilePage>;
   getFile(fileId: string): Promise<DriveFile>;
   listPermissions(fileId: string, pageToken?: string | null): Promise<DrivePage<DrivePermission>>;
   listRevisions(fileId: string, pageToken?: string | null): Promise<DrivePage<DriveRevision>>;
@@ -201,7 +225,7 @@ export interface DriveGateway {
   stopChannel(id: string, resourceId: string): Promise<void>;
 
   listAllDrives(): Promise<SharedDrive[]>;
-  listAllFiles(corpus: DriveCorpus): Promise<DriveFile[]>;
+  listAllFiles(corpus: DriveCorpus, query?: DriveFileQuery): Promise<DriveFile[]>;
   listAllPermissions(fileId: string): Promise<DrivePermission[]>;
   listAllRevisions(fileId: string): Promise<DriveRevision[]>;
   listAllComments(fileId: string, options?: { readonly includeDeleted?: boolean }): Promise<DriveComment[]>;
@@ -466,10 +490,13 @@ export function createDriveGateway(options: DriveGatewayOptions): DriveGateway {
       return page(data.drives, data.nextPageToken);
     },
 
-    async listFiles(corpus, pageToken) {
+    async listFiles(corpus, pageToken, query) {
+      // `corpora=user` with includeItemsFromAllDrives lists what the user was given out of
+      // shared drives too (files shared directly, whose drive the user is no member of);
+      // without it those items are in no corpus the worker walks.
       const scope =
         corpus.kind === 'user'
-          ? { corpora: 'user', includeItemsFromAllDrives: false }
+          ? { corpora: 'user', includeItemsFromAllDrives: query?.sharedDriveItems ?? true }
           : { corpora: 'drive', driveId: corpus.driveId, includeItemsFromAllDrives: true };
       const data = await callJson('drive.files.list', fileListSchema, (o) =>
         api.files.list(
@@ -477,13 +504,15 @@ export function createDriveGateway(options: DriveGatewayOptions): DriveGateway {
             ...scope,
             supportsAllDrives: true,
             pageSize: Math.min(pageSize, METHOD_MAX_PAGE_SIZE['drive.files.list']),
-            fields: FILE_LIST_FIELDS,
+            fields: query?.idsOnly ? FILE_LOCATOR_LIST_FIELDS : FILE_LIST_FIELDS,
+            ...(query?.q ? { q: query.q } : {}),
+            ...(query?.orderBy ? { orderBy: query.orderBy } : {}),
             ...(pageToken ? { pageToken } : {}),
           },
           o,
         ),
       );
-      return page(data.files, data.nextPageToken);
+      return { ...page(data.files, data.nextPageToken), incompleteSearch: data.incompleteSearch === true };
     },
 
     getFile(fileId) {
@@ -580,7 +609,7 @@ export function createDriveGateway(options: DriveGatewayOptions): DriveGateway {
     },
 
     listAllDrives: () => all((token) => gateway.listDrives(token)),
-    listAllFiles: (corpus) => all((token) => gateway.listFiles(corpus, token)),
+    listAllFiles: (corpus, query) => all((token) => gateway.listFiles(corpus, token, query)),
     listAllPermissions: (fileId) => all((token) => gateway.listPermissions(fileId, token)),
     listAllRevisions: (fileId) => all((token) => gateway.listRevisions(fileId, token)),
     listAllComments: (fileId, commentOptions) =>

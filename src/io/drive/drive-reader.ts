@@ -82,7 +82,7 @@ export function createDriveReader(options: DriveReaderOptions): DriveReader {
   return {
     getStartPageToken: () => gateway.getStartPageToken(),
     listDrives: (pageToken) => gateway.listDrives(pageToken),
-    listFiles: (corpus, pageToken) => gateway.listFiles(corpus, pageToken),
+    listFiles: (corpus, pageToken, query) => gateway.listFiles(corpus, pageToken, query),
     listChanges: (pageToken): Promise<ChangePage> => gateway.listChanges(pageToken),
     allPermissions: (fileId) => gateway.listAllPermissions(fileId),
     allRevisions: (fileId) => gateway.listAllRevisions(fileId),
