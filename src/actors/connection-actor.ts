@@ -26,6 +26,7 @@ import {
   stateNameOf,
 } from '../machines/connection-machine.js';
 import {
+  deleteRecord,
   driveRecord,
   errorRecord,
   type RecordContext,
@@ -277,6 +278,11 @@ export function createConnectionActorFactory(
           drive: (drive) => [driveRecord(recordContext(), drive)],
           file: (file, extras) => recordsForListedFile(recordContext(), file, extras),
           change: (change, extras) => recordsForChange(recordContext(), change, extras),
+          // Out of scope now (scope narrowed, moved to a drive not synced). A drive that left
+          // the scope is gone for the connection with everything in it: the contract's cascade.
+          removed: (type, id) => [
+            deleteRecord(recordContext(), type, id, type === 'drive' ? { cascade: true } : {}),
+          ],
         },
         // A stopped sync (its actor left the state, was stopped or disconnected) publishes nothing more.
         publisher: {
@@ -319,6 +325,8 @@ export function createConnectionActorFactory(
         correlationId: activeSync.correlationId,
         options: { include: checkpoint.options.include, driveIds: checkpoint.options.driveIds },
         includeSharedDrives: deps.includeSharedDrives,
+        scopeFrom: activeSync.scopeFrom ?? null,
+        backfill: activeSync.backfill ?? false,
       };
       publish('sync.started', { connectionId: checkpoint.connectionId, mode });
       const run =

@@ -3,7 +3,14 @@ import type { DriveChange, DriveFile, SharedDrive } from '../contract/drive-reso
 import type { SyncOptions } from '../contract/inbound.js';
 import type { OutboundRecord } from '../contract/records.js';
 import { endedByDriveCascade, trackLostDrives } from '../machines/normalize.js';
+import {
+  corporaInOptions,
+  driveInOptions,
+  planScopeChange,
+  type ScopeChangePlan,
+} from '../machines/scope-change.js';
 import type { FileContentAttacher } from './content-payloads.js';
+import { CORPUS_START, type CorpusPosition, readCorpusPage } from './corpus-walk.js';
 import type {
   DriveCorpus,
   DriveReader,
@@ -13,6 +20,7 @@ import type {
   FileExtras,
   RecordPublisher,
 } from './ports.js';
+import { foldersToRefresh, listSubtrees } from './subtree-refresh.js';
 import type { SyncSlots } from './sync-slots.js';
 
 /**
@@ -26,6 +34,8 @@ export interface SyncRecords {
   drive(drive: SharedDrive): OutboundRecord[];
   file(file: DriveFile, extras: FileExtras): OutboundRecord[];
   change(change: DriveChange, extras: FileExtras): OutboundRecord[];
+  /** An item or drive the connection no longer has in scope: its delete. */
+  removed(type: 'file' | 'folder' | 'drive', id: string): OutboundRecord[];
 }
 
 /** A per-file extra (or the file's content) that could not be read: reported as an error record, and the sync goes on. */
@@ -54,6 +64,10 @@ export interface SyncRunScope {
   readonly correlationId: string | null;
   readonly options: SyncOptions;
   readonly includeSharedDrives: boolean;
+  /** The options the records reflected before the scope changed: what left it gets deletes. */
+  readonly scopeFrom?: SyncOptions | null;
+  /** Walk only what `scopeFrom` lacked (a backfill), not every corpus. */
+  readonly backfill?: boolean;
 }
 
 export interface FullSyncPosition {
@@ -103,7 +117,7 @@ export async function runFullSync(
         const page = await withSlot(deps, scope, signal, async () => {
           const drives = await deps.drive.listDrives(pageToken);
           const records = drives.items
-            .filter((d) => driveInScope(scope, d.id))
+            .filter((d) => driveInScope(scope, d.id) && !(scope.backfill && driveWasInScope(scope, d.id)))
             .flatMap((d) => deps.records.drive(d));
           await deps.publisher.publish(records, scope.correlationId);
           return { records, nextPageToken: drives.nextPageToken };
@@ -121,32 +135,51 @@ export async function runFullSync(
   }
 
   if (resume.phase === 'files') {
-    const corpora = await corporaInScope(deps, scope, signal);
+    const memberDrives = wantsSharedDrives(scope) ? await memberDriveIds(deps, signal) : [];
+    const plan = scope.scopeFrom
+      ? planScopeChange(scope.scopeFrom, scope.options, scope.includeSharedDrives, memberDrives)
+      : null;
+    if (resume.corpus === null && plan && plan.leaving.length > 0) {
+      // Before any corpus is walked, so a resumed walk (corpus named) has done it already.
+      counts = await sendLeavingDeletes(deps, scope, plan, counts, signal);
+    }
+    const targets = walkTargets(scope, plan, memberDrives);
+    // Items of a drive walked on its own are left to that walk: the `user` corpus lists
+    // some of them too (those the user created, opened or was given).
+    const walkedDrives = new Set(
+      corporaInOptions(scope.options, scope.includeSharedDrives, memberDrives).filter((n) => n !== 'user'),
+    );
+    const belongsTo = (name: string, file: DriveFile): boolean =>
+      name !== 'user' ||
+      (!(file.driveId && walkedDrives.has(file.driveId)) && driveInScope(scope, file.driveId));
     const startAt = resume.corpus;
-    for (const [index, corpus] of corpora.entries()) {
-      const name = corpusName(corpus);
+    for (const [index, target] of targets.entries()) {
+      const { name, corpus } = target;
       if (startAt !== null && compareCorpus(name, startAt) < 0) continue;
-      let pageToken = name === startAt ? resume.pageToken : null;
-      do {
+      let position: CorpusPosition | null = name === startAt ? positionOf(resume) : CORPUS_START;
+      const targetScope = { ...scope, options: { ...scope.options, include: target.include } };
+      while (position !== null) {
         throwIfAborted(signal);
+        const from: CorpusPosition = position;
         const page = await withSlot(deps, scope, signal, async () => {
-          const files = await deps.drive.listFiles(corpus, pageToken);
-          const records = await recordsForFiles(deps, scope, files.items);
+          const step = await readCorpusPage(deps.drive, corpus, from);
+          const wanted = step.fresh.filter((file) => belongsTo(name, file));
+          const records = await recordsForFiles(deps, targetScope, wanted);
           await deps.publisher.publish(records, scope.correlationId);
-          return { records, nextPageToken: files.nextPageToken };
+          return { records, next: step.next };
         });
         counts = addCounts(counts, page.records);
-        pageToken = page.nextPageToken;
+        position = page.next;
         // After a corpus's last page the checkpoint names where the walk goes next: "this
-        // corpus, no page token" would mean "this corpus from its start" on resume.
-        const following = corpora[index + 1];
-        resume = pageToken
-          ? { phase: 'files', corpus: name, pageToken }
+        // corpus, no position" would mean "this corpus from its start" on resume.
+        const following = targets[index + 1];
+        resume = position
+          ? resumeAt(name, position)
           : following
-            ? { phase: 'files', corpus: corpusName(following), pageToken: null }
+            ? { phase: 'files', corpus: following.name, pageToken: null }
             : { phase: 'catch_up', corpus: null, pageToken: startPageToken };
         onProgress({ startPageToken, resume, counts });
-      } while (pageToken);
+      }
     }
     if (resume.phase === 'files') {
       // Nothing was in scope to walk (or the resumed corpus is gone): straight to the catch-up.
@@ -192,7 +225,7 @@ async function runChangeLoop(
     throwIfAborted(signal);
     const page = await withSlot(deps, scope, signal, async () => {
       const changes = await deps.drive.listChanges(pageToken);
-      const records = await recordsForChanges(deps, scope, changes.changes, lostDriveIds);
+      const records = await recordsForChanges(deps, scope, changes.changes, lostDriveIds, signal);
       await deps.publisher.publish(records, scope.correlationId);
       return { records, changes };
     });
@@ -224,10 +257,19 @@ async function recordsForChanges(
   scope: SyncRunScope,
   changes: readonly DriveChange[],
   lostDriveIds: Set<string>,
+  signal: AbortSignal,
 ) {
-  const inScope = latestChangePerItem(changes).filter((change) => changeInScope(scope, change));
+  const everyItem = latestChangePerItem(changes);
+  const inScope = everyItem.filter((change) => changeInScope(scope, change));
   trackLostDrives(lostDriveIds, inScope);
   const latest = inScope.filter((change) => !endedByDriveCascade(change, lostDriveIds));
+  // An item now in a drive out of scope (moved there, or the scope narrowed) may be live
+  // downstream: it gets a delete. Deleting what the consumer never had is harmless.
+  const leftScope = everyItem.flatMap((change) =>
+    change.changeType !== 'drive' && change.file && !changeInScope(scope, change)
+      ? deps.records.removed(change.file.mimeType === FOLDER ? 'folder' : 'file', change.file.id)
+      : [],
+  );
   const liveFileOf = (change: DriveChange): DriveFile | null =>
     change.changeType !== 'drive' && !change.removed && change.file && !change.file.trashed
       ? change.file
@@ -243,7 +285,30 @@ async function recordsForChanges(
     const extras = batched ? (batched.get(file.id) ?? {}) : await extrasFor(deps, scope, file);
     return withContent(deps, scope, file, deps.records.change(change, extras));
   });
-  return perChange.flat();
+  return [...leftScope, ...perChange.flat(), ...(await recordsBelowFolders(deps, scope, latest, signal))];
+}
+
+/**
+ * The items below the folders a change page names, read again (subtree-refresh.ts): new
+ * inherited permissions, trashed or restored with their folder, moved in or out of scope.
+ * Read in full, as a walk reads them: a restored or moved-in item is new downstream, and the
+ * change gives no earlier state to tell those from a share.
+ */
+async function recordsBelowFolders(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  latest: readonly DriveChange[],
+  signal: AbortSignal,
+): Promise<OutboundRecord[]> {
+  const folders = foldersToRefresh(latest);
+  if (folders.length === 0) return [];
+  const named = new Set(latest.flatMap((change) => (change.fileId ? [change.fileId] : [])));
+  const below = (await listSubtrees(deps.drive, folders, signal)).filter((file) => !named.has(file.id));
+  const outOfScope = below
+    .filter((file) => !driveInScope(scope, file.driveId))
+    .flatMap((file) => deps.records.removed(file.mimeType === FOLDER ? 'folder' : 'file', file.id));
+  const inScope = below.filter((file) => driveInScope(scope, file.driveId));
+  return [...outOfScope, ...(await recordsForFiles(deps, scope, inScope))];
 }
 
 /**
@@ -385,9 +450,11 @@ function wantsSharedDrives(scope: SyncRunScope): boolean {
 }
 
 function driveInScope(scope: SyncRunScope, driveId: string | null | undefined): boolean {
-  if (driveId === null || driveId === undefined) return scope.options.driveIds === null;
-  if (scope.options.driveIds !== null) return scope.options.driveIds.includes(driveId);
-  return scope.includeSharedDrives;
+  return driveInOptions(scope.options, scope.includeSharedDrives, driveId);
+}
+
+function driveWasInScope(scope: SyncRunScope, driveId: string): boolean {
+  return scope.scopeFrom ? driveInOptions(scope.scopeFrom, scope.includeSharedDrives, driveId) : true;
 }
 
 function changeInScope(scope: SyncRunScope, change: DriveChange): boolean {
@@ -398,27 +465,106 @@ function changeInScope(scope: SyncRunScope, change: DriveChange): boolean {
   return driveInScope(scope, change.file.driveId);
 }
 
-async function corporaInScope(
-  deps: SyncRunDeps,
-  scope: SyncRunScope,
-  signal: AbortSignal,
-): Promise<DriveCorpus[]> {
-  const corpora: DriveCorpus[] = scope.options.driveIds === null ? [{ kind: 'user' }] : [];
-  if (!wantsSharedDrives(scope)) return corpora;
+async function memberDriveIds(deps: SyncRunDeps, signal: AbortSignal): Promise<string[]> {
   const driveIds: string[] = [];
   let pageToken: string | null = null;
   do {
     throwIfAborted(signal);
     const page = await deps.drive.listDrives(pageToken);
-    for (const drive of page.items) if (driveInScope(scope, drive.id)) driveIds.push(drive.id);
+    for (const drive of page.items) driveIds.push(drive.id);
     pageToken = page.nextPageToken;
   } while (pageToken);
-  driveIds.sort(compareCorpus);
-  return [...corpora, ...driveIds.map((driveId) => ({ kind: 'drive' as const, driveId }))];
+  return driveIds;
 }
 
-function corpusName(corpus: DriveCorpus): string {
-  return corpus.kind === 'user' ? 'user' : corpus.driveId;
+interface WalkTarget {
+  readonly name: string;
+  readonly corpus: DriveCorpus;
+  /** The kinds of extras read for its items. */
+  readonly include: SyncOptions['include'];
+}
+
+/** The corpora a full sync walks, or a backfill: only what the scope gained. */
+function walkTargets(
+  scope: SyncRunScope,
+  plan: ScopeChangePlan | null,
+  memberDrives: string[],
+): WalkTarget[] {
+  const corpusOfName = (name: string): DriveCorpus =>
+    name === 'user' ? { kind: 'user' } : { kind: 'drive', driveId: name };
+  const targets: WalkTarget[] =
+    scope.backfill && plan
+      ? [
+          ...plan.walk.map((name) => ({ name, corpus: corpusOfName(name), include: scope.options.include })),
+          ...plan.extras.map((name) => ({ name, corpus: corpusOfName(name), include: plan.newKinds })),
+        ]
+      : corporaInOptions(scope.options, scope.includeSharedDrives, memberDrives).map((name) => ({
+          name,
+          corpus: corpusOfName(name),
+          include: scope.options.include,
+        }));
+  return targets.sort((a, b) => compareCorpus(a.name, b.name));
+}
+
+function positionOf(resume: FullSyncResume): CorpusPosition {
+  return {
+    pageToken: resume.pageToken,
+    after: resume.after ?? null,
+    walk: resume.walk ?? 'keyset',
+    narrow: resume.narrow ?? false,
+  };
+}
+
+function resumeAt(corpus: string, position: CorpusPosition): FullSyncResume {
+  return {
+    phase: 'files',
+    corpus,
+    pageToken: position.pageToken,
+    after: position.after ? { since: position.after.since, seen: [...position.after.seen] } : null,
+    ...(position.walk === 'pages' ? { walk: 'pages' as const } : {}),
+    ...(position.narrow ? { narrow: true } : {}),
+  };
+}
+
+/**
+ * Deletes for what left the scope, so nothing out of scope stays live downstream. A shared
+ * drive is one `drive` delete with `cascade` (every resource of it ends, CONTRACT.md): no
+ * call. My Drive's items are listed ids-only (⌈items/1000⌉ calls) and each gets a delete,
+ * but those still in scope through a drive kept.
+ */
+async function sendLeavingDeletes(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  plan: ScopeChangePlan,
+  initial: SyncCounts,
+  signal: AbortSignal,
+): Promise<SyncCounts> {
+  let counts = initial;
+  for (const name of plan.leaving) {
+    if (name !== 'user') {
+      const records = deps.records.removed('drive', name);
+      await deps.publisher.publish(records, scope.correlationId);
+      counts = addCounts(counts, records);
+      continue;
+    }
+    const corpus: DriveCorpus = { kind: 'user' };
+    let position: CorpusPosition | null = CORPUS_START;
+    while (position !== null) {
+      throwIfAborted(signal);
+      const from: CorpusPosition = position;
+      const page = await withSlot(deps, scope, signal, async () => {
+        const step = await readCorpusPage(deps.drive, corpus, from, { idsOnly: true });
+        const records = step.fresh
+          .filter((file) => !driveInScope(scope, file.driveId))
+          .flatMap((file) => deps.records.removed(file.mimeType === FOLDER ? 'folder' : 'file', file.id));
+        await deps.publisher.publish(records, scope.correlationId);
+        return { records, next: step.next };
+      });
+      counts = addCounts(counts, page.records);
+      position = page.next;
+    }
+  }
+  return counts;
 }
 
 /** `user` first, then shared drives by id: the fixed order the resume point relies on. */

@@ -23,11 +23,31 @@ export const fullSyncResumeSchema = z.object({
   /** `user`, or the id of the shared drive being walked; null before the files phase. */
   corpus: z.string().nullable(),
   pageToken: z.string().nullable(),
+  /**
+   * Files phase, keyset walk (src/machines/keyset-walk.ts): everything of the corpus
+   * created before `since` was listed, and `seen` of its second. Absent or null: from the
+   * corpus's start (a checkpoint of an older worker resumes from its page token alone).
+   */
+  after: z
+    .object({ since: z.string(), seen: z.array(z.string()) })
+    .nullable()
+    .optional(),
+  /** `pages`: Drive ignored the creation order, so this corpus is walked by page tokens. */
+  walk: z.enum(['keyset', 'pages']).optional(),
+  /** `user` corpus: Drive reported an incomplete search, so it is walked without shared-drive items. */
+  narrow: z.boolean().optional(),
 });
 export type FullSyncResume = z.infer<typeof fullSyncResumeSchema>;
 
 export const syncCountsSchema = z.record(z.string(), z.number().int().min(0));
 export type SyncCounts = z.infer<typeof syncCountsSchema>;
+
+/** What a connection synced with (CONTRACT.md `options`, defaults applied). */
+export const syncOptionsStateSchema = z.object({
+  include: z.array(z.enum(includeKinds)),
+  driveIds: z.array(z.string()).nullable(),
+});
+export type SyncOptionsState = z.infer<typeof syncOptionsStateSchema>;
 
 export const activeSyncSchema = z.object({
   syncId: z.string(),
@@ -40,6 +60,14 @@ export const activeSyncSchema = z.object({
   /** Full sync: position of the walk; null for incremental syncs, which resume from `cursor`. */
   resume: fullSyncResumeSchema.nullable(),
   counts: syncCountsSchema,
+  /**
+   * The options the records reflected before the scope changed. Set on a backfill (walks
+   * only what the change added, from the connection's cursor) and on a full sync that
+   * follows a change of scope; either one sends deletes for what left the scope.
+   */
+  scopeFrom: syncOptionsStateSchema.nullable().optional(),
+  /** Walk only what `scopeFrom` lacks (new corpora, new kinds of extras), not everything. */
+  backfill: z.boolean().optional(),
 });
 export type ActiveSync = z.infer<typeof activeSyncSchema>;
 
@@ -71,10 +99,12 @@ export const connectionCheckpointSchema = z.object({
   customerId: z.string().min(1),
   /** The changes-log page token the next incremental sync starts from; null before the first full sync. */
   cursor: z.string().nullable(),
-  options: z.object({
-    include: z.array(z.enum(includeKinds)),
-    driveIds: z.array(z.string()).nullable(),
-  }),
+  options: syncOptionsStateSchema,
+  /**
+   * The options the records reflect, while a change of scope waits for its backfill (null
+   * or absent: none waits). Kept from the first change until the backfill runs.
+   */
+  scopeFrom: syncOptionsStateSchema.nullable().optional(),
   activeSync: activeSyncSchema.nullable(),
   pending: pendingRunSchema.nullable(),
   backoff: backoffSchema.nullable(),

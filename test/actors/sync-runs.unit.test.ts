@@ -5,7 +5,7 @@ import type {
   ExtraOutcome,
   ExtraRequest,
   FileExtras,
-  Page,
+  FileQuery,
 } from '../../src/actors/ports.js';
 import {
   extraRequestsOf,
@@ -19,35 +19,46 @@ import { SyncSlots } from '../../src/actors/sync-slots.js';
 import type { FullSyncResume } from '../../src/contract/checkpoint.js';
 import type { DriveChange, DriveFile } from '../../src/contract/drive-resources.js';
 import type { OutboundRecord } from '../../src/contract/records.js';
+import { ClassifiedError } from '../../src/machines/classify.js';
 
 /**
  * The full-sync page loop over a stand-in Drive of two corpora (My Drive and one shared
- * drive), two pages each: where the checkpoint says to resume after each page.
+ * drive) of three items each, two to a page, answering keyset queries (`createdTime >=`,
+ * in creation order) with offset page tokens as the emulator does: where the checkpoint
+ * says to resume after each page.
  */
-const pages: Record<string, Array<Page<DriveFile>>> = {
-  user: [
-    { items: [file('u1')], nextPageToken: 'u-p2' },
-    { items: [file('u2')], nextPageToken: null },
-  ],
-  'drive-1': [
-    { items: [file('d1')], nextPageToken: 'd-p2' },
-    { items: [file('d2')], nextPageToken: null },
-  ],
+const corpora: Record<string, DriveFile[]> = {
+  user: [file('u1', 1), file('u2', 2), file('u3', 3)],
+  'drive-1': [file('d1', 4), file('d2', 5), file('d3', 6)],
 };
 
-function file(id: string): DriveFile {
-  return { id, name: id, mimeType: 'text/plain', trashed: false } as DriveFile;
+function file(id: string, second = 0): DriveFile {
+  return {
+    id,
+    name: id,
+    mimeType: 'text/plain',
+    trashed: false,
+    createdTime: new Date(Date.UTC(2025, 0, 1, 0, 0, second, 250)).toISOString(),
+  } as DriveFile;
 }
 
-function standInDrive(listed: string[]): DriveReader {
+const at = (second: number) =>
+  new Date(Date.UTC(2025, 0, 1, 0, 0, second)).toISOString().replace('.000Z', 'Z');
+
+function standInDrive(listed: string[], items: Record<string, DriveFile[]> = corpora): DriveReader {
   return {
     getStartPageToken: async () => '100',
     listDrives: async () => ({ items: [{ id: 'drive-1', name: 'Team' }], nextPageToken: null }),
-    listFiles: async (corpus: DriveCorpus, pageToken: string | null) => {
+    listFiles: async (corpus: DriveCorpus, pageToken: string | null, query?: FileQuery) => {
       const name = corpus.kind === 'user' ? 'user' : corpus.driveId;
-      listed.push(`${name}:${pageToken ?? 'start'}`);
-      const index = pageToken === null ? 0 : 1;
-      return pages[name]?.[index] ?? { items: [], nextPageToken: null };
+      listed.push(`${name}:${query?.q ?? 'start'}${pageToken ? `@${pageToken}` : ''}`);
+      const bound = /createdTime >= '([^']+)'/.exec(query?.q ?? '')?.[1];
+      const matching = (items[name] ?? []).filter(
+        (f) => bound === undefined || Date.parse(f.createdTime as string) >= Date.parse(bound),
+      );
+      const offset = pageToken === null ? 0 : Number(pageToken);
+      const next = offset + 2 < matching.length ? String(offset + 2) : null;
+      return { items: matching.slice(offset, offset + 2), nextPageToken: next };
     },
     listChanges: async () => ({ changes: [], nextPageToken: null, newStartPageToken: '101' }),
     allPermissions: async () => [],
@@ -62,13 +73,16 @@ function standInDrive(listed: string[]): DriveReader {
   };
 }
 
-function deps(listed: string[]): SyncRunDeps {
+function deps(listed: string[], items?: Record<string, DriveFile[]>): SyncRunDeps {
   return {
-    drive: standInDrive(listed),
+    drive: standInDrive(listed, items),
     records: {
       drive: () => [],
       file: (f) => [{ resource_type: 'file', resource_id: f.id } as OutboundRecord],
       change: () => [],
+      removed: (type, id) => [
+        { resource_type: type, resource_id: id, operation: 'delete' } as OutboundRecord,
+      ],
     },
     publisher: { publish: async () => undefined },
     slots: new SyncSlots(1),
@@ -97,9 +111,9 @@ describe('runFullSync resume points', () => {
     );
     expect(progress.filter((r) => r.phase === 'files')).toEqual([
       { phase: 'files', corpus: null, pageToken: null },
-      { phase: 'files', corpus: 'user', pageToken: 'u-p2' },
+      { phase: 'files', corpus: 'user', pageToken: null, after: { since: at(2), seen: ['u2'] } },
       { phase: 'files', corpus: 'drive-1', pageToken: null },
-      { phase: 'files', corpus: 'drive-1', pageToken: 'd-p2' },
+      { phase: 'files', corpus: 'drive-1', pageToken: null, after: { since: at(5), seen: ['d2'] } },
     ]);
     expect(progress.at(-2)).toEqual({ phase: 'catch_up', corpus: null, pageToken: '100' });
   });
@@ -113,7 +127,85 @@ describe('runFullSync resume points', () => {
       () => undefined,
       new AbortController().signal,
     );
-    expect(listed).toEqual(['drive-1:start', 'drive-1:d-p2']);
+    expect(listed).toEqual(['drive-1:start', `drive-1:createdTime >= '${at(5)}'`]);
+  });
+});
+
+describe('the keyset walk loses no unchanged item when the listing shifts', () => {
+  it('items deleted before the position between two pages shift nothing: every survivor is listed', async () => {
+    const items = { user: [1, 2, 3, 4, 5, 6].map((n) => file(`u${n}`, n)), 'drive-1': [] };
+    const published: string[] = [];
+    const base = deps([], items);
+    const drive = base.drive;
+    let pages = 0;
+    await runFullSync(
+      {
+        ...base,
+        drive: {
+          ...drive,
+          listFiles: async (corpus, pageToken, query) => {
+            const page = await drive.listFiles(corpus, pageToken, query);
+            // After the first page, the first two items are deleted: an offset walk would skip u3 and u4.
+            if (corpus.kind === 'user' && ++pages === 1) items.user.splice(0, 2);
+            return page;
+          },
+        },
+        publisher: {
+          publish: async (records) => {
+            published.push(...records.map((r) => r.resource_id));
+          },
+        },
+      },
+      scope,
+      { startPageToken: null, resume: null, counts: {} },
+      () => undefined,
+      new AbortController().signal,
+    );
+    expect([...new Set(published)].sort()).toEqual(['u1', 'u2', 'u3', 'u4', 'u5', 'u6']);
+  });
+
+  it('a resume token Drive no longer accepts restarts that corpus from its position, nothing else', async () => {
+    const listed: string[] = [];
+    const base = deps(listed);
+    const stale = new ClassifiedError({
+      classification: 'invalid_input',
+      code: 'invalidPageToken',
+      message: 'Invalid Value',
+      retryable: false,
+      httpStatus: 400,
+      retryAfterMs: null,
+      cursorInvalid: true,
+    });
+    let changeTokens: string[] = [];
+    await runFullSync(
+      {
+        ...base,
+        drive: {
+          ...base.drive,
+          listFiles: async (corpus, pageToken, query) => {
+            if (pageToken === 'expired') {
+              listed.push('refused');
+              throw stale;
+            }
+            return base.drive.listFiles(corpus, pageToken, query);
+          },
+          listChanges: async (token) => {
+            changeTokens = [...changeTokens, token];
+            return { changes: [], nextPageToken: null, newStartPageToken: '101' };
+          },
+        },
+      },
+      scope,
+      {
+        startPageToken: '100',
+        resume: { phase: 'files', corpus: 'drive-1', pageToken: 'expired', after: null },
+        counts: {},
+      },
+      () => undefined,
+      new AbortController().signal,
+    );
+    expect(listed).toEqual(['refused', 'drive-1:start', `drive-1:createdTime >= '${at(5)}'`]);
+    expect(changeTokens).toEqual(['100']);
   });
 });
 
@@ -263,6 +355,7 @@ describe('per-file extras grouped for batch requests', () => {
               } as unknown as OutboundRecord,
             ],
             change: () => [],
+            removed: () => [],
           },
           publisher: {
             publish: async (records) => {
@@ -312,6 +405,7 @@ describe('content in the page loop', () => {
           drive: () => [],
           file: (f) => [{ resource_type: 'file', resource_id: f.id, operation: 'upsert' } as OutboundRecord],
           change: () => [],
+          removed: () => [],
         },
         publisher: {
           publish: async (records) => {
@@ -339,6 +433,7 @@ describe('content in the page loop', () => {
     expect(published.map((r) => [r.resource_id, r.payload ?? null])).toEqual([
       ['u1', null],
       ['u2', 'content of u2'],
+      ['u3', 'content of u3'],
     ]);
   });
 
