@@ -139,13 +139,15 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     triggerEvent: (message) => {
       if (message.trigger_type === 'disconnect')
         return { type: 'DISCONNECT', correlationId: message.message_id };
-      const options = resolveSyncOptions(message.options ?? undefined);
+      // Options persist: what the trigger does not name, the connection keeps.
+      const given = message.options ?? undefined;
+      const options = resolveSyncOptions(given);
       return {
         type: 'TRIGGER',
         triggerType: message.trigger_type,
         correlationId: message.message_id,
-        include: options.include,
-        driveIds: options.driveIds,
+        ...(given?.include !== undefined ? { include: options.include } : {}),
+        ...(given?.drive_ids !== undefined ? { driveIds: options.driveIds } : {}),
         lastCursor: message.last_cursor?.page_token ?? null,
       };
     },

@@ -10,6 +10,7 @@ import type { IncludeKind } from '../contract/inbound.js';
 import type { SyncMode } from '../contract/records.js';
 import { BACKOFF_CAP_MS, DEFAULT_MAX_ATTEMPTS, nextBackoff } from './backoff.js';
 import type { ClassifiedFailure } from './classify.js';
+import { applyOptionsUpdate, sameOptions } from './scope-change.js';
 
 /**
  * One connection's life (issue 5): idle, full-syncing, incremental, backing-off,
@@ -92,8 +93,10 @@ export type TriggerEvent = {
   readonly triggerType: 'full_sync' | 'incremental' | 'poll';
   /** `message_id` of the trigger: the records' `correlation-id`. */
   readonly correlationId: string | null;
-  readonly include: readonly IncludeKind[];
-  readonly driveIds: readonly string[] | null;
+  /** Absent: the connection keeps its saved `include` (options persist between triggers). */
+  readonly include?: readonly IncludeKind[] | undefined;
+  /** Absent: the saved drives are kept; null: My Drive and every shared drive. */
+  readonly driveIds?: readonly string[] | null | undefined;
   /** The trigger's `last_cursor.page_token`, used only when the connection has no cursor of its own. */
   readonly lastCursor: string | null;
 };
@@ -180,6 +183,7 @@ const persistedKeys = [
   'customerId',
   'cursor',
   'options',
+  'scopeFrom',
   'activeSync',
   'pending',
   'backoff',
@@ -336,19 +340,49 @@ export const connectionMachine = setup({
       // The first request of a coalesced run names it; later ones join it.
       const correlationId = context.pending ? context.pending.correlationId : event.correlationId;
       if (event.type === 'WEBHOOK_CHANGE') return { pending: { mode: pendingMode, correlationId } };
+      const options = applyOptionsUpdate(context.options, {
+        include: event.include,
+        driveIds: event.driveIds,
+      });
+      // Records made with the old options exist, or are being made: the change of scope is
+      // remembered from the first one (what the records reflect) until a backfill or a full
+      // sync serves it; options changed back make none.
+      const recordsExist = context.cursor !== null || context.activeSync !== null;
+      const from = context.scopeFrom ?? (recordsExist ? context.options : null);
+      const scopeFrom = from !== null && !sameOptions(from, options) ? from : null;
       return {
         pending: { mode: pendingMode, correlationId },
-        options: { include: [...event.include], driveIds: event.driveIds ? [...event.driveIds] : null },
+        options: { include: [...options.include], driveIds: options.driveIds ? [...options.driveIds] : null },
+        scopeFrom,
         cursor: context.cursor ?? event.lastCursor,
       };
     }),
     // A full sync given up on keeps its resume point: the next run continues it.
     beginSyncFull: assign(({ context }) => ({
-      activeSync:
-        context.activeSync?.mode === 'full'
+      activeSync: {
+        // A full sync given up on resumes (a backfill does not: a full sync covers it).
+        ...(context.activeSync?.mode === 'full' && !context.activeSync.backfill
           ? context.activeSync
-          : newActiveSync(context, 'full', context.pending?.correlationId ?? null),
+          : newActiveSync(context, 'full', context.pending?.correlationId ?? null)),
+        // A full sync walks the whole new scope; what left it still gets its deletes.
+        ...((context.scopeFrom ?? context.activeSync?.scopeFrom)
+          ? { scopeFrom: context.scopeFrom ?? context.activeSync?.scopeFrom }
+          : {}),
+      },
       pending: null,
+      scopeFrom: null,
+    })),
+    /** Walks only what the scope gained, then reads the change log from the cursor. */
+    beginBackfill: assign(({ context }) => ({
+      activeSync: {
+        ...newActiveSync(context, 'full', context.pending?.correlationId ?? null),
+        startPageToken: context.cursor,
+        scopeFrom: context.scopeFrom ?? null,
+        backfill: true,
+      },
+      // Its catch-up from the cursor is the incremental run that was asked for.
+      pending: context.pending?.mode === 'incremental' ? null : context.pending,
+      scopeFrom: null,
     })),
     beginSyncIncremental: assign(({ context }) => ({
       activeSync: newActiveSync(context, 'incremental', context.pending?.correlationId ?? null),
@@ -392,7 +426,10 @@ export const connectionMachine = setup({
     /** The cursor was refused: a new full sync, which takes a fresh start token first. */
     restartFull: assign(({ context, event }) => ({
       cursor: null,
-      activeSync: newActiveSync(context, 'full', context.activeSync?.correlationId ?? null),
+      activeSync: {
+        ...newActiveSync(context, 'full', context.activeSync?.correlationId ?? null),
+        ...(context.activeSync?.scopeFrom ? { scopeFrom: context.activeSync.scopeFrom } : {}),
+      },
       backoff: null,
       lastFailure: event.type === 'SYNC.FAILED' ? event.failure : context.lastFailure,
     })),
@@ -400,10 +437,15 @@ export const connectionMachine = setup({
       if (event.type !== 'SYNC.FAILED') return {};
       return {
         parked: { reason: event.failure.code, since: context.env.now().toISOString() },
-        // The interrupted run is remembered; it runs once credentials work again.
+        // The interrupted run is remembered; it runs once credentials work again (a backfill
+        // as its change of scope and the incremental run it served).
         pending: context.activeSync
-          ? { mode: context.activeSync.mode, correlationId: context.activeSync.correlationId }
+          ? {
+              mode: context.activeSync.backfill ? 'incremental' : context.activeSync.mode,
+              correlationId: context.activeSync.correlationId,
+            }
           : context.pending,
+        scopeFrom: context.activeSync?.scopeFrom ?? context.scopeFrom ?? null,
         activeSync: null,
         backoff: null,
         lastFailure: event.failure,
@@ -435,11 +477,20 @@ export const connectionMachine = setup({
     // A full sync keeps where its walk got to (and its start token), so the next trigger
     // resumes it instead of walking everything again after an outage.
     giveUp: assign(({ context, event }) => ({
-      activeSync: context.activeSync?.mode === 'full' ? context.activeSync : null,
+      // A backfill is not kept: its change of scope stays owed and the next trigger runs it.
+      activeSync:
+        context.activeSync?.mode === 'full' && !context.activeSync.backfill ? context.activeSync : null,
+      scopeFrom: context.activeSync?.backfill
+        ? (context.activeSync.scopeFrom ?? context.scopeFrom ?? null)
+        : (context.scopeFrom ?? null),
       backoff: null,
       lastFailure: event.type === 'SYNC.FAILED' ? event.failure : context.lastFailure,
     })),
-    abandonSync: assign({ activeSync: null, backoff: null }),
+    abandonSync: assign(({ context }) => ({
+      activeSync: null,
+      backoff: null,
+      scopeFrom: context.activeSync?.scopeFrom ?? context.scopeFrom ?? null,
+    })),
     // Drive delays notifications and drops those of a stopped channel, so a change made just
     // before the new channel opened may never be announced: one run from the cursor reads it.
     catchUpAfterChannelChange: assign(({ context }) =>
@@ -473,6 +524,9 @@ export const connectionMachine = setup({
       context.pending !== null &&
       (context.pending.mode === 'full' || context.cursor === null || context.activeSync?.mode === 'full'),
     pendingIncremental: ({ context }) => context.pending !== null,
+    /** A change of scope waits, the connection has a cursor to catch up from, and a run was asked for. */
+    pendingBackfill: ({ context }) =>
+      (context.scopeFrom ?? null) !== null && context.cursor !== null && context.pending !== null,
     needsChannel: ({ context }) => {
       if (!context.channelsEnabled || context.cursor === null) return false;
       const due = idleDeadline(context);
@@ -528,6 +582,7 @@ export const connectionMachine = setup({
         // notifications never stop always has a run pending, so it would never renew.
         { guard: 'needsChannel', target: 'channel-renewing' },
         { guard: 'pendingFull', target: 'full-syncing', actions: ['beginSyncFull', 'stamp'] },
+        { guard: 'pendingBackfill', target: 'full-syncing', actions: ['beginBackfill', 'stamp'] },
         { guard: 'pendingIncremental', target: 'incremental', actions: ['beginSyncIncremental', 'stamp'] },
       ],
       invoke: {

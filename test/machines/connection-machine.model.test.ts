@@ -81,6 +81,18 @@ const frozenInput = (cp: ConnectionCheckpoint, settings: ModelSettings): Connect
 
 // ------------------------------------------------------------------ events offered per state
 
+/**
+ * Options changed once records exist: a backfill of only what the scope gained. Offered in
+ * idle only and in the shortest-path models only, which reach every transition of it
+ * without multiplying the simple paths.
+ */
+const scopeEvents = (snapshot: ConnectionSnapshot): ModelEvent[] =>
+  stateNameOf(snapshot) === 'idle' &&
+  snapshot.context.cursor !== null &&
+  snapshot.context.options.driveIds === null
+    ? [{ ...trigger('poll', 'm-scope'), driveIds: ['drive-a'] } as ModelEvent]
+    : [];
+
 const externalEvents: readonly ModelEvent[] = [
   trigger('full_sync', 'm-full'),
   trigger('incremental', 'm-inc'),
@@ -165,8 +177,10 @@ function abstractState(snapshot: ConnectionSnapshot): string {
     status: snapshot.status,
     cursor: c.cursor !== null,
     sync: c.activeSync
-      ? `${c.activeSync.mode}${c.activeSync.resume || c.activeSync.startPageToken ? '+progress' : ''}`
+      ? `${c.activeSync.mode}${c.activeSync.backfill ? '+backfill' : c.activeSync.scopeFrom ? '+scope' : ''}${c.activeSync.resume || c.activeSync.startPageToken ? '+progress' : ''}`
       : null,
+    scopeChange: (c.scopeFrom ?? null) !== null,
+    drivesLimited: c.options.driveIds !== null,
     pending: c.pending?.mode ?? null,
     attempt: c.backoff?.attempt ?? 0,
     channel: c.channel !== null,
@@ -185,9 +199,12 @@ function timelessCheckpoint(cp: ConnectionCheckpoint) {
       correlationId: cp.activeSync.correlationId,
       startPageToken: cp.activeSync.startPageToken,
       resume: cp.activeSync.resume,
+      scopeFrom: cp.activeSync.scopeFrom ?? null,
+      backfill: cp.activeSync.backfill ?? false,
       counts: cp.activeSync.counts,
     },
     pending: cp.pending,
+    scopeFrom: cp.scopeFrom ?? null,
     backoff: cp.backoff && {
       attempt: cp.backoff.attempt,
       reason: cp.backoff.reason,
@@ -388,7 +405,7 @@ function transitionPaths(statePaths: readonly Path[], covered: Set<string>): Pat
   for (const path of byLength) {
     const last = path.steps.at(-1)?.state;
     if (!last) continue;
-    for (const event of asMachineEvents(eventsFor(last, externalEvents))) {
+    for (const event of asMachineEvents([...eventsFor(last, externalEvents), ...scopeEvents(last)])) {
       const keys = connectionMachine.getTransitionData(last, event).map(transitionKey);
       if (keys.every((k) => covered.has(k))) continue;
       for (const k of keys) covered.add(k);
@@ -402,7 +419,7 @@ function transitionPaths(statePaths: readonly Path[], covered: Set<string>): Pat
 describe.each(starts)('starting from %s', (_, start) => {
   const statePaths = getShortestPaths(connectionMachine, {
     input: frozenInput(start, fullModel),
-    events: (snapshot) => asMachineEvents(eventsFor(snapshot, externalEvents)),
+    events: (snapshot) => asMachineEvents([...eventsFor(snapshot, externalEvents), ...scopeEvents(snapshot)]),
     serializeState: (snapshot) => abstractState(snapshot),
   }) as unknown as Path[];
   const paths = [...statePaths, ...transitionPaths(statePaths, new Set())];
