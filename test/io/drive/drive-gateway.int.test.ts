@@ -21,6 +21,9 @@ import {
 } from '../../../src/io/drive/drive-gateway.js';
 import { failureOf } from '../../../src/machines/classify.js';
 
+/** The user corpus as these tests knew it: My Drive and shared with me, no shared-drive items. */
+const MY_DRIVE_ONLY = { sharedDriveItems: false } as const;
+
 /**
  * The gateway against the Drive emulator, which also plays the control plane: real
  * googleapis requests, real HTTP, the emulator's call counters as the witness.
@@ -124,7 +127,7 @@ describe('paging', () => {
     expect(expected.length).toBeGreaterThan(10);
     await emulator.admin.resetCounters();
 
-    const files = await gateway({ pageSize: 4 }).listAllFiles({ kind: 'user' });
+    const files = await gateway({ pageSize: 4 }).listAllFiles({ kind: 'user' }, MY_DRIVE_ONLY);
 
     expect(files.map((f) => f.id)).toEqual(expected);
     const calls = (await emulator.admin.counters())['drive.files.list'] ?? 0;
@@ -155,7 +158,7 @@ describe('paging', () => {
 describe('failures', () => {
   it('a persisting 503 reaches the caller after exactly one HTTP call: googleapis retry is off', async () => {
     await emulator.admin.scriptFault('drive.files.list', 503, 5);
-    const error = await failure(gateway().listFiles({ kind: 'user' }));
+    const error = await failure(gateway().listFiles({ kind: 'user' }, null, MY_DRIVE_ONLY));
     expect(error).toBeInstanceOf(DriveCallError);
     const driveError = error as DriveCallError;
     expect(driveError.method).toBe('drive.files.list');
@@ -169,7 +172,7 @@ describe('failures', () => {
 
   it('a single 503 also surfaces (nothing retries it behind our back)', async () => {
     await emulator.admin.scriptFault('drive.permissions.list', 503, 1);
-    const fileId = (await gateway().listFiles({ kind: 'user' })).items[0]?.id as string;
+    const fileId = (await gateway().listFiles({ kind: 'user' }, null, MY_DRIVE_ONLY)).items[0]?.id as string;
     await emulator.admin.resetCounters();
     const error = (await failure(gateway().listPermissions(fileId))) as DriveCallError;
     expect(error.failure.classification).toBe('transient');
@@ -180,7 +183,9 @@ describe('failures', () => {
     const limited = events('drive.rate_limited');
     try {
       await emulator.admin.scriptFault('drive.files.list', 403, 1);
-      const error = (await failure(gateway().listFiles({ kind: 'user' }))) as DriveCallError;
+      const error = (await failure(
+        gateway().listFiles({ kind: 'user' }, null, MY_DRIVE_ONLY),
+      )) as DriveCallError;
       expect(error.failure).toMatchObject({
         classification: 'rate_limited',
         code: 'rateLimitExceeded',
@@ -279,7 +284,7 @@ describe('hooks and instrumentation', () => {
           before.push(method);
         },
       });
-      await drive.listFiles({ kind: 'user' });
+      await drive.listFiles({ kind: 'user' }, null, MY_DRIVE_ONLY);
       await drive.listDrives();
       await emulator.admin.scriptFault('drive.changes.getStartPageToken', 500, 1);
       await failure(drive.getStartPageToken());
@@ -297,7 +302,7 @@ describe('hooks and instrumentation', () => {
 
 describe('content', () => {
   it('exports a Google Doc as a stream with its content type', async () => {
-    const files = await gateway().listAllFiles({ kind: 'user' });
+    const files = await gateway().listAllFiles({ kind: 'user' }, MY_DRIVE_ONLY);
     const doc = files.find(
       (f) => f.mimeType === 'application/vnd.google-apps.document' && !corpus.oversizedDocIds.includes(f.id),
     );
@@ -321,7 +326,7 @@ describe('content', () => {
   });
 
   it('downloads a binary file, refuses one above maxBytes, and names a Docs file not downloadable', async () => {
-    const files = await gateway().listAllFiles({ kind: 'user' });
+    const files = await gateway().listAllFiles({ kind: 'user' }, MY_DRIVE_ONLY);
     const binary = files.find(
       (f) => !f.mimeType.startsWith('application/vnd.google-apps.') && Number(f.size) > 10,
     );
@@ -382,7 +387,7 @@ describe('push channels', () => {
 describe('batch', () => {
   let fileIds: string[];
   beforeAll(async () => {
-    const files = await gateway().listAllFiles({ kind: 'user' });
+    const files = await gateway().listAllFiles({ kind: 'user' }, MY_DRIVE_ONLY);
     fileIds = files
       .filter(
         (f) =>
@@ -520,7 +525,7 @@ describe('answers the emulator does not give (a hand-written Drive on node:http)
   const local = () => createDriveGateway({ rootUrl, tokens: fixedTokens, connectionId: 'c', pageSize: 10 });
 
   it('an HTML 429 with Retry-After is rate_limited with the delay, and the page is not echoed', async () => {
-    const error = (await failure(local().listFiles({ kind: 'user' }))) as DriveCallError;
+    const error = (await failure(local().listFiles({ kind: 'user' }, null, MY_DRIVE_ONLY))) as DriveCallError;
     expect(error).toBeInstanceOf(DriveCallError);
     expect(error.failure).toMatchObject({
       classification: 'rate_limited',
