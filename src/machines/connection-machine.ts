@@ -10,7 +10,7 @@ import type { IncludeKind } from '../contract/inbound.js';
 import type { SyncMode } from '../contract/records.js';
 import { BACKOFF_CAP_MS, DEFAULT_MAX_ATTEMPTS, nextBackoff } from './backoff.js';
 import type { ClassifiedFailure } from './classify.js';
-import { applyOptionsUpdate, sameOptions } from './scope-change.js';
+import { applyOptionsUpdate, scopeChangeNeedsRun } from './scope-change.js';
 
 /**
  * One connection's life (issue 5): idle, full-syncing, incremental, backing-off,
@@ -349,7 +349,7 @@ export const connectionMachine = setup({
       // sync serves it; options changed back make none.
       const recordsExist = context.cursor !== null || context.activeSync !== null;
       const from = context.scopeFrom ?? (recordsExist ? context.options : null);
-      const scopeFrom = from !== null && !sameOptions(from, options) ? from : null;
+      const scopeFrom = from !== null && scopeChangeNeedsRun(from, options) ? from : null;
       return {
         pending: { mode: pendingMode, correlationId },
         options: { include: [...options.include], driveIds: options.driveIds ? [...options.driveIds] : null },

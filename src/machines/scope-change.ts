@@ -45,6 +45,16 @@ export function sameOptions(a: ScopeOptions, b: ScopeOptions): boolean {
   return sorted(a.driveIds) === sorted(b.driveIds);
 }
 
+/**
+ * Whether going from `from` to `to` needs a run of its own: a kind of `include` gained, or
+ * the drives changed (a corpus may come or go). Kinds dropped need none: records keep what
+ * they hold, and nothing more of those kinds is read.
+ */
+export function scopeChangeNeedsRun(from: ScopeOptions, to: ScopeOptions): boolean {
+  if (to.include.some((kind) => !from.include.includes(kind))) return true;
+  return !sameOptions({ include: [], driveIds: from.driveIds }, { include: [], driveIds: to.driveIds });
+}
+
 /** Whether items of `driveId` (null: My Drive) are in scope. */
 export function driveInOptions(
   options: ScopeOptions,

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { applyOptionsUpdate, planScopeChange, sameOptions } from '../../src/machines/scope-change.js';
+import {
+  applyOptionsUpdate,
+  planScopeChange,
+  sameOptions,
+  scopeChangeNeedsRun,
+} from '../../src/machines/scope-change.js';
 
 const all = ['permissions', 'revisions', 'comments'] as const;
 
