@@ -19,7 +19,11 @@ describe('options and scope changes', () => {
     expect(applyOptionsUpdate(saved, { driveIds: null }).driveIds).toBeNull();
     expect(sameOptions(saved, { include: ['comments', 'revisions', 'permissions'], driveIds: ['d1'] })).toBe(
       true,
-    );
+    ); // Dropping kinds needs no run; gaining one, or other drives, does.
+    expect(scopeChangeNeedsRun(saved, { include: ['comments'], driveIds: ['d1'] })).toBe(false);
+    expect(scopeChangeNeedsRun(saved, { include: [...all, 'content'], driveIds: ['d1'] })).toBe(true);
+    expect(scopeChangeNeedsRun(saved, { include: [...all], driveIds: ['d2', 'd1'] })).toBe(true);
+    expect(scopeChangeNeedsRun(saved, { include: [...all], driveIds: ['d1'] })).toBe(false);
   });
 
   it('widening walks only the new drives, and the kept corpora for new kinds only; narrowing leaves', () => {
