@@ -58,7 +58,8 @@ export async function readCorpusPage(
   try {
     page = await drive.listFiles(corpus, position.pageToken, query);
   } catch (error) {
-    if (position.pageToken === null || !failureOf(error).cursorInvalid) throw error;
+    // Drive's answer to a page token it no longer accepts (classify.ts: `invalidPageToken`).
+    if (position.pageToken === null || failureOf(error).code !== 'invalidPageToken') throw error;
     return {
       fresh: [],
       next: { ...position, pageToken: null, ...(keyset ? {} : { after: null }) },

@@ -23,6 +23,7 @@ describe('an exact mirror under edits (embedded broker, Drive emulator)', () => 
   let beaId: string;
   let adaEmail: string;
   let sharedOutOfDrive: string;
+  let tokenStart: string;
   let beaEmail: string;
 
   beforeAll(async () => {
@@ -48,6 +49,39 @@ describe('an exact mirror under edits (embedded broker, Drive emulator)', () => 
     beaId = second.id;
     for (const name of ['walk', 'restart', 'folders', 'scope', 'token'])
       await world.emulator.admin.mapConnection(`conn_${name}`, first.id);
+    // A connection an older worker left mid-walk, at a My Drive page token Drive no longer
+    // accepts: its checkpoint is on the state topic before any worker starts.
+    const asAda = world.driveAs(ada.accessToken);
+    const start = await asAda.drive.changes.getStartPageToken({ supportsAllDrives: true }, asAda.auth);
+    tokenStart = start.data.startPageToken as string;
+    await asAda.drive.files.create(
+      { requestBody: { name: 'edited after the start token', mimeType: 'text/plain' }, fields: 'id' },
+      asAda.auth,
+    );
+    const now = new Date().toISOString();
+    const leftMidWalk: ConnectionCheckpoint = {
+      version: 1,
+      connectionId: 'conn_token',
+      customerId: 'cust_conn_token',
+      cursor: null,
+      options: { include: ['permissions', 'revisions', 'comments'], driveIds: null },
+      activeSync: {
+        syncId: 'sync-old',
+        mode: 'full',
+        startedAt: now,
+        correlationId: null,
+        startPageToken: tokenStart,
+        resume: { phase: 'files', corpus: 'user', pageToken: 'expired-long-ago' },
+        counts: {},
+      },
+      pending: null,
+      backoff: null,
+      channel: null,
+      parked: null,
+      lastSync: null,
+      updatedAt: now,
+    };
+    await world.send('state', 'conn_token', leftMidWalk);
     // One worker for the live cases (joining a consumer group costs seconds); the restart
     // case stops it and starts another.
     await world.startWorker({ GDRIVE_PAGE_SIZE: '10' });
@@ -262,12 +296,6 @@ describe('an exact mirror under edits (embedded broker, Drive emulator)', () => 
   });
 
   it('a worker stopped mid-walk, edits before its position, a new worker resuming from the checkpoint: nothing lost; and a resume token Drive no longer accepts restarts that corpus only', async () => {
-    const { drive, auth } = api();
-    // A connection an older worker left mid-walk, at a My Drive token Drive no longer accepts.
-    const start = await drive.changes.getStartPageToken({ supportsAllDrives: true }, auth);
-    const startPageToken = start.data.startPageToken as string;
-    await createFile('edited after the start token');
-
     await world.emulator.admin.setLatency('drive.files.list', 120);
     const [first] = world.workers;
     if (!first) throw new Error('the world has a worker');
@@ -278,47 +306,31 @@ describe('an exact mirror under edits (embedded broker, Drive emulator)', () => 
     expect(world.checkpointsDone('conn_restart')).toBe(0);
     await editBeforeThePosition('restart');
 
-    const now = new Date().toISOString();
-    const leftMidWalk: ConnectionCheckpoint = {
-      version: 1,
-      connectionId: 'conn_token',
-      customerId: 'cust_conn_token',
-      cursor: null,
-      options: { include: ['permissions', 'revisions', 'comments'], driveIds: null },
-      activeSync: {
-        syncId: 'sync-old',
-        mode: 'full',
-        startedAt: now,
-        correlationId: null,
-        startPageToken,
-        resume: { phase: 'files', corpus: 'user', pageToken: 'expired-long-ago' },
-        counts: {},
-      },
-      pending: null,
-      backoff: null,
-      channel: null,
-      parked: null,
-      lastSync: null,
-      updatedAt: now,
-    };
-    await world.send('state', 'conn_token', leftMidWalk);
     await world.emulator.admin.resetCounters();
 
     await world.startWorker({ GDRIVE_PAGE_SIZE: '10' });
     await world.waitForSyncs('conn_restart', 1);
-    await world.waitForSyncs('conn_token', 1);
     await world.emulator.admin.setLatency('drive.files.list', 0);
     const truth = await userSees(world, ada.accessToken);
     expectExactMirror(world.records('conn_restart'), truth);
 
-    // The refused token restarted My Drive's walk in the same sync, from the same start
-    // token: no new start token was taken (conn_restart had its own already), no error.
-    const counters = await world.emulator.admin.counters();
-    expect(counters['drive.changes.getStartPageToken'] ?? 0).toBe(0);
-    const done = world.records('conn_token').find((r) => r.resource_type === 'sync_checkpoint');
+    // The connection left mid-walk at a refused token (see beforeAll) finished the same sync
+    // from the same start token: My Drive's walk restarted, no new start token, no error.
+    await world.waitForSyncs('conn_token', 1);
+    const tokenRecords = world.records('conn_token');
+    const done = tokenRecords.find((r) => r.resource_type === 'sync_checkpoint');
     expect(done?.sync.sync_id).toBe('sync-old');
+    expect(
+      new Set(tokenRecords.filter((r) => r.resource_type !== 'sync_checkpoint').map((r) => r.sync.cursor)),
+    ).toEqual(new Set([tokenStart]));
     expect(world.errors().filter((e) => e.integration_connection_id === 'conn_token')).toEqual([]);
-    // The drives were listed by the older worker, before its walk: all else is held to the truth.
-    expectExactMirror(world.records('conn_token'), { ...truth, driveIds: [] });
+    // Held to the truth once an incremental run brought it up to the edits made since; the
+    // drives were listed by the older worker, before its walk.
+    await world.trigger('conn_token', 'incremental');
+    await world.waitForSyncs('conn_token', 2);
+    expectExactMirror(world.records('conn_token'), {
+      ...(await userSees(world, ada.accessToken)),
+      driveIds: [],
+    });
   });
 });

@@ -107,10 +107,21 @@ export class WorkerWorld {
     return worker;
   }
 
-  async send(topic: 'trigger' | 'webhook' | 'state', connectionId: string, value: unknown): Promise<void> {
+  async send(
+    topic: 'trigger' | 'webhook' | 'state',
+    connectionId: string,
+    value: unknown,
+    headers?: Record<string, string>,
+  ): Promise<void> {
     await this.producer.send({
       topic: this.topics[topic],
-      messages: [{ key: connectionId, value: typeof value === 'string' ? value : JSON.stringify(value) }],
+      messages: [
+        {
+          key: connectionId,
+          value: typeof value === 'string' ? value : JSON.stringify(value),
+          ...(headers ? { headers } : {}),
+        },
+      ],
     });
   }
 
