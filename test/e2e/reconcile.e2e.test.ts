@@ -1,8 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectionCheckpoint } from '../../src/contract/checkpoint.js';
 import type { UserCredentials } from '../../src/emulator/admin-client.js';
-import { FOLDER_MIME } from '../support/drive-truth.js';
-import { expectExactMirror, userSees, withinDrives } from '../support/exact-mirror.js';
+import { expectRecordsMatchDrive, FOLDER_MIME, visibleTo, withinDrives } from '../support/drive-truth.js';
 import { WorkerWorld } from '../support/worker-world.js';
 
 /**
@@ -10,7 +9,7 @@ import { WorkerWorld } from '../support/worker-world.js';
  * when the listing shifts under it (live, and across a restart from a checkpointed
  * position), changes to a folder reach every item below it, options persist and widen by
  * backfill, a resume token Drive refuses restarts only its corpus. Every check is the
- * strict oracle (test/support/exact-mirror.ts): ids, kinds and each item's permission ids.
+ * oracle (test/support/drive-truth.ts): ids, kinds and each item's permission ids.
  */
 
 type Checkpointed = Pick<ConnectionCheckpoint, 'connectionId'> & {
@@ -196,9 +195,9 @@ describe('an exact mirror under edits (embedded broker, Drive emulator)', () => 
     await editBeforeThePosition('walk');
     await world.waitForSyncs('conn_walk', 1);
     await world.emulator.admin.setLatency('drive.files.list', 0);
-    const truth = await userSees(world, ada.accessToken);
-    expect(truth.items.some((i) => i.id === sharedOutOfDrive)).toBe(true);
-    expectExactMirror(world.records('conn_walk'), truth);
+    const truth = await visibleTo(world, ada.accessToken);
+    expect(truth.files.some((f) => f.id === sharedOutOfDrive)).toBe(true);
+    expectRecordsMatchDrive(world.records('conn_walk'), truth);
   });
 
   it('a folder shared, re-roled, link-shared, unshared, moved, trashed and restored: every item below follows', async () => {
@@ -208,16 +207,16 @@ describe('an exact mirror under edits (embedded broker, Drive emulator)', () => 
     for (const n of [1, 2]) await createFile(`nested-${n}`, nested);
     await world.trigger('conn_folders', 'full_sync');
     await world.waitForSyncs('conn_folders', 1);
-    expectExactMirror(world.records('conn_folders'), await userSees(world, ada.accessToken));
+    expectRecordsMatchDrive(world.records('conn_folders'), await visibleTo(world, ada.accessToken));
 
     const { drive, auth } = api();
     let syncs = 1;
     const syncAndCheck = async (what: string) => {
       await world.trigger('conn_folders', 'incremental');
       await world.waitForSyncs('conn_folders', ++syncs);
-      const truth = await userSees(world, ada.accessToken);
+      const truth = await visibleTo(world, ada.accessToken);
       try {
-        expectExactMirror(world.records('conn_folders'), truth);
+        expectRecordsMatchDrive(world.records('conn_folders'), truth);
       } catch (error) {
         throw new Error(`after ${what}: ${(error as Error).message}`);
       }
@@ -259,19 +258,19 @@ describe('an exact mirror under edits (embedded broker, Drive emulator)', () => 
   });
 
   it('options persist, a widened scope is backfilled (only the new drive walked), a narrowed one deleted', async () => {
-    const drives = (await userSees(world, ada.accessToken)).driveIds;
+    const drives = (await visibleTo(world, ada.accessToken)).driveIds;
     const [one, two] = [...drives].sort();
     if (!one || !two) throw new Error('two shared drives expected');
     const records = () => world.records('conn_scope');
     await world.trigger('conn_scope', 'full_sync', { options: { drive_ids: [one] } });
     await world.waitForSyncs('conn_scope', 1);
-    expectExactMirror(records(), withinDrives(await userSees(world, ada.accessToken), [one]));
+    expectRecordsMatchDrive(records(), withinDrives(await visibleTo(world, ada.accessToken), [one]));
 
     // A bare poll keeps the saved drive_ids: nothing of My Drive or the other drive arrives.
     await createFile('my drive edit');
     await world.trigger('conn_scope', 'poll');
     await world.waitForSyncs('conn_scope', 2);
-    expectExactMirror(records(), withinDrives(await userSees(world, ada.accessToken), [one]));
+    expectRecordsMatchDrive(records(), withinDrives(await visibleTo(world, ada.accessToken), [one]));
 
     // Widened: the new drive alone is walked, from the connection's cursor.
     await world.emulator.admin.resetCounters();
@@ -287,12 +286,12 @@ describe('an exact mirror under edits (embedded broker, Drive emulator)', () => 
     expect([...itemDrives]).toEqual([two]);
     expect(backfill.find((r) => r.resource_type === 'sync_checkpoint')?.data.mode).toBe('full');
     expect((await world.emulator.admin.counters())['drive.changes.getStartPageToken'] ?? 0).toBe(0);
-    expectExactMirror(records(), withinDrives(await userSees(world, ada.accessToken), [one, two]));
+    expectRecordsMatchDrive(records(), withinDrives(await visibleTo(world, ada.accessToken), [one, two]));
 
     // Narrowed: the first drive's items get deletes.
     await world.trigger('conn_scope', 'poll', { options: { drive_ids: [two] } });
     await world.waitForSyncs('conn_scope', 4);
-    expectExactMirror(records(), withinDrives(await userSees(world, ada.accessToken), [two]));
+    expectRecordsMatchDrive(records(), withinDrives(await visibleTo(world, ada.accessToken), [two]));
   });
 
   it('a worker stopped mid-walk, edits before its position, a new worker resuming from the checkpoint: nothing lost; and a resume token Drive no longer accepts restarts that corpus only', async () => {
@@ -311,8 +310,8 @@ describe('an exact mirror under edits (embedded broker, Drive emulator)', () => 
     await world.startWorker({ GDRIVE_PAGE_SIZE: '10' });
     await world.waitForSyncs('conn_restart', 1);
     await world.emulator.admin.setLatency('drive.files.list', 0);
-    const truth = await userSees(world, ada.accessToken);
-    expectExactMirror(world.records('conn_restart'), truth);
+    const truth = await visibleTo(world, ada.accessToken);
+    expectRecordsMatchDrive(world.records('conn_restart'), truth);
 
     // The connection left mid-walk at a refused token (see beforeAll) finished the same sync
     // from the same start token: My Drive's walk restarted, no new start token, no error.
@@ -328,8 +327,8 @@ describe('an exact mirror under edits (embedded broker, Drive emulator)', () => 
     // drives were listed by the older worker, before its walk.
     await world.trigger('conn_token', 'incremental');
     await world.waitForSyncs('conn_token', 2);
-    expectExactMirror(world.records('conn_token'), {
-      ...(await userSees(world, ada.accessToken)),
+    expectRecordsMatchDrive(world.records('conn_token'), {
+      ...(await visibleTo(world, ada.accessToken)),
       driveIds: [],
     });
   });

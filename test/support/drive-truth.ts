@@ -9,6 +9,8 @@ export interface VisibleItem {
   readonly id: string;
   readonly mimeType: string;
   readonly trashed: boolean;
+  /** The shared drive holding the item; null in My Drive (or shared with the user). */
+  readonly driveId: string | null;
   readonly permissionIds: readonly string[];
 }
 
@@ -30,7 +32,7 @@ export async function visibleTo(world: WorkerWorld, accessToken: string): Promis
         includeItemsFromAllDrives: true,
         supportsAllDrives: true,
         pageSize: 1000,
-        fields: 'nextPageToken,files(id,mimeType,trashed,permissionIds)',
+        fields: 'nextPageToken,files(id,mimeType,trashed,driveId,permissionIds)',
         ...(pageToken ? { pageToken } : {}),
       },
       auth,
@@ -40,6 +42,7 @@ export async function visibleTo(world: WorkerWorld, accessToken: string): Promis
         id: f.id as string,
         mimeType: f.mimeType as string,
         trashed: f.trashed === true,
+        driveId: f.driveId ?? null,
         permissionIds: f.permissionIds ?? [],
       });
     }
@@ -47,6 +50,15 @@ export async function visibleTo(world: WorkerWorld, accessToken: string): Promis
   } while (pageToken);
   const drives = await drive.drives.list({ pageSize: 100, fields: 'drives(id)' }, auth);
   return { files, driveIds: (drives.data.drives ?? []).map((d) => d.id as string) };
+}
+
+/** The truth limited to a connection's `drive_ids` (null: everything). */
+export function withinDrives(truth: DriveTruth, driveIds: readonly string[] | null): DriveTruth {
+  if (driveIds === null) return truth;
+  return {
+    files: truth.files.filter((f) => f.driveId !== null && driveIds.includes(f.driveId)),
+    driveIds: truth.driveIds.filter((id) => driveIds.includes(id)),
+  };
 }
 
 /**
