@@ -1,4 +1,4 @@
-import { quoteBounded } from '../contract/bounds.js';
+import { quoteBounded, quoteId } from '../contract/bounds.js';
 import {
   type InboundEnvelope,
   inboundEnvelopeSchema,
@@ -62,12 +62,12 @@ export function interpretInbound(
 }
 
 /**
- * The ids an error record may quote: an id outside the bounds is cut to its first
- * characters and its length (bounds.ts), so the record, its key and its headers stay small
+ * The ids an error record may quote: an id within the id bounds whole (its record still
+ * belongs to its connection), one outside them cut to its first characters and its length, so the record, its key and its headers stay small
  * and still point at the message.
  */
 function readableIds(envelope: InboundEnvelope): InboundEnvelope {
-  const quote = (v: string | undefined) => (v === undefined || v === '' ? undefined : quoteBounded(v));
+  const quote = (v: string | undefined) => (v === undefined || v === '' ? undefined : quoteId(v));
   return {
     message_id: quote(envelope.message_id),
     customer_id: quote(envelope.customer_id),

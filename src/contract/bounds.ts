@@ -52,15 +52,22 @@ export function boundedText(max: number) {
 const QUOTE_LENGTH = 64;
 
 /**
- * An inbound string as an error record, a log line or a key may quote it: whole when it is
- * short and printable, else its first characters, controls and lone surrogates escaped, and
- * its length — so the record stays small and still says which message it was.
+ * An inbound string as an error record, a log line or a key may quote it: whole when it has
+ * at most `keepUpTo` characters and none of them a control or lone surrogate, else its first
+ * 64 characters, those escaped, and its length — so the record stays small and still says
+ * which message it was.
  */
-export function quoteBounded(value: string, max = QUOTE_LENGTH): string {
-  const printable = !controlOrLoneSurrogate.test(value.length > max ? value.slice(0, max) : value);
-  if (value.length <= max && printable) return value;
-  const head = Array.from(value.slice(0, max), (char) =>
+export function quoteBounded(value: string, keepUpTo = QUOTE_LENGTH): string {
+  const head = value.slice(0, Math.max(keepUpTo, QUOTE_LENGTH));
+  if (value.length <= keepUpTo && !controlOrLoneSurrogate.test(head)) return value;
+  const cut = Math.min(keepUpTo, QUOTE_LENGTH);
+  const escaped = Array.from(value.slice(0, cut), (char) =>
     controlOrLoneSurrogate.test(char) ? `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}` : char,
   ).join('');
-  return `${head}…(${value.length} chars)`;
+  return `${escaped}…(${value.length} chars)`;
+}
+
+/** An inbound id as an error record quotes it: whole within the id bounds, else cut with its length. */
+export function quoteId(value: string): string {
+  return quoteBounded(value, MAX_ID_LENGTH);
 }

@@ -165,6 +165,12 @@ describe('inbound bounds', () => {
     expect(result.problem.length).toBeLessThan(1200);
   });
 
+  it('quotes an id within the bounds whole, so the error record stays with its connection', () => {
+    const id = `conn_${'x'.repeat(200)}`;
+    const result = invalid('trig', { ...trigger, integration_connection_id: id, trigger_type: 'nope' });
+    expect(result.envelope.integration_connection_id).toBe(id);
+  });
+
   it('escapes controls and lone surrogates it quotes', () => {
     const result = invalid('trig', { ...trigger, integration_connection_id: 'a\u0001b\ud800' });
     expect(result.envelope.integration_connection_id).toBe('a\\u0001b\\ud800…(4 chars)');
