@@ -24,9 +24,10 @@ import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { startApacheKafka } from '../src/embedded/apache-kafka.js';
 import type { CorpusRequest, GeneratedCorpusSummary } from '../src/emulator/admin-client.js';
+import { Murmur2Partitioner } from '../src/io/kafka/murmur2-partitioner.js';
 import { type TopicRole, topicConfigsFor } from '../src/io/kafka/topic-layout.js';
 import { quietKnownWarnings } from '../src/quiet-warnings.js';
 import { drainQuota, latencyDescription, setBenchLatency } from './support/emulator-load.js';
@@ -476,7 +477,7 @@ export async function runWorkerBenchmark(options: {
     brokers: kafka.bootstrapServers,
     logLevel: logLevel.NOTHING,
   });
-  const producer = client.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = client.producer({ createPartitioner: Murmur2Partitioner });
   await producer.connect();
   const bench: Bench = { brokers: kafka.bootstrapServers, emulator, follower, producer };
 

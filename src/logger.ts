@@ -1,55 +1,9 @@
 import pino, { type Logger } from 'pino';
 import pinoPretty from 'pino-pretty';
+import { loggableText, toLoggable } from './loggable.js';
 
+export { scrubSecrets } from './loggable.js';
 export type { Logger };
-
-/**
- * Keys whose values are secrets wherever they sit in a logged object. pino's redaction
- * works on paths, so each key is listed at the depths our objects reach (request
- * options, error causes, webhook messages' headers…).
- */
-const secretKeys = [
-  'access_token',
-  'accessToken',
-  'refresh_token',
-  'refreshToken',
-  'client_secret',
-  'clientSecret',
-  'id_token',
-  'authorization',
-  'Authorization',
-  'x-goog-channel-token',
-  'X-Goog-Channel-Token',
-  'channelToken',
-  'token',
-  'password',
-  'tokenSecret',
-  'secret',
-];
-const MAX_DEPTH = 4;
-
-function redactionPaths(): string[] {
-  const paths: string[] = [];
-  for (const key of secretKeys) {
-    const segment = /^[A-Za-z_$][\w$]*$/.test(key) ? key : `["${key}"]`;
-    let prefix = '';
-    for (let depth = 0; depth <= MAX_DEPTH; depth++) {
-      paths.push(prefix === '' ? segment : `${prefix}${segment.startsWith('[') ? '' : '.'}${segment}`);
-      prefix = prefix === '' ? '*' : `${prefix}.*`;
-    }
-  }
-  return paths;
-}
-
-/** Bearer credentials, Google access tokens (ya29.…) and JWT-shaped strings inside free text. */
-const secretInText =
-  /(Bearer\s+)[A-Za-z0-9._~+/-]+=*|ya29\.[A-Za-z0-9._-]+|eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+/g;
-
-export function scrubSecrets(text: string): string {
-  return text.replace(secretInText, (_match, bearer: string | undefined) =>
-    bearer ? `${bearer}[REDACTED]` : '[REDACTED]',
-  );
-}
 
 export interface LoggerOptions {
   readonly level: string;
@@ -63,25 +17,50 @@ export function createLogger(options: LoggerOptions): Logger {
   const pinoOptions: pino.LoggerOptions = {
     name: options.name ?? 'gdrive-worker',
     level: options.level,
-    redact: { paths: redactionPaths(), censor: '[REDACTED]' },
-    serializers: {
-      err: (err: unknown) => {
-        const serialized = pino.stdSerializers.err(err as Error);
-        return {
-          ...serialized,
-          message: scrubSecrets(String(serialized.message ?? '')),
-          stack: serialized.stack ? scrubSecrets(serialized.stack) : undefined,
-        };
-      },
+    // No pino `redact`: its wildcard paths throw on Buffers and stop at the depths they
+    // list. Every logged object and every child's bindings go through `toLoggable`
+    // instead, which redacts secret keys at any depth and never throws (loggable.ts). The
+    // bindings formatter only sees the root's; children's go through `child` below.
+    formatters: {
+      bindings: (bindings) => toLoggable(bindings),
+      log: (object) => toLoggable(object),
     },
     hooks: {
-      // Free-text arguments cannot be redacted by path; scrub them instead.
+      // Free-text arguments cannot be redacted by key; scrub (and bound) them instead.
       logMethod(args, method) {
-        const scrubbed = args.map((arg: unknown) => (typeof arg === 'string' ? scrubSecrets(arg) : arg));
+        const scrubbed = args.map((arg: unknown) => (typeof arg === 'string' ? loggableText(arg) : arg));
         method.apply(this, scrubbed as Parameters<typeof method>);
       },
     },
   };
+  return withLoggableChildBindings(rootLogger(options, pinoOptions));
+}
+
+type ChildFn = (this: Logger, bindings: pino.Bindings, options?: pino.ChildLoggerOptions) => Logger;
+
+/**
+ * pino applies the bindings formatter to the root logger only and stringifies a child's
+ * bindings as given, so a Buffer, a cycle or a throwing getter there would reach the line
+ * (or throw from `child`). A child is created with `Object.create(parent)`, so replacing
+ * `child` on the root covers every descendant.
+ */
+function withLoggableChildBindings(logger: Logger): Logger {
+  const inherited = (Object.getPrototypeOf(logger) as { child: ChildFn }).child;
+  Object.defineProperty(logger, 'child', {
+    configurable: true,
+    writable: true,
+    value: function loggableChild(
+      this: Logger,
+      bindings: pino.Bindings,
+      childOptions?: pino.ChildLoggerOptions,
+    ) {
+      return inherited.call(this, toLoggable(bindings), childOptions);
+    },
+  });
+  return logger;
+}
+
+function rootLogger(options: LoggerOptions, pinoOptions: pino.LoggerOptions): Logger {
   if (options.format === 'pretty') {
     return pino(
       pinoOptions,

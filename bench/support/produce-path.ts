@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
-import { CompressionTypes, type Message, Partitioners } from 'kafkajs';
+import { CompressionTypes, type Message } from 'kafkajs';
 import type { Config } from '../../src/config.js';
 import { createKafka } from '../../src/io/kafka/kafka-client.js';
 import { createMessageSink, type OutboundMessage } from '../../src/io/kafka/message-sink.js';
+import { Murmur2Partitioner } from '../../src/io/kafka/murmur2-partitioner.js';
 import { createLogger } from '../../src/logger.js';
 
 /**
@@ -64,7 +65,7 @@ export async function runProduceBench(options: {
   // Both idempotent, as the worker runs in production, so the ratio compares like with like.
   const sink = await createMessageSink(kafka, { idempotent: true });
   const producer = kafka.producer({
-    createPartitioner: Partitioners.DefaultPartitioner,
+    createPartitioner: Murmur2Partitioner,
     idempotent: true,
     maxInFlightRequests: 1,
     allowAutoTopicCreation: false,

@@ -1,3 +1,4 @@
+import { quoteBounded, quoteId } from '../contract/bounds.js';
 import {
   type InboundEnvelope,
   inboundEnvelopeSchema,
@@ -49,33 +50,58 @@ export function interpretInbound(
     const parsed = triggerMessageSchema.safeParse(json);
     return parsed.success
       ? { kind: 'trigger', message: parsed.data }
-      : { kind: 'invalid', envelope, problem: describeIssues(parsed.error.issues) };
+      : { kind: 'invalid', envelope, problem: describeIssues(parsed.error.issues, json) };
   }
   if (topic === topics.webhook) {
     const parsed = webhookMessageSchema.safeParse(json);
     return parsed.success
       ? { kind: 'webhook', message: parsed.data }
-      : { kind: 'invalid', envelope, problem: describeIssues(parsed.error.issues) };
+      : { kind: 'invalid', envelope, problem: describeIssues(parsed.error.issues, json) };
   }
-  return { kind: 'invalid', envelope, problem: `unexpected topic ${topic}` };
+  return { kind: 'invalid', envelope, problem: `unexpected topic ${quoteBounded(topic)}` };
 }
 
-/** Keeps ids that are plausible to echo into an error record (bounded, no control characters). */
+/**
+ * The ids an error record may quote: an id within the id bounds whole (its record still
+ * belongs to its connection), one outside them cut to its first characters and its length, so the record, its key and its headers stay small
+ * and still point at the message.
+ */
 function readableIds(envelope: InboundEnvelope): InboundEnvelope {
-  const keep = (v: string | undefined) =>
-    v !== undefined && v.length <= 256 && !/[\p{Cc}]/u.test(v) ? v : undefined;
+  const quote = (v: string | undefined) => (v === undefined || v === '' ? undefined : quoteId(v));
   return {
-    message_id: keep(envelope.message_id),
-    customer_id: keep(envelope.customer_id),
-    integration_id: keep(envelope.integration_id),
-    integration_connection_id: keep(envelope.integration_connection_id),
+    message_id: quote(envelope.message_id),
+    customer_id: quote(envelope.customer_id),
+    integration_id: quote(envelope.integration_id),
+    integration_connection_id: quote(envelope.integration_connection_id),
   };
 }
 
-/** Names the fields at fault without echoing their values (a value may be a token). */
-function describeIssues(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): string {
+/** How large the offending value is, so a bound's error says by how much it was missed. */
+function sizeAt(json: unknown, path: readonly PropertyKey[]): string {
+  let value: unknown = json;
+  for (const segment of path) {
+    if (value === null || typeof value !== 'object') return '';
+    value = (value as Record<PropertyKey, unknown>)[segment];
+  }
+  if (typeof value === 'string') return ` (${value.length} chars)`;
+  if (Array.isArray(value)) return ` (${value.length} items)`;
+  if (value !== null && typeof value === 'object') return ` (${Object.keys(value).length} keys)`;
+  return '';
+}
+
+/**
+ * Names the fields at fault without echoing their values (a value may be a token); field
+ * names come from the message too, so each is quoted within bounds.
+ */
+function describeIssues(
+  issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>,
+  json: unknown,
+): string {
   return issues
     .slice(0, 5)
-    .map((issue) => `${issue.path.map(String).join('.') || 'value'}: ${issue.message}`)
+    .map((issue) => {
+      const field = issue.path.map((segment) => quoteBounded(String(segment), 32)).join('.') || 'value';
+      return `${field}: ${quoteBounded(issue.message, 200)}${sizeAt(json, issue.path)}`;
+    })
     .join('; ');
 }

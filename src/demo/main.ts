@@ -6,12 +6,13 @@
  * resource type and where to look next.
  */
 import { google } from 'googleapis';
-import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { Kafka, logLevel } from 'kafkajs';
 import { recordLine } from '../cli/record-line.js';
 import { loadConfig } from '../config.js';
 import { type OutboundRecord, outboundRecordSchema } from '../contract/records.js';
 import { startApacheKafka } from '../embedded/apache-kafka.js';
 import { startDriveEmulator } from '../emulator/index.js';
+import { Murmur2Partitioner } from '../io/kafka/murmur2-partitioner.js';
 import { type TopicRole, topicConfigsFor } from '../io/kafka/topic-layout.js';
 import { createLogger } from '../logger.js';
 import { quietKnownWarnings } from '../quiet-warnings.js';
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
     brokers: kafka.bootstrapServers,
     logLevel: logLevel.NOTHING,
   });
-  const producer = client.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+  const producer = client.producer({ createPartitioner: Murmur2Partitioner });
   await producer.connect();
   const records: OutboundRecord[] = [];
   const reader = client.consumer({ groupId: `demo-reader-${Date.now()}`, maxWaitTimeInMs: 100 });

@@ -7,6 +7,7 @@ import Fastify, {
 } from 'fastify';
 import type { ConnectionInspector, ReadinessCheck } from '../actors/inspection.js';
 import type { Config } from '../config.js';
+import { MAX_ID_LENGTH } from '../contract/bounds.js';
 import type { MessageSink } from '../io/kafka/message-sink.js';
 import type { Logger } from '../logger.js';
 import { requireToken } from './auth.js';
@@ -60,6 +61,9 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<HttpApp> {
     logController: new LogController({ disableRequestLogging: true }),
     // While closing, new requests get 503 so the load balancer moves on.
     return503OnClosing: true,
+    // Fastify's default (100) would answer 414 for connection ids the Kafka side accepts:
+    // room for the longest id, every character percent-encoded; the schema judges the rest.
+    maxParamLength: 3 * MAX_ID_LENGTH,
   });
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;

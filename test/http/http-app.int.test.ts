@@ -353,6 +353,33 @@ describe('webhook ingress', () => {
     expect(fixture.sink.sent).toEqual([]);
   });
 
+  it('refuses, with 400 and no produce, the ids and headers the webhook topic would refuse', async () => {
+    fixture = await httpFixture({ env: { HTTP_WEBHOOK_INGRESS: 'true' } });
+    const refused: Array<[string, Record<string, string>]> = [
+      [`/webhooks/google-drive/${'c'.repeat(257)}`, googleHeaders],
+      ['/webhooks/google-drive/.', googleHeaders],
+      ['/webhooks/google-drive/%2E%2E', googleHeaders],
+      ['/webhooks/google-drive/conn%C3%A9', googleHeaders],
+      ['/webhooks/google-drive/conn_abc?customer_id=c%00', googleHeaders],
+      [`/webhooks/google-drive/conn_abc?customer_id=${'c'.repeat(257)}`, googleHeaders],
+      ['/webhooks/google-drive/conn_abc', { ...googleHeaders, 'x-goog-resource-uri': 'u'.repeat(4097) }],
+      ['/webhooks/google-drive/conn_abc', { ...googleHeaders, [`x-goog-${'n'.repeat(60)}`]: 'v' }],
+    ];
+    for (const [url, headers] of refused) {
+      const answer = await fixture.app.inject({ method: 'POST', url, headers });
+      // `%2E%2E` never reaches the route (the router answers 404); refused either way.
+      expect([400, 404], url.slice(0, 80)).toContain(answer.statusCode);
+      expect(answer.body.length).toBeLessThan(2000);
+    }
+    expect(fixture.sink.sent).toEqual([]);
+    const atBound = await fixture.app.inject({
+      method: 'POST',
+      url: `/webhooks/google-drive/${'c'.repeat(255)}~`,
+      headers: googleHeaders,
+    });
+    expect(atBound.statusCode).toBe(200);
+  });
+
   it('answers 503 when Kafka did not take the message, so Google retries, and logs no channel token', async () => {
     fixture = await httpFixture({ env: { HTTP_WEBHOOK_INGRESS: 'true' } });
     fixture.sink.failing = true;

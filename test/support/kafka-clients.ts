@@ -1,4 +1,5 @@
-import { type Consumer, Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { type Consumer, Kafka, logLevel, type Producer } from 'kafkajs';
+import { Murmur2Partitioner } from '../../src/io/kafka/murmur2-partitioner.js';
 import { uniqueName } from '../setup/kafka-broker.global.js';
 import { until } from './until.js';
 
@@ -24,7 +25,7 @@ export class TestKafkaClients {
 
   async producer(): Promise<Producer> {
     const producer = this.kafka.producer({
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: Murmur2Partitioner,
       idempotent: this.options.idempotent,
       ...(this.options.idempotent ? { maxInFlightRequests: 1 } : {}),
     });

@@ -1,5 +1,5 @@
 import { type drive_v3, google } from 'googleapis';
-import { Kafka, logLevel, Partitioners, type Producer } from 'kafkajs';
+import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { ErrorRecord, OutboundRecord } from '../../src/contract/records.js';
 import { type EmbeddedS3, startEmbeddedS3 } from '../../src/embedded/s3-server.js';
@@ -8,6 +8,7 @@ import {
   type RunningDriveEmulator,
   startDriveEmulator,
 } from '../../src/emulator/index.js';
+import { Murmur2Partitioner } from '../../src/io/kafka/murmur2-partitioner.js';
 import { type TopicRole, topicConfigsFor } from '../../src/io/kafka/topic-layout.js';
 import { createLogger } from '../../src/logger.js';
 import { type RunningWorker, startWorker } from '../../src/worker.js';
@@ -53,7 +54,7 @@ export class WorkerWorld {
     const emulator = await startDriveEmulator({ seed, corpus });
     const brokers = control.bootstrapServers;
     const kafka = new Kafka({ clientId: 'e2e-test', brokers, logLevel: logLevel.NOTHING });
-    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    const producer = kafka.producer({ createPartitioner: Murmur2Partitioner });
     await producer.connect();
     const reader = await TopicReader.start(brokers, [topics.records, topics.errors, topics.state]);
     return new WorkerWorld(emulator, topics, uniqueName('group'), reader, producer, kafka, brokers);

@@ -1,10 +1,10 @@
 import { z } from 'zod';
+import { connectionIdSchema } from '../../contract/bounds.js';
 
-/** `:id` / `:connectionId` path parameters: opaque platform ids, bounded so they cannot bloat logs. */
-export const connectionIdSchema = z
-  .string()
-  .min(1)
-  .max(256)
-  .regex(/^[\x21-\x7e]+$/, { message: 'must be printable ASCII without spaces' });
+/**
+ * `:id` / `:connectionId` path parameters: the contract's connection id rule, the same one
+ * the inbound topics apply, so an id one door refuses the other refuses too.
+ */
+export { connectionIdSchema };
 
 export const connectionParamsSchema = z.object({ id: connectionIdSchema });

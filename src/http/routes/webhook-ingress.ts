@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import { type WebhookMessage, webhookMessageSchema } from '../../contract/inbound.js';
+import { opaqueIdSchema, quoteBounded } from '../../contract/bounds.js';
+import { webhookMessageSchema } from '../../contract/inbound.js';
 import type { MessageSink } from '../../io/kafka/message-sink.js';
 import { parseOr400 } from '../validation.js';
 import { connectionIdSchema } from './connection-id.js';
@@ -21,7 +22,7 @@ import { connectionIdSchema } from './connection-id.js';
 export const UNKNOWN_CUSTOMER = 'unknown';
 
 const paramsSchema = z.object({ connectionId: connectionIdSchema });
-const querySchema = z.object({ customer_id: z.string().min(1).max(256).optional() });
+const querySchema = z.object({ customer_id: opaqueIdSchema.optional() });
 const requiredHeadersSchema = z.object({
   'x-goog-channel-id': z.string().min(1, { message: 'X-Goog-Channel-ID is required' }),
   'x-goog-resource-state': z.string().min(1, { message: 'X-Goog-Resource-State is required' }),
@@ -66,7 +67,9 @@ export const webhookIngressRoute: FastifyPluginAsync<WebhookIngressOptions> = as
       if (!name.startsWith('x-goog-') || value === undefined) continue;
       googHeaders[name] = Array.isArray(value) ? value.join(', ') : value;
     }
-    const message: WebhookMessage = webhookMessageSchema.parse({
+    // The same schema the worker applies to the webhook topic: a notification it would
+    // refuse there (a header out of bounds) is refused here, before it costs a produce.
+    const parsed = webhookMessageSchema.safeParse({
       message_id: randomUUID(),
       integration_id: options.integrationId,
       integration_connection_id: params.connectionId,
@@ -74,6 +77,16 @@ export const webhookIngressRoute: FastifyPluginAsync<WebhookIngressOptions> = as
       received_at: now().toISOString(),
       headers: googHeaders,
     });
+    if (!parsed.success) {
+      return reply.code(400).send({
+        error: 'bad_request',
+        issues: parsed.error.issues.slice(0, 5).map((issue) => ({
+          path: issue.path.map((segment) => quoteBounded(String(segment), 32)).join('.'),
+          message: issue.message,
+        })),
+      });
+    }
+    const message = parsed.data;
     const messageNumber = googHeaders['x-goog-message-number'] ?? message.message_id;
     try {
       await options.sink.send([

@@ -1,16 +1,9 @@
-import {
-  CompressionTypes,
-  type Kafka,
-  type Message,
-  Partitioners,
-  type PartitionMetadata,
-  type Producer,
-  type TopicMessages,
-} from 'kafkajs';
+import { CompressionTypes, type Kafka, type Message, type Producer, type TopicMessages } from 'kafkajs';
 import type { ErrorRecord, OutboundRecord } from '../../contract/records.js';
 import { publish } from '../../instrumentation.js';
 import type { Logger } from '../../logger.js';
 import { ClassifiedError, redactSecrets } from '../../machines/classify.js';
+import { Murmur2Partitioner } from './murmur2-partitioner.js';
 
 export interface OutboundMessage {
   readonly topic: string;
@@ -111,23 +104,11 @@ export class KafkaProduceError extends ClassifiedError {
   }
 }
 
-const javaCompatiblePartitioner = Partitioners.DefaultPartitioner();
-
 /**
- * The partition Kafka's standard (Java) partitioner picks for a key: murmur2 of the UTF-8
- * key, made positive, modulo the partition count. The sink produces with exactly this
- * partitioner; the checkpoint table uses it to know where its own writes land.
+ * The partition Kafka's standard (Java) partitioner picks for a key. The sink produces with
+ * exactly this partitioner; the checkpoint table uses it to know where its own writes land.
  */
-export function partitionForKey(key: string, partitionCount: number): number {
-  const partitionMetadata: PartitionMetadata[] = Array.from({ length: partitionCount }, (_, id) => ({
-    partitionErrorCode: 0,
-    partitionId: id,
-    leader: 0,
-    replicas: [0],
-    isr: [0],
-  }));
-  return javaCompatiblePartitioner({ topic: '', partitionMetadata, message: { key, value: null } });
-}
+export { partitionForKey } from './murmur2-partitioner.js';
 
 export interface MessageSinkOptions {
   /** Idempotent producer: on for real clusters, off for the embedded broker (see README). */
@@ -221,8 +202,8 @@ export async function createMessageSink(
   const extraHeaders = options.headers ?? {};
   const producer: Producer = kafka.producer({
     // Java-compatible murmur2, so one connection's messages share a partition with the
-    // platform's producers (CONTRACT.md). Set explicitly: kafkajs warns otherwise.
-    createPartitioner: Partitioners.DefaultPartitioner,
+    // platform's producers (CONTRACT.md); ours, since kafkajs' is quadratic in key length.
+    createPartitioner: Murmur2Partitioner,
     idempotent: options.idempotent,
     // kafkajs serialises an idempotent producer's requests per broker already; one request
     // in flight per connection is what KIP-98 asks of idempotent producers and costs nothing
