@@ -19,7 +19,7 @@ interface StateValue {
   activeSync: {
     mode: string;
     syncId: string;
-    resume: { phase: string; corpus: string | null; pageToken: string | null } | null;
+    resume: { phase: string; corpus: string | null; pageToken: string | null; after?: unknown } | null;
   } | null;
 }
 
@@ -66,7 +66,8 @@ describe('SIGTERM mid full sync', () => {
     const positions = new Set<string>();
     for (const value of world.reader.values<StateValue>(world.topics.state)) {
       const resume = value?.connectionId === 'conn_term' ? value.activeSync?.resume : null;
-      if (resume?.phase === 'files' && resume.pageToken !== null) positions.add(JSON.stringify(resume));
+      const positioned = resume?.pageToken != null || resume?.after != null;
+      if (resume?.phase === 'files' && positioned) positions.add(JSON.stringify(resume));
     }
     return positions.size;
   }
@@ -133,8 +134,12 @@ describe('SIGTERM mid full sync', () => {
     expect([...expected].filter((id) => !synced.has(id))).toEqual([]);
     expect([...synced].filter((id) => !expected.has(id))).toEqual([]);
     expect(new Set(items.map((r) => r.sync.sync_id))).toEqual(new Set([last?.activeSync?.syncId]));
-    // Only the pages after the last checkpointed one are listed again.
-    expect(listedAfterRestart).toBe(Math.ceil(expected.size / PAGE) - pagesDone);
+    // Only the pages after the last checkpointed one are listed again. A keyset page reads
+    // the items of its bound's second again (src/machines/keyset-walk.ts), so each brings at
+    // least PAGE - 1 new items, and the last may come back empty.
+    const wholeWalk = Math.ceil(expected.size / (PAGE - 1)) + 1;
+    expect(listedAfterRestart).toBeGreaterThan(0);
+    expect(listedAfterRestart).toBeLessThanOrEqual(wholeWalk - pagesDone);
   });
 });
 
