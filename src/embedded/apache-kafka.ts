@@ -77,6 +77,12 @@ export interface ApacheKafka {
 /** A failure to install or start the broker, with one line saying what to do. */
 export class EmbeddedKafkaError extends Error {
   override readonly name = 'EmbeddedKafkaError';
+  constructor(message: string, options?: ErrorOptions & { readonly portTaken?: boolean }) {
+    super(message, options);
+    this.portTaken = options?.portTaken ?? false;
+  }
+  /** A node could not listen on its port: another start, with other ports, may succeed. */
+  readonly portTaken: boolean;
 }
 
 function findRepositoryRoot(): string {
@@ -214,15 +220,24 @@ function newClusterId(): string {
   }
 }
 
+/**
+ * A port nothing listens on now, from below Linux's ephemeral range (32768–60999): a port
+ * the kernel hands out for outgoing connections (tests make many) could be taken again
+ * between this check and the broker's bind.
+ */
 async function freePort(): Promise<number> {
-  return await new Promise((resolve, reject) => {
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    const candidate = 20_000 + Math.floor(Math.random() * 12_000);
+    if (await canListen(candidate)) return candidate;
+  }
+  throw new EmbeddedKafkaError('no free port found between 20000 and 32000 on 127.0.0.1');
+}
+
+async function canListen(port: number): Promise<boolean> {
+  return await new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
 }
 
@@ -296,6 +311,7 @@ function startFailure(node: NodeSpec, how: string, log: string): EmbeddedKafkaEr
     return new EmbeddedKafkaError(
       `embedded Kafka node ${node.id}: port ${port} is already in use ` +
         '(a broker left running? `pkill -f kafka.Kafka`), then retry',
+      { portTaken: true },
     );
   }
   return new EmbeddedKafkaError(
@@ -368,6 +384,19 @@ async function waitUntilServing(options: {
  * jars first if they are missing. Every node is killed if this process exits.
  */
 export async function startApacheKafka(options: ApacheKafkaOptions = {}): Promise<ApacheKafka> {
+  // Ports chosen here can still be taken before the JVM binds them: a fresh start on fresh
+  // ports (and a fresh temporary folder) then. Ports or a folder the caller chose are kept.
+  const mayRetry = options.ports === undefined && options.dataDir === undefined;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startApacheKafkaOnce(options);
+    } catch (error) {
+      if (!(mayRetry && attempt < 3 && error instanceof EmbeddedKafkaError && error.portTaken)) throw error;
+    }
+  }
+}
+
+async function startApacheKafkaOnce(options: ApacheKafkaOptions): Promise<ApacheKafka> {
   const size = z
     .number()
     .int()
