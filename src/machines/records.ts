@@ -299,6 +299,26 @@ export interface ErrorRecordInput {
   readonly occasion: string | null;
 }
 
+/** The contract's shapes of an error's source, resource and attempt, shared by its id and body. */
+function errorSourceOf(input: ErrorRecordInput): ErrorRecord['source'] {
+  return input.source
+    ? {
+        topic: input.source.topic,
+        partition: input.source.partition,
+        offset: input.source.offset,
+        message_id: input.source.messageId,
+      }
+    : null;
+}
+
+function errorResourceOf(input: ErrorRecordInput): ErrorRecord['resource'] {
+  return input.resource ? { type: input.resource.type, id: input.resource.id } : null;
+}
+
+function errorAttemptOf(input: ErrorRecordInput): number {
+  return Math.max(1, Math.floor(input.attempt));
+}
+
 /**
  * An error record's `message_id`: derived, like records', from what identifies the failure —
  * connection, classification and code, resource, source message, occasion and attempt — and
@@ -309,17 +329,10 @@ export function errorMessageId(input: ErrorRecordInput): string {
   const identity = canonicalJson({
     classification: input.failure.classification,
     code: input.failure.code,
-    resource: input.resource ? { type: input.resource.type, id: input.resource.id } : null,
-    source: input.source
-      ? {
-          topic: input.source.topic,
-          partition: input.source.partition,
-          offset: input.source.offset,
-          message_id: input.source.messageId,
-        }
-      : null,
+    resource: errorResourceOf(input),
+    source: errorSourceOf(input),
     occasion: input.occasion,
-    attempt: Math.max(1, Math.floor(input.attempt)),
+    attempt: errorAttemptOf(input),
   });
   return messageIdFor(`${input.integrationId}:${input.connectionId ?? '-'}:error`, sha256Of(identity));
 }
@@ -338,16 +351,9 @@ export function buildErrorRecord(input: ErrorRecordInput): ErrorRecord {
       retryable: input.failure.retryable,
       http_status: input.failure.httpStatus,
     },
-    source: input.source
-      ? {
-          topic: input.source.topic,
-          partition: input.source.partition,
-          offset: input.source.offset,
-          message_id: input.source.messageId,
-        }
-      : null,
-    resource: input.resource ? { type: input.resource.type, id: input.resource.id } : null,
-    attempt: Math.max(1, Math.floor(input.attempt)),
+    source: errorSourceOf(input),
+    resource: errorResourceOf(input),
+    attempt: errorAttemptOf(input),
     occurred_at: input.occurredAt.toISOString(),
   };
   return { message_id: errorMessageId(input), ...body };

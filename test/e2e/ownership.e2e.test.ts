@@ -5,31 +5,14 @@ import { partitionForKey } from '../../src/io/kafka/message-sink.js';
 import type { RunningWorker } from '../../src/worker.js';
 import { expectRecordsMatchDrive, visibleTo } from '../support/drive-truth.js';
 import { until } from '../support/until.js';
-import { PARTITIONS, WorkerWorld } from '../support/worker-world.js';
+import { connectionsPerPartition, PARTITIONS, QUICK_GROUP, WorkerWorld } from '../support/worker-world.js';
 
 /** Short group timings so rebalances take seconds (see rebalance.e2e.test.ts). */
-const FAST_GROUP = {
-  GDRIVE_PAGE_SIZE: '20',
-  KAFKA_CONSUMER_SESSION_TIMEOUT_MS: '6000',
-  KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: '1000',
-  KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS: '10000',
-};
-
-/** Two connection ids per partition, so every member that holds a partition holds connections. */
-function connectionIds(perPartition: number): string[] {
-  const byPartition = new Map<number, string[]>();
-  for (let i = 0; [...byPartition.values()].flat().length < PARTITIONS * perPartition; i++) {
-    const id = `conn_own_${i}`;
-    const list = byPartition.get(partitionForKey(id, PARTITIONS)) ?? [];
-    if (list.length < perPartition) list.push(id);
-    byPartition.set(partitionForKey(id, PARTITIONS), list);
-  }
-  return [...byPartition.values()].flat().sort();
-}
+const FAST_GROUP = { GDRIVE_PAGE_SIZE: '20', ...QUICK_GROUP };
 
 describe('one owner per connection, scaled out', () => {
   let world: WorkerWorld;
-  const connections = connectionIds(2);
+  const connections = connectionsPerPartition('conn_own_', 2).sort();
   const tokens = new Map<string, string>();
 
   beforeAll(async () => {

@@ -1,40 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ConnectionCheckpoint } from '../../src/contract/checkpoint.js';
-import { partitionForKey } from '../../src/io/kafka/message-sink.js';
 import type { RunningWorker } from '../../src/worker.js';
 import { expectRecordsMatchDrive, visibleTo } from '../support/drive-truth.js';
 import { until } from '../support/until.js';
-import { PARTITIONS, WorkerWorld } from '../support/worker-world.js';
+import { connectionsPerPartition, QUICK_GROUP, WorkerWorld } from '../support/worker-world.js';
 
 const PAGE = 20;
 
-/**
- * The mock broker holds a rebalance open for the group's session timeout minus 1 s, and
- * members hear of one at their next heartbeat: short values keep the handover to seconds.
- */
-const FAST_GROUP = {
-  GDRIVE_PAGE_SIZE: String(PAGE),
-  // Short enough for the mock broker's rebalance wait (session timeout − 1 s), long enough
-  // that a busy 2-core CI machine does not miss heartbeats and churn the group.
-  KAFKA_CONSUMER_SESSION_TIMEOUT_MS: '6000',
-  KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: '1000',
-  KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS: '10000',
-};
-
-/** One connection id per trigger partition, so two workers of one group each own some. */
-function connectionIdsCoveringPartitions(): string[] {
-  const byPartition = new Map<number, string>();
-  for (let i = 0; byPartition.size < PARTITIONS; i++) {
-    const id = `conn_split_${i}`;
-    const partition = partitionForKey(id, PARTITIONS);
-    if (!byPartition.has(partition)) byPartition.set(partition, id);
-  }
-  return [...byPartition.entries()].sort(([a], [b]) => a - b).map(([, id]) => id);
-}
+const FAST_GROUP = { GDRIVE_PAGE_SIZE: String(PAGE), ...QUICK_GROUP };
 
 describe('two workers in one consumer group', () => {
   let world: WorkerWorld;
-  const connections = connectionIdsCoveringPartitions();
+  const connections = connectionsPerPartition('conn_split_');
   const tokens = new Map<string, string>();
 
   beforeAll(async () => {

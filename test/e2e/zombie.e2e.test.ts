@@ -6,25 +6,10 @@ import { expectRecordsMatchDrive, visibleTo } from '../support/drive-truth.js';
 import { type SpawnedWorker, spawnWorker } from '../support/spawned-worker.js';
 import type { LandedMessage } from '../support/topic-reader.js';
 import { until } from '../support/until.js';
-import { PARTITIONS, WorkerWorld } from '../support/worker-world.js';
+import { connectionsPerPartition, PARTITIONS, QUICK_GROUP, WorkerWorld } from '../support/worker-world.js';
 
 const PAGE = 20;
-const FAST_GROUP = {
-  GDRIVE_PAGE_SIZE: String(PAGE),
-  KAFKA_CONSUMER_SESSION_TIMEOUT_MS: '6000',
-  KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: '1000',
-  KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS: '10000',
-};
-
-function oneConnectionPerPartition(): string[] {
-  const byPartition = new Map<number, string>();
-  for (let i = 0; byPartition.size < PARTITIONS; i++) {
-    const id = `conn_zombie_${i}`;
-    const partition = partitionForKey(id, PARTITIONS);
-    if (!byPartition.has(partition)) byPartition.set(partition, id);
-  }
-  return [...byPartition.values()].sort();
-}
+const FAST_GROUP = { GDRIVE_PAGE_SIZE: String(PAGE), ...QUICK_GROUP };
 
 /**
  * A worker process frozen with SIGSTOP mid-page past its session timeout while another
@@ -35,7 +20,7 @@ function oneConnectionPerPartition(): string[] {
 describe('a worker frozen past its session timeout (SIGSTOP), then resumed', () => {
   let world: WorkerWorld;
   let zombie: SpawnedWorker | undefined;
-  const connections = oneConnectionPerPartition();
+  const connections = connectionsPerPartition('conn_zombie_').sort();
   const tokens = new Map<string, string>();
 
   beforeAll(async () => {

@@ -8,6 +8,7 @@ import {
   type RunningDriveEmulator,
   startDriveEmulator,
 } from '../../src/emulator/index.js';
+import { partitionForKey } from '../../src/io/kafka/message-sink.js';
 import { Murmur2Partitioner } from '../../src/io/kafka/murmur2-partitioner.js';
 import { type TopicRole, topicConfigsFor } from '../../src/io/kafka/topic-layout.js';
 import { createLogger } from '../../src/logger.js';
@@ -16,6 +17,35 @@ import { type SharedKafka, sharedKafka, uniqueName } from '../setup/kafka-broker
 import { TopicReader } from './topic-reader.js';
 
 export const PARTITIONS = 4;
+
+/**
+ * Consumer settings for tests of several workers in one group: a vanished member is noticed
+ * in seconds, and a busy 2-core machine still heartbeats in time.
+ */
+export const QUICK_GROUP = {
+  KAFKA_CONSUMER_SESSION_TIMEOUT_MS: '6000',
+  KAFKA_CONSUMER_HEARTBEAT_INTERVAL_MS: '1000',
+  KAFKA_CONSUMER_REBALANCE_TIMEOUT_MS: '10000',
+} as const;
+
+/**
+ * `perPartition` connection ids (`${prefix}${n}`) on each trigger partition of a world, in
+ * partition order, so every member that holds a partition holds connections.
+ */
+export function connectionsPerPartition(prefix: string, perPartition = 1): string[] {
+  const byPartition = new Map<number, string[]>();
+  for (let n = 0, found = 0; found < PARTITIONS * perPartition; n++) {
+    const id = `${prefix}${n}`;
+    const partition = partitionForKey(id, PARTITIONS);
+    const ids = byPartition.get(partition) ?? [];
+    if (ids.length < perPartition) {
+      ids.push(id);
+      found++;
+    }
+    byPartition.set(partition, ids);
+  }
+  return [...byPartition.entries()].sort(([a], [b]) => a - b).flatMap(([, ids]) => ids);
+}
 
 /**
  * One end-to-end world: its own topics on the shared embedded broker, a Drive emulator with
