@@ -320,9 +320,9 @@ const CORPUS = {
 } as const;
 
 /**
- * Run by `npm run test:storm` (EDIT_STORM=1), not by `npm test` yet: about one storm in 40
- * still ends with an item live downstream that Drive no longer lists (timing-dependent; seed
- * 4 once on a clean clone), so it cannot gate CI until that is found (README, Status).
+ * Run by `npm run test:storm` (EDIT_STORM=1), not by `npm test` yet: now and then a storm
+ * still ends inexact (timing-dependent; seed 4 in 2 of 7 runs), so it cannot gate CI until
+ * the cause is found (README, Status).
  * `STORM_SEEDS=16,17` replays those storms alone: each seed generates its own Drive.
  */
 const enabled = process.env.EDIT_STORM === '1' || process.env.STORM_SEEDS !== undefined;
@@ -343,6 +343,8 @@ describe.skipIf(!enabled)('a seeded edit storm during full and incremental syncs
   });
 
   it(`ends exact for each of ${seeds.length} seeds`, async () => {
+    // Every seed runs, so one run tells how many storms end inexact, and which.
+    const failures: string[] = [];
     for (const seed of seeds) {
       // A Drive of the seed's own, followed by a connection of its own.
       await world.emulator.admin.generateCorpus({ ...CORPUS, seed });
@@ -382,10 +384,13 @@ describe.skipIf(!enabled)('a seeded edit storm during full and incremental syncs
       const truth = await visibleTo(world, ada.accessToken);
       try {
         expectRecordsMatchDrive(world.records(connectionId), truth);
+        expect(world.errors().filter((e) => e.integration_connection_id === connectionId)).toEqual([]);
       } catch (error) {
-        throw new Error(`seed ${seed} (edits: ${storm.log.join(', ')})`, { cause: error });
+        failures.push(
+          `seed ${seed}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)} (edits: ${storm.log.join(', ')})`,
+        );
       }
-      expect(world.errors().filter((e) => e.integration_connection_id === connectionId)).toEqual([]);
     }
+    expect(failures).toEqual([]);
   }, 600_000);
 });
