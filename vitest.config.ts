@@ -31,7 +31,9 @@ export default defineConfig({
           include: ['test/**/*.e2e.test.ts'],
           globalSetup: ['test/setup/kafka-broker.global.ts'],
           testTimeout: 120_000,
-          hookTimeout: 60_000,
+          // Teardown stops workers that drain, leave their group and flush; on a loaded
+          // 2-core machine a minute was seen not to be enough once.
+          hookTimeout: 120_000,
           fileParallelism: false,
         },
       },

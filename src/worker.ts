@@ -285,13 +285,21 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
       // Stop fetching but stay in the group while in-flight pages finish and checkpoint:
       // leaving first would hand the partitions to a member that resumes from older
       // checkpoints while this one still writes newer ones.
+      const started = Date.now();
+      const done = (step: string) =>
+        logger.info({ step, elapsedMs: Date.now() - started }, 'shutdown step done');
       await consumer.quiesce();
+      done('in-hand messages handled');
       // Half the grace period for pages in hand; the rest is for commits, flushes and closes.
       await connections.stopAll({ drainMs: config.shutdownGraceMs / 2 });
+      done('actors stopped');
       await consumer.stop();
+      done('consumer group left');
       governor.close();
       await table.stop();
+      done('checkpoint table stopped');
       await sink.close();
+      done('producer flushed');
       await payloads.close();
     },
   };

@@ -200,11 +200,21 @@ export class WorkerWorld {
   }
 
   async stop(): Promise<void> {
-    for (const worker of this.workers.splice(0)) await worker.stop().catch(() => undefined);
-    await this.reader.stop();
-    await this.producer.disconnect();
-    await this.emulator.close();
-    await this.s3?.close();
+    // A teardown step slower than this is named on stderr, so a hook that times out on a
+    // loaded machine says which part of the world held it.
+    const slowMs = 5_000;
+    const step = async (name: string, run: () => Promise<unknown>) => {
+      const started = Date.now();
+      await run();
+      const took = Date.now() - started;
+      if (took > slowMs) console.warn(`world.stop: ${name} took ${(took / 1000).toFixed(1)} s`);
+    };
+    for (const [i, worker] of this.workers.splice(0).entries())
+      await step(`worker ${i + 1}`, () => worker.stop().catch(() => undefined));
+    await step('topic reader', () => this.reader.stop());
+    await step('test producer', () => this.producer.disconnect());
+    await step('emulator', () => this.emulator.close());
+    await step('s3rver', async () => this.s3?.close());
     void this.kafka;
   }
 }
