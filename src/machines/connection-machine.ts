@@ -9,7 +9,7 @@ import type {
 import type { IncludeKind } from '../contract/inbound.js';
 import type { SyncMode } from '../contract/records.js';
 import { BACKOFF_CAP_MS, DEFAULT_MAX_ATTEMPTS, nextBackoff } from './backoff.js';
-import type { ClassifiedFailure } from './classify.js';
+import { ClassifiedError, type ClassifiedFailure } from './classify.js';
 import { applyOptionsUpdate, scopeChangeNeedsRun } from './scope-change.js';
 
 /**
@@ -36,8 +36,12 @@ import { applyOptionsUpdate, scopeChangeNeedsRun } from './scope-change.js';
  *   (it must be acknowledged before the cursor is persisted); `syncCompleted` only
  *   announces the finished sync.
  * - A failed channel renewal does not block syncing: the channel is dropped, the connection
- *   stays reachable by triggers (polling), and the renewal is retried at a backoff
- *   deadline kept in the transient `channelRetry` (not persisted: a restart retries at once).
+ *   stays reachable by triggers (polling), and the renewal is retried at a deadline kept in
+ *   the transient `channelRetry` (not persisted: a restart retries at once). How soon
+ *   depends on the failure (`channelFailureKind`): a busy or rate-limited Drive within a
+ *   minute; a watch refused for good (an address Drive will not call, a bad request) hours
+ *   later, reported once per streak, since thousands of such connections retrying every
+ *   minute would spend the project's quota; lost authorization parks the connection.
  */
 
 export interface ConnectionEnv {
@@ -64,6 +68,20 @@ export const DEFAULT_CHANNEL_RENEW_MARGIN_MS = 3_600_000;
 export interface ChannelRetry {
   readonly attempt: number;
   readonly until: string;
+  /** The last attempt was refused for good: it was reported, and retries are hours apart. */
+  readonly refused: boolean;
+}
+
+/** A watch refused for good is tried again after this long (plus up to 10% jitter). */
+export const CHANNEL_REFUSED_RETRY_MS = 6 * 3_600_000;
+const CHANNEL_REFUSED_JITTER_SHARE = 0.1;
+
+export type ChannelFailureKind = 'transient' | 'refused' | 'auth';
+
+/** What a failed channel renewal means for the next one (see the header). */
+export function channelFailureKind(failure: ClassifiedFailure): ChannelFailureKind {
+  if (failure.classification === 'auth') return 'auth';
+  return failure.retryable ? 'transient' : 'refused';
 }
 
 export interface ConnectionContext extends ConnectionCheckpoint {
@@ -248,12 +266,12 @@ function idleDeadline(context: ConnectionContext): number | null {
   return channelDueAt(context);
 }
 
-function unexpectedFailure(error: unknown): ClassifiedFailure {
+function unexpectedFailure(error: unknown, service: string): ClassifiedFailure {
   return {
     classification: 'internal',
     code: 'internal_error',
     // Only the error's class: a raw message could carry anything (STYLE.md: no secrets).
-    message: `the sync service stopped unexpectedly (${error instanceof Error ? error.name : typeof error})`,
+    message: `${service} stopped unexpectedly (${error instanceof Error ? error.name : typeof error})`,
     retryable: false,
     httpStatus: null,
     retryAfterMs: null,
@@ -265,7 +283,16 @@ type ActionArgs = { context: ConnectionContext; event: ConnectionEvent | { type:
 
 function failureOfEvent(event: ActionArgs['event']): ClassifiedFailure {
   if (event.type === 'SYNC.FAILED' && 'failure' in event) return event.failure;
-  return unexpectedFailure('error' in event ? event.error : undefined);
+  const error = 'error' in event ? event.error : undefined;
+  // The adapters in src/io classify what they throw; anything else is a fault of ours.
+  if (error instanceof ClassifiedError) return error.failure;
+  const service =
+    event.type === 'xstate.error.actor.renewChannel' ? 'the channel renewal' : 'the sync service';
+  return unexpectedFailure(error, service);
+}
+
+function channelFailureKindOf(event: ActionArgs['event']): ChannelFailureKind {
+  return channelFailureKind(failureOfEvent(event));
 }
 
 /** An error record for the failure that ends a sync (given up, lost authorization, a crashed service). */
@@ -274,6 +301,16 @@ const reportFailure = {
   params: ({ context, event }: ActionArgs): ReportErrorParams => ({
     failure: failureOfEvent(event),
     attempt: Math.max(1, context.backoff?.attempt ?? 1),
+    checkpoint: checkpointOf(context),
+  }),
+} as const;
+
+/** An error record for a channel renewal refused for good, or refused for lost authorization. */
+const reportChannelFailure = {
+  type: 'reportError',
+  params: ({ context, event }: ActionArgs): ReportErrorParams => ({
+    failure: failureOfEvent(event),
+    attempt: (context.channelRetry?.attempt ?? 0) + 1,
     checkpoint: checkpointOf(context),
   }),
 } as const;
@@ -434,9 +471,9 @@ export const connectionMachine = setup({
       lastFailure: event.type === 'SYNC.FAILED' ? event.failure : context.lastFailure,
     })),
     park: assign(({ context, event }) => {
-      if (event.type !== 'SYNC.FAILED') return {};
+      const failure = failureOfEvent(event);
       return {
-        parked: { reason: event.failure.code, since: context.env.now().toISOString() },
+        parked: { reason: failure.code, since: context.env.now().toISOString() },
         // The interrupted run is remembered; it runs once credentials work again (a backfill
         // as its change of scope and the incremental run it served).
         pending: context.activeSync
@@ -448,7 +485,9 @@ export const connectionMachine = setup({
         scopeFrom: context.activeSync?.scopeFrom ?? context.scopeFrom ?? null,
         activeSync: null,
         backoff: null,
-        lastFailure: event.failure,
+        // Once unparked, a channel that failed is renewed at once.
+        channelRetry: null,
+        lastFailure: failure,
       };
     }),
     unpark: assign({ parked: null }),
@@ -501,17 +540,24 @@ export const connectionMachine = setup({
     keepChannel: assign(({ event }) =>
       'output' in event ? { channel: event.output as ChannelState, channelRetry: null } : {},
     ),
-    scheduleChannelRetry: assign(({ context }) => {
+    scheduleChannelRetry: assign(({ context, event }) => {
       const attempt = (context.channelRetry?.attempt ?? 0) + 1;
-      // Unbounded attempts at the capped delay: polling covers the connection meanwhile.
+      const refused = channelFailureKindOf(event) === 'refused';
+      // Unbounded attempts: polling covers the connection meanwhile. Refusals are spread
+      // over a tenth of their delay, so a fleet misconfigured at once does not retry at once.
       const decision = nextBackoff(Math.min(attempt - 1, 30), null, context.env.random, {
         maxAttempts: Number.POSITIVE_INFINITY,
         capMs: BACKOFF_CAP_MS,
       });
-      const delay = decision.kind === 'retry' ? decision.delayMs : BACKOFF_CAP_MS;
+      const delay = refused
+        ? CHANNEL_REFUSED_RETRY_MS * (1 + CHANNEL_REFUSED_JITTER_SHARE * context.env.random())
+        : decision.kind === 'retry'
+          ? decision.delayMs
+          : BACKOFF_CAP_MS;
       return {
         channel: null,
-        channelRetry: { attempt, until: new Date(nowMs(context) + delay).toISOString() },
+        channelRetry: { attempt, until: new Date(nowMs(context) + delay).toISOString(), refused },
+        lastFailure: failureOfEvent(event),
       };
     }),
   },
@@ -534,6 +580,11 @@ export const connectionMachine = setup({
       return context.channel === null || (due ?? 0) <= nowMs(context);
     },
     hasIdleDeadline: ({ context }) => idleDeadline(context) !== null,
+    channelAuthLost: ({ event }) => channelFailureKindOf(event) === 'auth',
+    channelRefused: ({ event }) => channelFailureKindOf(event) === 'refused',
+    /** Refused again after a refusal: already reported. */
+    channelStillRefused: ({ context, event }) =>
+      channelFailureKindOf(event) === 'refused' && context.channelRetry?.refused === true,
     cursorRefused: ({ event }) => event.type === 'SYNC.FAILED' && event.failure.cursorInvalid,
     authLost: ({ event }) => event.type === 'SYNC.FAILED' && event.failure.classification === 'auth',
     worthRetrying: ({ context, event }) =>
@@ -672,7 +723,16 @@ export const connectionMachine = setup({
         input: ({ context }) => ({ checkpoint: checkpointOf(context), channel: context.channel }),
         onDone: { target: 'idle', actions: ['keepChannel', 'catchUpAfterChannelChange', 'stamp'] },
         // Polling stays the fallback: the connection syncs on triggers without a channel.
-        onError: { target: 'idle', actions: ['scheduleChannelRetry', 'stamp'] },
+        onError: [
+          { guard: 'channelAuthLost', target: 'parked', actions: [reportChannelFailure, 'park', 'stamp'] },
+          { guard: 'channelStillRefused', target: 'idle', actions: ['scheduleChannelRetry', 'stamp'] },
+          {
+            guard: 'channelRefused',
+            target: 'idle',
+            actions: [reportChannelFailure, 'scheduleChannelRetry', 'stamp'],
+          },
+          { target: 'idle', actions: ['scheduleChannelRetry', 'stamp'] },
+        ],
       },
     },
     parked: {

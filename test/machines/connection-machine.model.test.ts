@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vites
 import { type AnyStateNode, type AnyTransitionDefinition, initialTransition, transition } from 'xstate';
 import { getShortestPaths, getSimplePaths, getStateNodes, type StatePath } from 'xstate/graph';
 import { type ConnectionCheckpoint, connectionCheckpointSchema } from '../../src/contract/checkpoint.js';
+import { ClassifiedError } from '../../src/machines/classify.js';
 import {
   type ConnectionContext,
   type ConnectionEvent,
@@ -132,6 +133,27 @@ const syncOutcomes = (mode: 'full' | 'incremental', context: ConnectionContext):
   return events;
 };
 
+/** A busy Drive, a watch refused for good, and lost authorization: each its own way on. */
+const renewalFailures = [
+  new ClassifiedError(failure()),
+  new ClassifiedError(
+    failure({
+      classification: 'invalid_input',
+      code: 'push.webhookUrlUnauthorized',
+      retryable: false,
+      httpStatus: 400,
+    }),
+  ),
+  new ClassifiedError(authFailure()),
+];
+
+function renewalOutcomes(failures: readonly ClassifiedError[]): ModelEvent[] {
+  return [
+    { type: 'xstate.done.actor.renewChannel', output: channel(new Date(T0.getTime() + 7 * DAY), 'ch-model') },
+    ...failures.map((error) => ({ type: 'xstate.error.actor.renewChannel', error }) as const),
+  ];
+}
+
 function eventsFor(snapshot: ConnectionSnapshot, external: readonly ModelEvent[]): ModelEvent[] {
   const { context } = snapshot;
   switch (stateNameOf(snapshot)) {
@@ -146,14 +168,7 @@ function eventsFor(snapshot: ConnectionSnapshot, external: readonly ModelEvent[]
     case 'backing-off':
       return [...external, { type: 'DEADLINE' }];
     case 'channel-renewing':
-      return [
-        ...external,
-        {
-          type: 'xstate.done.actor.renewChannel',
-          output: channel(new Date(T0.getTime() + 7 * DAY), 'ch-model'),
-        },
-        { type: 'xstate.error.actor.renewChannel', error: new Error('watch refused') },
-      ];
+      return [...external, ...renewalOutcomes(renewalFailures)];
     case 'parked':
       return [...external];
     case 'disconnecting':
@@ -184,7 +199,7 @@ function abstractState(snapshot: ConnectionSnapshot): string {
     pending: c.pending?.mode ?? null,
     attempt: c.backoff?.attempt ?? 0,
     channel: c.channel !== null,
-    channelRetry: c.channelRetry !== null,
+    channelRetry: c.channelRetry === null ? null : c.channelRetry.refused ? 'refused' : 'transient',
     parked: c.parked !== null,
   });
 }
@@ -296,7 +311,7 @@ async function perform(h: Harness, event: ModelEvent): Promise<void> {
       await vi.advanceTimersByTimeAsync(0);
       return;
     case 'xstate.error.actor.renewChannel':
-      h.lastRenewal().reject(new Error('watch refused'));
+      h.lastRenewal().reject(event.error);
       await vi.advanceTimersByTimeAsync(0);
       return;
     case 'xstate.done.actor.disconnect':
@@ -482,6 +497,9 @@ function boundedEvents(snapshot: ConnectionSnapshot, options: { triggersDuringSy
       return [poll, { type: 'CREDENTIALS_REFRESHED' }];
     case 'disconnecting':
       return [{ type: 'xstate.done.actor.disconnect' }];
+    case 'channel-renewing':
+      // The busy-Drive failure only: the other kinds are the shortest paths' to cover.
+      return renewalOutcomes(renewalFailures.slice(0, 1));
     default:
       return eventsFor(snapshot, []);
   }

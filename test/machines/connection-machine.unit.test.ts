@@ -2,7 +2,10 @@ import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { createActor, fromCallback } from 'xstate';
 import type { ActiveSync, ConnectionCheckpoint } from '../../src/contract/checkpoint.js';
 import { connectionCheckpointSchema } from '../../src/contract/checkpoint.js';
+import { BACKOFF_CAP_MS } from '../../src/machines/backoff.js';
+import { ClassifiedError } from '../../src/machines/classify.js';
 import {
+  CHANNEL_REFUSED_RETRY_MS,
   type ConnectionEvent,
   checkpointOf,
   connectionMachine,
@@ -536,7 +539,7 @@ describe('channels', () => {
       channelsEnabled: true,
     });
     expect(h.state()).toBe('channel-renewing');
-    h.lastRenewal().reject(new Error('watch refused'));
+    h.lastRenewal().reject(new ClassifiedError(failure()));
     await vi.advanceTimersByTimeAsync(0);
     expect(h.state()).toBe('idle');
     expect(h.checkpoint().channel).toBeNull();
@@ -548,6 +551,79 @@ describe('channels', () => {
     await vi.advanceTimersByTimeAsync(1_500);
     expect(h.state()).toBe('channel-renewing');
     expect(h.renewals).toHaveLength(2);
+    // A busy Drive is no news for the control plane.
+    expect(h.errors).toHaveLength(0);
+  });
+
+  const refusedWatch = () =>
+    new ClassifiedError(
+      failure({
+        classification: 'invalid_input',
+        code: 'push.webhookUrlUnauthorized',
+        retryable: false,
+        httpStatus: 400,
+      }),
+    );
+
+  it('retries a watch refused for good hours later, reporting it once per streak, and polling meanwhile', async () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }), channelsEnabled: true });
+    expect(h.state()).toBe('channel-renewing');
+    h.lastRenewal().reject(refusedWatch());
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toBe('idle');
+    expect(h.errors.map((e) => [e.failure.code, e.attempt])).toEqual([['push.webhookUrlUnauthorized', 1]]);
+
+    h.send(trigger('poll'));
+    expect(h.state()).toBe('incremental');
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '6', counts: {} });
+    // Not within the transient backoff's minute, nor before the refusal delay.
+    await vi.advanceTimersByTimeAsync(CHANNEL_REFUSED_RETRY_MS - 1);
+    expect(h.state()).toBe('idle');
+    expect(h.renewals).toHaveLength(1);
+    await vi.advanceTimersByTimeAsync(CHANNEL_REFUSED_RETRY_MS * 0.1 + 1);
+    expect(h.state()).toBe('channel-renewing');
+    expect(h.renewals).toHaveLength(2);
+
+    h.lastRenewal().reject(refusedWatch());
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toBe('idle');
+    expect(h.errors).toHaveLength(1);
+
+    // A transient failure ends the streak: the next refusal is news again.
+    await vi.advanceTimersByTimeAsync(CHANNEL_REFUSED_RETRY_MS * 1.1 + 1);
+    h.lastRenewal().reject(new ClassifiedError(failure()));
+    await vi.advanceTimersByTimeAsync(BACKOFF_CAP_MS + 2_000);
+    expect(h.renewals).toHaveLength(4);
+    h.lastRenewal().reject(refusedWatch());
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.errors.map((e) => e.attempt)).toEqual([1, 4]);
+  });
+
+  it('parks the connection when the watch says its authorization is gone; a trigger unparks and renews', async () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }), channelsEnabled: true });
+    h.lastRenewal().reject(
+      new ClassifiedError(
+        failure({ classification: 'auth', code: 'authError', retryable: false, httpStatus: 401 }),
+      ),
+    );
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.state()).toBe('parked');
+    expect(h.checkpoint().parked?.reason).toBe('authError');
+    expect(h.errors.map((e) => e.failure.classification)).toEqual(['auth']);
+    // Parked: no renewal on its own, however long.
+    await vi.advanceTimersByTimeAsync(7 * DAY);
+    expect(h.renewals).toHaveLength(1);
+
+    h.send(trigger('poll'));
+    expect(h.state()).toBe('channel-renewing');
+    expect(h.renewals).toHaveLength(2);
+  });
+
+  it('reports an unexpected failure of the renewal as the renewal’s, not the sync service’s', async () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }), channelsEnabled: true });
+    h.lastRenewal().reject(new TypeError('bug'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.errors[0]?.failure.message).toBe('the channel renewal stopped unexpectedly (TypeError)');
   });
 });
 
