@@ -1,4 +1,5 @@
-import { type drive_v3, google } from 'googleapis';
+import type { drive_v3 } from '@googleapis/drive';
+import * as google from '@googleapis/drive';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { ErrorRecord, OutboundRecord } from '../../src/contract/records.js';
