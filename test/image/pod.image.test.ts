@@ -250,3 +250,58 @@ describe('the image, started as the StatefulSet starts its pod', () => {
     expect(outside).toEqual([]);
   });
 });
+
+describe('mock mode in the image', () => {
+  const spec: PodSpec = readPodSpec();
+  const name = `gdrive-worker-mock-${process.pid}`;
+  let world: WorkerWorld;
+  let secrets: string;
+
+  beforeAll(async () => {
+    // The world's emulator goes unused: mock mode brings its own, seeded, in the process.
+    world = await WorkerWorld.start({ files: 1, users: 1, sharedDrives: 0 }, 3);
+    secrets = await mkdtemp(path.join(tmpdir(), 'pod-secret-'));
+  });
+
+  afterAll(async () => {
+    await podman('rm', '--force', '--ignore', name).catch(() => undefined);
+    await world?.stop();
+    if (secrets) await rm(secrets, { recursive: true, force: true });
+  });
+
+  it('syncs the seeded Drive with no S3 at all: offloaded payloads stay in memory', async () => {
+    const port = await freePort();
+    const env = world.env({
+      GOOGLE_DRIVE_MOCK_MODE: 'true',
+      HTTP_PORT: String(port),
+      LOG_LEVEL: 'info',
+      // Every record over 1 KiB goes to the payload store.
+      KAFKA_MAX_INLINE_BYTES: '1024',
+    });
+    await podman(
+      ...podmanCreateArgs(spec, {
+        image: IMAGE,
+        name,
+        env,
+        secretDirectories: { 'control-plane-mtls': secrets },
+        resourceLimits: false,
+      }),
+    );
+    await podman('start', name);
+    const ready = spec.container.readinessProbe;
+    await until(
+      () => probeOnce(`http://127.0.0.1:${port}${ready.httpGet.path}`, ready),
+      'ready',
+      60_000,
+      100,
+    );
+    await world.trigger('conn_demo', 'full_sync');
+    await world.waitForSyncs('conn_demo', 1, 120_000).catch(async (error: unknown) => {
+      throw new Error(`${String(error)}\n${(await podman('logs', name)).slice(-3_000)}`);
+    });
+    const offloaded = world.records('conn_demo').filter((r) => r.s3_url !== null && r.s3_url !== undefined);
+    expect(offloaded.length).toBeGreaterThan(0);
+    expect(await podman('logs', name)).toContain('mock mode: payloads kept in memory');
+    expect(world.errors()).toEqual([]);
+  });
+});
