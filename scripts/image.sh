@@ -21,8 +21,7 @@ if ! timeout 1200 bash scripts/podman.sh build --network host --format docker \
   echo "image: podman build failed or took over 20 minutes (last lines above)" >&2
   exit 1
 fi
-# Stages left dangling by an earlier build of the same tag only take disk space.
-bash scripts/podman.sh image prune --force >/dev/null 2>&1 || true
+# No `image prune` here: the intermediate images it would remove are the build cache.
 
 size() { bash scripts/podman.sh image inspect --format '{{.Size}}' "$1"; }
 total="$(size "$image")"
