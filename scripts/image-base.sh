@@ -95,5 +95,9 @@ if ! tar -C "$rootfs" --numeric-owner -c . | timeout 600 bash scripts/podman.sh 
   - "$image" >/dev/null; then
   fail "podman import of $image failed"
 fi
+# Bases made from older inputs only take disk space (one still under an image stays).
+for old in $(bash scripts/podman.sh images --format '{{.Repository}}:{{.Tag}}' localhost/gdrive-worker-base); do
+  [ "$old" = "$image" ] || bash scripts/podman.sh rmi "$old" >/dev/null 2>&1 || true
+done
 echo "image-base: $image built in $((SECONDS - started)) s" >&2
 echo "$image"
