@@ -54,9 +54,9 @@ rootfs="$work/rootfs"
 
 log="$work/debootstrap.log"
 started=$SECONDS
-if ! timeout 900 debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >"$log" 2>&1; then
+if ! timeout 480 debootstrap --variant=minbase "$suite" "$rootfs" "$mirror" >"$log" 2>&1; then
   tail -20 "$log" >&2
-  fail "debootstrap $suite from $mirror failed or took over 15 minutes (log above)"
+  fail "debootstrap $suite from $mirror failed or took over 8 minutes (log above)"
 fi
 echo "image-base: debootstrap took $((SECONDS - started)) s" >&2
 
