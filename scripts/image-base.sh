@@ -95,9 +95,11 @@ if ! tar -C "$rootfs" --numeric-owner -c . | timeout 600 bash scripts/podman.sh 
   - "$image" >/dev/null; then
   fail "podman import of $image failed"
 fi
-# Bases made from older inputs only take disk space (one still under an image stays).
+# Bases made from older inputs, and the untagged build stages made on them (podman's build
+# cache, of no use on a new base), only take disk space.
 for old in $(bash scripts/podman.sh images --format '{{.Repository}}:{{.Tag}}' localhost/gdrive-worker-base); do
   [ "$old" = "$image" ] || bash scripts/podman.sh rmi "$old" >/dev/null 2>&1 || true
 done
+bash scripts/podman.sh image prune --force >/dev/null 2>&1 || true
 echo "image-base: $image built in $((SECONDS - started)) s" >&2
 echo "$image"
