@@ -1,8 +1,9 @@
 # syntax=docker/dockerfile:1
 # The Google Drive worker's image. Three stages: `build` compiles TypeScript with every
 # dependency, `prod-deps` installs production dependencies only, and the final stage holds
-# nothing else: no compiler, no tests, no npm cache. No Docker engine runs in this
-# repository's CI: test/deploy/dockerfile.unit.test.ts checks these properties instead.
+# nothing else: no compiler, no tests, no npm cache. CI builds it with podman on a local
+# stand-in for NODE_IMAGE (`npm run image`) and starts it as the StatefulSet's pod
+# (`npm run test:image`); test/deploy/dockerfile.unit.test.ts checks these properties as text.
 # Pin the base image by digest in your registry mirror for reproducible builds.
 ARG NODE_IMAGE=node:24-bookworm-slim
 
@@ -20,8 +21,10 @@ RUN npm run build
 FROM ${NODE_IMAGE} AS prod-deps
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
+# TypeScript declarations are for compilers, not for `node` (about 6 MB of the packages).
 RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
-  && npm cache clean --force
+  && npm cache clean --force \
+  && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -delete
 
 FROM ${NODE_IMAGE}
 ENV NODE_ENV=production \

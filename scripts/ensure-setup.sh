@@ -4,8 +4,20 @@
 # mock broker kept for one fault, prometheus and chromium for the HTTP tests); Apache Kafka's
 # jars, fetched by Maven (Java 17+ and Maven must be there); the mock broker's build.
 # Idempotent and silent when all is in place; one line per action taken. Run by `npm test`,
-# `npm run demo`, `npm run bench`.
+# `npm run demo`, `npm run bench`. With the argument `image` (`npm run image`, `npm run
+# test:image`) it also installs what builds and runs the container image: podman, runc and
+# debootstrap — only then, so the other commands do not pay for them.
 set -euo pipefail
+want_image=false
+for part in "$@"; do
+  case "$part" in
+    image) want_image=true ;;
+    *)
+      echo "setup: unknown part '$part' (known: image)" >&2
+      exit 2
+      ;;
+  esac
+done
 cd "$(dirname "$0")/.."
 
 say() { echo "setup: $*"; }
@@ -42,6 +54,12 @@ missing=()
 for package in librdkafka-dev kcat prometheus chromium; do
   debian_installed "$package" || missing+=("$package")
 done
+if [ "$want_image" = true ]; then
+  # podman with runc (crun refuses this machine's hybrid cgroups); debootstrap for the base.
+  for package in podman runc debootstrap; do
+    debian_installed "$package" || missing+=("$package")
+  done
+fi
 command -v cc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 
 if [ "${#missing[@]}" -gt 0 ]; then

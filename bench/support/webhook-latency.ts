@@ -1,7 +1,7 @@
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
+import * as google from '@googleapis/drive';
 import Fastify from 'fastify';
-import { google } from 'googleapis';
 import type { Producer } from 'kafkajs';
 import type { EmulatorAdminClient } from '../../src/emulator/admin-client.js';
 import { webhookIngressRoute } from '../../src/http/routes/webhook-ingress.js';

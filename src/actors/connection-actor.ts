@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { drive_v3 } from 'googleapis';
+import type { drive_v3 } from '@googleapis/drive';
 import { type AnyActorRef, createActor, fromCallback, fromPromise } from 'xstate';
 import type { ChannelState, ConnectionCheckpoint } from '../contract/checkpoint.js';
 import type { OutboundRecord } from '../contract/records.js';

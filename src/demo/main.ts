@@ -5,7 +5,7 @@
  * googleapis) and lets the worker pick the edits up incrementally. Ends with counts per
  * resource type and where to look next.
  */
-import { google } from 'googleapis';
+import * as google from '@googleapis/drive';
 import { Kafka, logLevel } from 'kafkajs';
 import { recordLine } from '../cli/record-line.js';
 import { loadConfig } from '../config.js';

@@ -59,7 +59,7 @@ function scalars(names: string): Record<string, 'scalar'> {
 
 /**
  * Every field of every resource the emulator serves, generated from googleapis's
- * `drive_v3.Schema$*` declarations (node_modules/googleapis/build/src/apis/drive/v3.d.ts),
+ * `drive_v3.Schema$*` declarations (node_modules/@googleapis/drive/build/v3.d.ts),
  * so the names are Google's. `Schema$TeamDrive` (the deprecated `change.teamDrive`) is inline.
  */
 export const resourceSchemas: Readonly<Record<ResourceKind, ObjectSpec>> = {

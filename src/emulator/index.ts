@@ -41,7 +41,7 @@ export interface DemoCredentials {
 }
 
 export interface RunningDriveEmulator {
-  /** `http://127.0.0.1:PORT`: pass `url + '/'` as googleapis' rootUrl, `url + '/token'` as oauth2TokenUrl. */
+  /** `http://127.0.0.1:PORT`: pass `url + '/'` as @googleapis/drive' rootUrl, `url + '/token'` as oauth2TokenUrl. */
   readonly url: string;
   readonly port: number;
   readonly admin: EmulatorAdminClient;

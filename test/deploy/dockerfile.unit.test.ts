@@ -2,8 +2,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 /**
- * No Docker engine (and no hadolint package) on this machine: the Dockerfile is parsed and
- * checked for the properties that matter (README, "Container").
+ * The Dockerfile parsed and checked for the properties that matter, in a second (no hadolint
+ * package here); `npm run test:image` builds and runs it (README, "The container image").
  */
 
 interface Instruction {

@@ -1,4 +1,4 @@
-import type { drive_v3 } from 'googleapis';
+import type { drive_v3 } from '@googleapis/drive';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserCredentials } from '../../src/emulator/admin-client.js';
 import { expectRecordsMatchDrive, FOLDER_MIME, visibleTo } from '../support/drive-truth.js';

@@ -1,4 +1,4 @@
-import type { drive_v3 } from 'googleapis';
+import type { drive_v3 } from '@googleapis/drive';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type SpawnedWorker, spawnWorker } from '../support/spawned-worker.js';
 import { until } from '../support/until.js';

@@ -1,6 +1,7 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type drive_v3, google } from 'googleapis';
+import type { drive_v3 } from '@googleapis/drive';
+import * as google from '@googleapis/drive';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { UserCredentials } from '../../src/emulator/admin-client.js';
 import { type RunningDriveEmulator, startDriveEmulator } from '../../src/emulator/index.js';

@@ -1,4 +1,4 @@
-import type { drive_v3 } from 'googleapis';
+import type { drive_v3 } from '@googleapis/drive';
 import { describe, expect, it } from 'vitest';
 import { DriveApiError } from '../../src/emulator/errors.js';
 import {

@@ -1,7 +1,8 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { type drive_v3, google } from 'googleapis';
+import type { drive_v3 } from '@googleapis/drive';
+import * as google from '@googleapis/drive';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { UserCredentials } from '../../src/emulator/admin-client.js';
 import { type RunningDriveEmulator, startDriveEmulator } from '../../src/emulator/index.js';

@@ -1,4 +1,5 @@
-import { type drive_v3, google } from 'googleapis';
+import type { drive_v3 } from '@googleapis/drive';
+import * as google from '@googleapis/drive';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { ErrorRecord, OutboundRecord } from '../../src/contract/records.js';
@@ -65,11 +66,15 @@ export class WorkerWorld {
     readonly brokers: string[],
   ) {}
 
-  /** On the shared broker unless given another (a cluster a fault test breaks). */
+  /**
+   * On the shared broker unless given another (a cluster a fault test breaks). Topics get
+   * unique names unless `topicNames` gives them (the pod test uses the ConfigMap's own).
+   */
   static async start(
     corpus: CorpusOptions,
     seed = 7,
     control: SharedKafka = sharedKafka(),
+    topicNames: Partial<Config['kafka']['topics']> = {},
   ): Promise<WorkerWorld> {
     const topics = {
       trigger: uniqueName('trigger'),
@@ -77,6 +82,7 @@ export class WorkerWorld {
       records: uniqueName('records'),
       errors: uniqueName('errors'),
       state: uniqueName('state'),
+      ...topicNames,
     };
     for (const [role, topic] of Object.entries(topics) as Array<[TopicRole, string]>) {
       await control.createTopic(topic, PARTITIONS, topicConfigsFor(role));
@@ -122,9 +128,9 @@ export class WorkerWorld {
    * world. Its fixed credentials go into this process's environment, where the worker's
    * S3 client finds them through the standard AWS chain (and into `env()` for spawned workers).
    */
-  async startS3(): Promise<EmbeddedS3> {
+  async startS3(bucket = 'gdrive-e2e-payloads'): Promise<EmbeddedS3> {
     if (this.s3 === null) {
-      this.s3 = await startEmbeddedS3({ bucket: 'gdrive-e2e-payloads' });
+      this.s3 = await startEmbeddedS3({ bucket });
       process.env.AWS_ACCESS_KEY_ID = this.s3.env.AWS_ACCESS_KEY_ID;
       process.env.AWS_SECRET_ACCESS_KEY = this.s3.env.AWS_SECRET_ACCESS_KEY;
     }

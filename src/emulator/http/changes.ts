@@ -1,5 +1,5 @@
+import type { drive_v3 } from '@googleapis/drive';
 import type { FastifyInstance } from 'fastify';
-import type { drive_v3 } from 'googleapis';
 import { driveErrors } from '../errors.js';
 import { selectionOf } from '../fields.js';
 import { type ChangeFilter, listChanges, parsePageToken, startPageToken } from '../store/changes.js';

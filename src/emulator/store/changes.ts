@@ -1,4 +1,4 @@
-import type { drive_v3 } from 'googleapis';
+import type { drive_v3 } from '@googleapis/drive';
 import { driveErrors } from '../errors.js';
 import type { Selection } from '../fields.js';
 import { changesScanBudget, DRAW, draw } from '../realism.js';

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { drive_v3 } from 'googleapis';
+import type { drive_v3 } from '@googleapis/drive';
 import { type FieldMask, ProjectedResource, projectField, type Selection } from '../fields.js';
 import {
   EXPORT_FORMATS,

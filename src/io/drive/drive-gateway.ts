@@ -1,7 +1,8 @@
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import { type drive_v3, google } from 'googleapis';
+import type { drive_v3 } from '@googleapis/drive';
+import * as google from '@googleapis/drive';
 import type { z } from 'zod';
 import {
   CHANGE_LIST_FIELDS,

@@ -1,6 +1,7 @@
 import { S3Client } from '@aws-sdk/client-s3';
 import type { Config } from '../../config.js';
 import type { Logger } from '../../logger.js';
+import { createMemoryPayloadStore } from './memory-payload-store.js';
 import { createPayloadStore, type PayloadStore } from './payload-store.js';
 
 /**
@@ -34,12 +35,24 @@ export interface OpenedPayloadStore {
 /**
  * The payload store the configuration describes. In mock mode without S3_ENDPOINT an
  * embedded S3 server (s3rver, a development dependency) is started in-process, so content
- * and large records work with no outside service, like the mock Drive does.
+ * and large records work with no outside service, like the mock Drive does; where s3rver is
+ * not installed (the container image) payloads are kept in memory instead.
  */
 export async function openPayloadStore(config: Config, logger: Logger): Promise<OpenedPayloadStore> {
   if (config.drive.mockMode && config.s3.endpoint === null) {
-    const { startEmbeddedS3 } = await import('../../embedded/s3-server.js');
-    const embedded = await startEmbeddedS3({ bucket: config.s3.bucket });
+    const embeddedServer = await import('../../embedded/s3-server.js').catch((error: unknown) => {
+      if ((error as { code?: unknown }).code === 'ERR_MODULE_NOT_FOUND') return null;
+      throw error;
+    });
+    if (embeddedServer === null) {
+      const store = createMemoryPayloadStore({ bucket: config.s3.bucket, keyPrefix: config.s3.keyPrefix });
+      logger.info(
+        { bucket: config.s3.bucket },
+        'mock mode: payloads kept in memory (no S3_ENDPOINT, and s3rver is a development dependency)',
+      );
+      return { store, bucket: config.s3.bucket, async close() {} };
+    }
+    const embedded = await embeddedServer.startEmbeddedS3({ bucket: config.s3.bucket });
     const client = createS3Client(
       { ...config.s3, endpoint: embedded.endpoint, forcePathStyle: true },
       { credentials: EMBEDDED_S3_CREDENTIALS },

@@ -1,7 +1,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buffer, text } from 'node:stream/consumers';
-import { google } from 'googleapis';
+import * as google from '@googleapis/drive';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { FILE_LIST_FIELDS } from '../../../src/contract/drive-resources.js';
 import type { GeneratedCorpusSummary } from '../../../src/emulator/admin-client.js';
