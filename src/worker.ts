@@ -17,7 +17,7 @@ import { createMessageSink, type MessageSink } from './io/kafka/message-sink.js'
 import { ensureTopicLayout } from './io/kafka/topic-layout.js';
 import { openPayloadStore } from './io/s3/s3-client.js';
 import type { Logger } from './logger.js';
-import type { ConnectionEvent } from './machines/connection-machine.js';
+import { type ConnectionEvent, ownDeadlineOf } from './machines/connection-machine.js';
 import { errorRecord } from './machines/records.js';
 
 export interface RunningWorker {
@@ -121,8 +121,13 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     batchRequests: config.drive.batchRequests,
     ownerEpochOf,
   });
+  const channelWakeUps = {
+    enabled: Boolean(channelServices && config.drive.channels),
+    renewMarginMs: (config.drive.channels?.renewMarginSeconds ?? 0) * 1000,
+  };
   const connections = new ConnectionSupervisor<ConnectionEvent>(factory, table, logger, {
     idleEvictionMs: config.worker.idleEvictionMs,
+    ownDeadline: (checkpoint) => ownDeadlineOf(checkpoint, channelWakeUps),
   });
   supervisor = connections;
 

@@ -1,6 +1,8 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { ConnectionCheckpoint } from '../contract/checkpoint.js';
 import type { Logger } from '../logger.js';
 import type { ConnectionInspector, ConnectionView, TransitionRecord } from './inspection.js';
+import { WakeSchedule } from './wake-schedule.js';
 
 /**
  * One live connection actor, as the supervisor sees it. The XState specifics (machine,
@@ -68,7 +70,17 @@ export interface SupervisorOptions {
    * is done only once the actor ended. Default: `disconnecting`.
    */
   readonly endingStates?: readonly string[];
+  /**
+   * The next moment a connection acts without a message (a channel to renew, a backoff
+   * ending), from its checkpoint; null if never. With it, actors are evicted whatever
+   * their channel, and woken from their checkpoint at that moment by one timer for all.
+   * Without it, an actor with a channel or a backoff stays resident.
+   */
+  readonly ownDeadline?: (checkpoint: ConnectionCheckpoint) => number | null;
 }
+
+/** setTimeout's largest delay; a longer one would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 /** The event reached an actor that was stopped (its partition revoked) before its effect was durable. */
 export class ConnectionStoppedError extends Error {
@@ -95,6 +107,10 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
   private readonly evictable: ReadonlySet<string>;
   private readonly drainable: ReadonlySet<string>;
   private readonly ending: ReadonlySet<string>;
+  /** Evicted connections that must wake by themselves, earliest first. */
+  private readonly sleepers = new WakeSchedule();
+  private wakeTimer: NodeJS.Timeout | null = null;
+  private wakeTimerAt: number | null = null;
 
   constructor(
     private readonly factory: ConnectionActorFactory<Event>,
@@ -112,6 +128,11 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
 
   get residentCount(): number {
     return this.residents.size;
+  }
+
+  /** Connections without an actor that will wake by themselves. */
+  get sleepingCount(): number {
+    return this.sleepers.size;
   }
 
   /**
@@ -167,6 +188,8 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
    */
   revoke(partitions: readonly number[]): number {
     const revoked = new Set(partitions);
+    this.sleepers.deleteWhere((partition) => partition !== null && revoked.has(partition));
+    this.armWakeTimer();
     let stopped = 0;
     for (const [connectionId, resident] of this.residents) {
       if (resident.partition === null || !revoked.has(resident.partition)) continue;
@@ -209,6 +232,8 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
     deferred: readonly number[] = [],
   ): { started: number; stopped: number } {
     const assigned = new Set(assignedPartitions);
+    this.sleepers.deleteWhere((partition) => partition !== null && !assigned.has(partition));
+    this.armWakeTimer();
     let stopped = 0;
     for (const [connectionId, resident] of this.residents) {
       if (resident.partition !== null && !assigned.has(resident.partition)) {
@@ -237,11 +262,16 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
     let started = 0;
     for (const partition of new Set(partitions)) {
       for (const checkpoint of this.store.connectionsInPartitions([partition])) {
-        if (this.residents.has(checkpoint.connectionId) || !hasWorkToResume(checkpoint)) continue;
-        this.ensure(checkpoint.connectionId, () => checkpoint, partition);
-        started++;
+        if (this.residents.has(checkpoint.connectionId)) continue;
+        if (hasWorkToResume(checkpoint, this.options.ownDeadline === undefined)) {
+          this.ensure(checkpoint.connectionId, () => checkpoint, partition);
+          started++;
+        } else {
+          this.sleep(checkpoint, partition);
+        }
       }
     }
+    this.armWakeTimer();
     return started;
   }
 
@@ -249,21 +279,69 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
   evictIdle(): number {
     if (this.options.idleEvictionMs <= 0) return 0;
     const cutoff = this.now() - this.options.idleEvictionMs;
+    const wakesItself = this.options.ownDeadline !== undefined;
     let evicted = 0;
     for (const [connectionId, resident] of this.residents) {
       const checkpoint = resident.handle.checkpoint();
       if (
         resident.lastActivity <= cutoff &&
         this.evictable.has(resident.handle.state()) &&
-        checkpoint.channel === null &&
-        checkpoint.pending === null
+        checkpoint.pending === null &&
+        (wakesItself || checkpoint.channel === null) &&
+        // The actor will be rebuilt from the table: the table must hold its latest state.
+        this.storeHolds(connectionId, resident)
       ) {
         resident.handle.stop();
         this.residents.delete(connectionId);
+        this.sleep(checkpoint, resident.partition);
         evicted++;
       }
     }
+    this.armWakeTimer();
     return evicted;
+  }
+
+  private storeHolds(connectionId: string, resident: Resident<Event>): boolean {
+    const stored = this.store.get(connectionId);
+    if (stored === undefined) return false;
+    // Order-insensitive: the table holds what it parsed back from the topic.
+    const plain = (checkpoint: ConnectionCheckpoint) => JSON.parse(JSON.stringify(stripVolatile(checkpoint)));
+    return isDeepStrictEqual(plain(stored), plain(resident.handle.checkpoint()));
+  }
+
+  /** Schedules the wake-up of a connection without an actor, if it has one. */
+  private sleep(checkpoint: ConnectionCheckpoint, partition: number | null): void {
+    const at = this.options.ownDeadline?.(checkpoint) ?? null;
+    if (at === null) this.sleepers.delete(checkpoint.connectionId);
+    else this.sleepers.set(checkpoint.connectionId, at, partition);
+  }
+
+  /** One timer for every sleeping connection, set for the earliest. */
+  private armWakeTimer(): void {
+    const earliest = this.sleepers.earliest();
+    if (earliest === this.wakeTimerAt) return;
+    if (this.wakeTimer) clearTimeout(this.wakeTimer);
+    this.wakeTimer = null;
+    this.wakeTimerAt = earliest;
+    if (earliest === null) return;
+    const delay = Math.min(MAX_TIMER_MS, Math.max(0, earliest - this.now()));
+    this.wakeTimer = setTimeout(() => {
+      this.wakeTimer = null;
+      this.wakeTimerAt = null;
+      this.wakeDue();
+    }, delay);
+    this.wakeTimer.unref();
+  }
+
+  private wakeDue(): void {
+    for (const { connectionId, partition } of this.sleepers.takeDue(this.now())) {
+      const checkpoint = this.store.get(connectionId);
+      if (!checkpoint || this.residents.has(connectionId)) continue;
+      // Restored from its checkpoint, the actor sees its deadline passed and acts (renews its
+      // channel, resumes after its backoff); its next idle spell may evict it again.
+      this.ensure(connectionId, () => checkpoint, partition);
+    }
+    this.armWakeTimer();
   }
 
   /**
@@ -305,6 +383,8 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
     await this.flush();
     for (const resident of this.residents.values()) resident.handle.stop();
     this.residents.clear();
+    this.sleepers.clear();
+    this.armWakeTimer();
   }
 
   list(filter?: { readonly state?: string }): ConnectionView[] {
@@ -364,6 +444,8 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
       return existing;
     }
     const checkpoint = this.store.get(connectionId) ?? fresh();
+    // Resident again: its actor keeps its own deadlines from now on.
+    if (this.sleepers.delete(connectionId)) this.armWakeTimer();
     const handle = this.factory.create(checkpoint);
     const resident: Resident<Event> = {
       handle,
@@ -445,13 +527,13 @@ function stripVolatile(checkpoint: ConnectionCheckpoint): Omit<ConnectionCheckpo
   return rest;
 }
 
-function hasWorkToResume(checkpoint: ConnectionCheckpoint): boolean {
-  return (
-    checkpoint.activeSync !== null ||
-    checkpoint.pending !== null ||
-    checkpoint.backoff !== null ||
-    checkpoint.channel !== null
-  );
+/**
+ * Whether a restored connection needs its actor now. Deadlines alone (a backoff, a channel
+ * to renew) need one only when nothing wakes the connection at its deadline.
+ */
+function hasWorkToResume(checkpoint: ConnectionCheckpoint, noWakeUps: boolean): boolean {
+  if (checkpoint.activeSync !== null || checkpoint.pending !== null) return true;
+  return noWakeUps && (checkpoint.backoff !== null || checkpoint.channel !== null);
 }
 
 /** The state a non-resident connection would resume in, for the inspector. */

@@ -93,6 +93,15 @@ export const channelSchema = z.object({
 });
 export type ChannelState = z.infer<typeof channelSchema>;
 
+/** When a failed channel renewal is tried again (the channel itself is then null). */
+export const channelRetrySchema = z.object({
+  attempt: z.number().int().min(1),
+  until: isoTime,
+  /** The last attempt was refused for good: it was reported, and retries are hours apart. */
+  refused: z.boolean(),
+});
+export type ChannelRetry = z.infer<typeof channelRetrySchema>;
+
 export const connectionCheckpointSchema = z.object({
   version: z.literal(CHECKPOINT_VERSION),
   connectionId: z.string().min(1),
@@ -109,6 +118,11 @@ export const connectionCheckpointSchema = z.object({
   pending: pendingRunSchema.nullable(),
   backoff: backoffSchema.nullable(),
   channel: channelSchema.nullable(),
+  /**
+   * Persisted so that an evicted or restarted connection keeps the renewal's pace (a watch
+   * refused for good is tried again hours later, not on the next message). Absent: none.
+   */
+  channelRetry: channelRetrySchema.nullable().optional(),
   parked: z.object({ reason: z.string(), since: isoTime }).nullable(),
   lastSync: z
     .object({ syncId: z.string(), mode: z.enum(syncModes), finishedAt: isoTime, counts: syncCountsSchema })

@@ -1,6 +1,7 @@
 import { assign, fromCallback, fromPromise, type SnapshotFrom, setup } from 'xstate';
 import type {
   ActiveSync,
+  ChannelRetry,
   ChannelState,
   ConnectionCheckpoint,
   FullSyncResume,
@@ -37,7 +38,7 @@ import { applyOptionsUpdate, scopeChangeNeedsRun } from './scope-change.js';
  *   announces the finished sync.
  * - A failed channel renewal does not block syncing: the channel is dropped, the connection
  *   stays reachable by triggers (polling), and the renewal is retried at a deadline kept in
- *   the transient `channelRetry` (not persisted: a restart retries at once). How soon
+ *   `channelRetry` (persisted, so an evicted or restarted connection keeps the pace). How soon
  *   depends on the failure (`channelFailureKind`): a busy or rate-limited Drive within a
  *   minute; a watch refused for good (an address Drive will not call, a bad request) hours
  *   later, reported once per streak, since thousands of such connections retrying every
@@ -64,13 +65,7 @@ export interface ConnectionInput {
 
 export const DEFAULT_CHANNEL_RENEW_MARGIN_MS = 3_600_000;
 
-/** When a failed channel renewal is tried again; transient (see the header). */
-export interface ChannelRetry {
-  readonly attempt: number;
-  readonly until: string;
-  /** The last attempt was refused for good: it was reported, and retries are hours apart. */
-  readonly refused: boolean;
-}
+export type { ChannelRetry };
 
 /** A watch refused for good is tried again after this long (plus up to 10% jitter). */
 export const CHANNEL_REFUSED_RETRY_MS = 6 * 3_600_000;
@@ -206,10 +201,15 @@ const persistedKeys = [
   'pending',
   'backoff',
   'channel',
+  'channelRetry',
   'parked',
   'lastSync',
   'updatedAt',
 ] as const satisfies ReadonlyArray<keyof ConnectionCheckpoint>;
+
+const optionalKeys = ['scopeFrom', 'channelRetry'] as const satisfies ReadonlyArray<
+  keyof ConnectionCheckpoint
+>;
 
 /** The persisted part of a context or snapshot: what the state topic stores. */
 export function checkpointOf(
@@ -218,6 +218,9 @@ export function checkpointOf(
   const context: ConnectionContext = 'context' in from ? from.context : from;
   const out: Record<string, unknown> = {};
   for (const key of persistedKeys) out[key] = context[key];
+  // Optional fields are left out when empty, so a checkpoint written before they existed
+  // reads back as unchanged and is not rewritten.
+  for (const key of optionalKeys) if (out[key] === null || out[key] === undefined) delete out[key];
   return out as unknown as ConnectionCheckpoint;
 }
 
@@ -248,14 +251,11 @@ const RENEW_MARGIN_MAX_SHARE = 0.1;
  * lifetime in tests); a flat margin longer than that life would renew the new channel at
  * once, again and again. With the defaults (one week, one hour) the flat margin applies.
  */
-function channelDueAt(context: ConnectionContext): number | null {
-  if (!context.channel) return null;
-  const expiration = new Date(context.channel.expiration).getTime();
-  const lifetime = expiration - new Date(context.channel.openedAt).getTime();
-  const margin =
-    lifetime > 0
-      ? Math.min(context.channelRenewMarginMs, lifetime * RENEW_MARGIN_MAX_SHARE)
-      : context.channelRenewMarginMs;
+function channelDueAt(channel: ChannelState | null, renewMarginMs: number): number | null {
+  if (!channel) return null;
+  const expiration = new Date(channel.expiration).getTime();
+  const lifetime = expiration - new Date(channel.openedAt).getTime();
+  const margin = lifetime > 0 ? Math.min(renewMarginMs, lifetime * RENEW_MARGIN_MAX_SHARE) : renewMarginMs;
   return expiration - margin;
 }
 
@@ -263,7 +263,29 @@ function channelDueAt(context: ConnectionContext): number | null {
 function idleDeadline(context: ConnectionContext): number | null {
   if (!context.channelsEnabled) return null;
   if (context.channelRetry) return new Date(context.channelRetry.until).getTime();
-  return channelDueAt(context);
+  return channelDueAt(context.channel, context.channelRenewMarginMs);
+}
+
+/**
+ * The next moment a connection acts without being sent anything (a backoff ending, a
+ * channel to renew or a renewal to retry), from its checkpoint alone; null when it only
+ * ever acts on a message. A supervisor that evicted the connection's actor wakes it then.
+ */
+export function ownDeadlineOf(
+  checkpoint: ConnectionCheckpoint,
+  channels: { readonly enabled: boolean; readonly renewMarginMs: number },
+): number | null {
+  const deadlines: number[] = [];
+  if (checkpoint.backoff) deadlines.push(new Date(checkpoint.backoff.until).getTime());
+  if (channels.enabled && checkpoint.cursor !== null && checkpoint.parked === null) {
+    const retry = checkpoint.channelRetry ?? null;
+    const due = retry
+      ? new Date(retry.until).getTime()
+      : channelDueAt(checkpoint.channel, channels.renewMarginMs);
+    // No channel and no retry: the connection opens one as soon as it is resident again.
+    deadlines.push(due ?? 0);
+  }
+  return deadlines.length > 0 ? Math.min(...deadlines) : null;
 }
 
 function unexpectedFailure(error: unknown, service: string): ClassifiedFailure {
@@ -603,7 +625,7 @@ export const connectionMachine = setup({
     maxAttempts: input.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
     channelsEnabled: input.channelsEnabled ?? false,
     channelRenewMarginMs: input.channelRenewMarginMs ?? DEFAULT_CHANNEL_RENEW_MARGIN_MS,
-    channelRetry: null,
+    channelRetry: input.checkpoint.channelRetry ?? null,
     lastFailure: null,
     completed: null,
   }),

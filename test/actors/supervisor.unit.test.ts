@@ -66,10 +66,17 @@ class TestHandle implements ConnectionActorHandle<TestEvent> {
   async whenDone() {}
 }
 
+/** A state-topic table: what was written is read back, as the real table follows its topic. */
 class MemoryStore implements CheckpointStore {
   readonly written: ConnectionCheckpoint[] = [];
+  /** Writes resolve but are not read back while false (a table lagging behind its topic). */
+  readsBack = true;
   constructor(private readonly byPartition: Map<number, ConnectionCheckpoint[]> = new Map()) {}
   get(connectionId: string) {
+    if (this.readsBack) {
+      const last = this.written.findLast((c) => c.connectionId === connectionId);
+      if (last) return last;
+    }
     return [...this.byPartition.values()].flat().find((c) => c.connectionId === connectionId);
   }
   connectionsInPartitions(partitions: readonly number[]) {
@@ -82,7 +89,11 @@ class MemoryStore implements CheckpointStore {
   async tombstone() {}
 }
 
-function setup(store = new MemoryStore(), now = () => 0) {
+function setup(
+  store = new MemoryStore(),
+  now = () => 0,
+  options: Partial<ConstructorParameters<typeof ConnectionSupervisor<TestEvent>>[3]> = {},
+) {
   const handles = new Map<string, TestHandle>();
   const factory: ConnectionActorFactory<TestEvent> = {
     create(c) {
@@ -92,7 +103,11 @@ function setup(store = new MemoryStore(), now = () => 0) {
     },
   };
   const logger = createLogger({ level: 'silent', format: 'json' });
-  const supervisor = new ConnectionSupervisor(factory, store, logger, { idleEvictionMs: 1000, now });
+  const supervisor = new ConnectionSupervisor(factory, store, logger, {
+    idleEvictionMs: 1000,
+    now,
+    ...options,
+  });
   return { supervisor, store, handles };
 }
 
@@ -169,6 +184,94 @@ describe('ConnectionSupervisor', () => {
     expect(supervisor.evictIdle()).toBe(1);
     expect(handles.get('idle-one')?.stopped).toBe(true);
     expect(supervisor.list().map((v) => v.connectionId)).toEqual(['busy-one']);
+  });
+
+  it('keeps an actor whose latest checkpoint the table has not read back yet', async () => {
+    let clock = 0;
+    const store = new MemoryStore();
+    const { supervisor } = setup(store, () => clock);
+    await supervisor.dispatch('a', { type: 'sync' }, () => checkpoint('a'), 0);
+    store.readsBack = false;
+    await supervisor.dispatch('a', { type: 'done', cursor: '1' }, () => checkpoint('a'), 0);
+    clock = 2000;
+    expect(supervisor.evictIdle()).toBe(0);
+    store.readsBack = true;
+    expect(supervisor.evictIdle()).toBe(1);
+  });
+
+  describe('with wake-ups (ownDeadline)', () => {
+    const channel = {
+      id: 'ch-1',
+      resourceId: 'res-1',
+      openedAt: '2026-01-01T00:00:00.000Z',
+      expiration: '2026-01-08T00:00:00.000Z',
+    };
+    // The stand-in's deadline: the channel's expiry, for any checkpoint with a channel.
+    const ownDeadline = (c: ConnectionCheckpoint) => (c.channel ? Date.parse(c.channel.expiration) : null);
+    const start = Date.parse('2026-01-02T00:00:00.000Z');
+
+    it('evicts an idle actor with a channel, and wakes it from its checkpoint at its deadline only', async () => {
+      vi.useFakeTimers({ now: start, toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+      try {
+        const store = new MemoryStore(new Map([[0, [checkpoint('ch', { cursor: '5', channel })]]]));
+        const created: string[] = [];
+        const { supervisor, handles } = setup(store, Date.now, { ownDeadline });
+        const factoryCreate = handles.set.bind(handles);
+        handles.set = (id, handle) => {
+          created.push(id);
+          return factoryCreate(id, handle);
+        };
+        await supervisor.dispatch('ch', { type: 'sync' }, () => checkpoint('ch'), 0);
+        await supervisor.dispatch('ch', { type: 'done', cursor: '6' }, () => checkpoint('ch'), 0);
+        await vi.advanceTimersByTimeAsync(2000);
+        expect(supervisor.evictIdle()).toBe(1);
+        expect(handles.get('ch')?.stopped).toBe(true);
+        expect(supervisor.residentCount).toBe(0);
+        expect(supervisor.sleepingCount).toBe(1);
+        expect(supervisor.get('ch')).toMatchObject({ resident: false, checkpoint: { cursor: '6', channel } });
+
+        // Nothing happens before the deadline; at it, the actor is back from its checkpoint.
+        await vi.advanceTimersByTimeAsync(Date.parse(channel.expiration) - Date.now() - 1);
+        expect(created).toEqual(['ch']);
+        await vi.advanceTimersByTimeAsync(1);
+        expect(created).toEqual(['ch', 'ch']);
+        expect(supervisor.get('ch')).toMatchObject({ resident: true, checkpoint: { cursor: '6' } });
+        expect(supervisor.sleepingCount).toBe(0);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
+
+    it('restores connections whose only work is a deadline as sleepers, and forgets those of revoked partitions', async () => {
+      vi.useFakeTimers({ now: start, toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+      try {
+        const store = new MemoryStore(
+          new Map([
+            [0, [checkpoint('zero', { cursor: '1', channel })]],
+            [
+              1,
+              [
+                checkpoint('one', {
+                  cursor: '1',
+                  channel: { ...channel, expiration: '2026-01-03T00:00:00.000Z' },
+                }),
+              ],
+            ],
+          ]),
+        );
+        const { supervisor, handles } = setup(store, Date.now, { ownDeadline });
+        expect(supervisor.restore([0, 1])).toEqual({ started: 0, stopped: 0 });
+        expect(supervisor.sleepingCount).toBe(2);
+        supervisor.revoke([1]);
+        expect(supervisor.sleepingCount).toBe(1);
+        await vi.advanceTimersByTimeAsync(Date.parse('2026-01-03T00:00:00.000Z') - start);
+        expect(handles.has('one')).toBe(false);
+        await vi.advanceTimersByTimeAsync(Date.parse(channel.expiration) - Date.now());
+        expect([...handles.keys()]).toEqual(['zero']);
+      } finally {
+        vi.useRealTimers();
+      }
+    });
   });
 
   it('on a graceful stop, lets a busy actor reach its next transition and writes it before stopping', async () => {

@@ -9,6 +9,7 @@ import {
   type ConnectionEvent,
   checkpointOf,
   connectionMachine,
+  ownDeadlineOf,
   type ReportErrorParams,
   type SyncServiceInput,
   stateNameOf,
@@ -597,6 +598,55 @@ describe('channels', () => {
     h.lastRenewal().reject(refusedWatch());
     await vi.advanceTimersByTimeAsync(0);
     expect(h.errors.map((e) => e.attempt)).toEqual([1, 4]);
+  });
+
+  it("keeps a refused watch's pace in its checkpoint: a restored actor neither renews at once nor reports again", async () => {
+    const first = createHarness({ checkpoint: checkpoint({ cursor: '5' }), channelsEnabled: true });
+    first.lastRenewal().reject(refusedWatch());
+    await vi.advanceTimersByTimeAsync(0);
+    const saved = connectionCheckpointSchema.parse(JSON.parse(JSON.stringify(first.checkpoint())));
+    expect(saved.channelRetry).toMatchObject({ attempt: 1, refused: true });
+    first.actor.stop();
+    const retryAt = Date.parse(saved.channelRetry?.until ?? '');
+    expect(ownDeadlineOf(saved, { enabled: true, renewMarginMs: HOUR })).toBe(retryAt);
+
+    const restored = createHarness({ checkpoint: saved, channelsEnabled: true });
+    restored.send(trigger('poll'));
+    expect(restored.state()).toBe('incremental');
+    restored.lastRun().send({ type: 'SYNC.DONE', cursor: '6', counts: {} });
+    expect(restored.renewals).toHaveLength(0);
+    await vi.advanceTimersByTimeAsync(retryAt - Date.now());
+    expect(restored.state()).toBe('channel-renewing');
+    restored.lastRenewal().reject(refusedWatch());
+    await vi.advanceTimersByTimeAsync(0);
+    expect(restored.errors).toHaveLength(0);
+  });
+
+  it('names the moment a connection acts by itself: its backoff, its channel renewal, or none', () => {
+    const channels = { enabled: true, renewMarginMs: HOUR };
+    const open = channel(new Date(T0.getTime() + 7 * DAY));
+    const dueAt = Date.parse(open.expiration) - HOUR;
+    expect(ownDeadlineOf(checkpoint({ cursor: '5', channel: open }), channels)).toBe(dueAt);
+    expect(
+      ownDeadlineOf(checkpoint({ cursor: '5', channel: open }), { ...channels, enabled: false }),
+    ).toBeNull();
+    expect(ownDeadlineOf(checkpoint({ cursor: '5' }), { ...channels, enabled: false })).toBeNull();
+    // Channels on and none open yet: at once.
+    expect(ownDeadlineOf(checkpoint({ cursor: '5' }), channels)).toBe(0);
+    const backoff = {
+      attempt: 1,
+      until: new Date(dueAt - 1).toISOString(),
+      reason: 'x',
+      classification: 'transient' as const,
+    };
+    expect(ownDeadlineOf(checkpoint({ cursor: '5', channel: open, backoff }), channels)).toBe(dueAt - 1);
+    // A parked connection renews nothing until a trigger comes.
+    expect(
+      ownDeadlineOf(
+        checkpoint({ cursor: '5', channel: open, parked: { reason: 'auth', since: T0.toISOString() } }),
+        channels,
+      ),
+    ).toBeNull();
   });
 
   it('parks the connection when the watch says its authorization is gone; a trigger unparks and renews', async () => {
