@@ -343,7 +343,44 @@ async function recordsForChanges(
     return withContent(deps, scope, file, deps.records.change(change, extras));
   });
   const below = await recordsBelowFolders(deps, scope, latest, signal);
-  return { records: [...leftScope, ...perChange.flat(), ...below.records], listed: below.listed };
+  const joined = await walkJoinedDrives(deps, scope, latest, signal);
+  return {
+    records: [...leftScope, ...perChange.flat(), ...below.records, ...joined.records],
+    listed: [...below.listed, ...joined.listed],
+  };
+}
+
+/**
+ * The items of each shared drive a change page shows the user (again) as a member of: a
+ * join brings the whole drive into sight, yet the change log names the drive alone. The
+ * change does not tell a join from a rename or a new setting, so any drive change in scope
+ * walks its drive (by keyset, like a full sync's corpus); drive changes are rare.
+ */
+async function walkJoinedDrives(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  latest: readonly DriveChange[],
+  signal: AbortSignal,
+): Promise<{ records: OutboundRecord[]; listed: DriveFile[] }> {
+  if (!wantsSharedDrives(scope)) return { records: [], listed: [] };
+  const driveIds = latest.flatMap((change) =>
+    change.changeType === 'drive' && !change.removed && change.driveId && driveInScope(scope, change.driveId)
+      ? [change.driveId]
+      : [],
+  );
+  const records: OutboundRecord[] = [];
+  const listed: DriveFile[] = [];
+  for (const driveId of driveIds) {
+    let position: CorpusPosition | null = CORPUS_START;
+    while (position !== null) {
+      throwIfAborted(signal);
+      const step = await readCorpusPage(deps.drive, { kind: 'drive', driveId }, position);
+      listed.push(...step.fresh);
+      records.push(...(await recordsForFiles(deps, scope, step.fresh)));
+      position = step.next;
+    }
+  }
+  return { records, listed };
 }
 
 /**
