@@ -327,6 +327,7 @@ export function createConnectionActorFactory(
         includeSharedDrives: deps.includeSharedDrives,
         scopeFrom: activeSync.scopeFrom ?? null,
         backfill: activeSync.backfill ?? false,
+        startedAt: activeSync.startedAt,
       };
       publish('sync.started', { connectionId: checkpoint.connectionId, mode });
       const run =
@@ -338,6 +339,7 @@ export function createConnectionActorFactory(
                 startPageToken: activeSync.startPageToken,
                 resume: activeSync.resume,
                 counts: activeSync.counts,
+                unconfirmed: activeSync.unconfirmed ?? [],
               },
               (p) => {
                 startPageToken = p.startPageToken;
@@ -346,23 +348,29 @@ export function createConnectionActorFactory(
                   startPageToken: p.startPageToken,
                   resume: p.resume,
                   counts: p.counts,
+                  unconfirmed: p.unconfirmed,
                 });
               },
               controller.signal,
             )
           : // A burst of notifications settles first, so it costs one read (channel-quiet.ts).
-            notificationQuiet
-              .settle(checkpoint.connectionId, controller.signal)
-              .then(() =>
-                runIncrementalSync(
-                  runDeps,
-                  scope,
-                  checkpoint.cursor ?? '',
-                  activeSync.counts,
-                  (p) => sendBack({ type: 'SYNC.PROGRESS', cursor: p.cursor, counts: p.counts }),
-                  controller.signal,
-                ),
-              );
+            notificationQuiet.settle(checkpoint.connectionId, controller.signal).then(() =>
+              runIncrementalSync(
+                runDeps,
+                scope,
+                checkpoint.cursor ?? '',
+                activeSync.counts,
+                (p) =>
+                  sendBack({
+                    type: 'SYNC.PROGRESS',
+                    cursor: p.cursor,
+                    counts: p.counts,
+                    unconfirmed: p.unconfirmed,
+                  }),
+                controller.signal,
+                activeSync.unconfirmed ?? [],
+              ),
+            );
       run
         .then(async (outcome) => {
           if (controller.signal.aborted) return outcome;

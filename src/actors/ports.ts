@@ -50,6 +50,8 @@ export interface DriveReader {
   listDrives(pageToken: string | null): Promise<Page<SharedDrive>>;
   listFiles(corpus: DriveCorpus, pageToken: string | null, query?: FileQuery): Promise<FilePage>;
   listChanges(pageToken: string): Promise<ChangePage>;
+  /** One item as the user sees it now; an item gone or out of the user's sight fails `not_found`. */
+  getFile(fileId: string): Promise<DriveFile>;
   /** Every page, followed to the end. */
   allPermissions(fileId: string): Promise<DrivePermission[]>;
   allRevisions(fileId: string): Promise<DriveRevision[]>;

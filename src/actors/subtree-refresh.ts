@@ -1,6 +1,14 @@
 import type { DriveChange, DriveFile } from '../contract/drive-resources.js';
 import { failureOf } from '../machines/classify.js';
-import type { DriveCorpus, DriveReader } from './ports.js';
+import {
+  advanceKeyset,
+  KEYSET_ORDER_BY,
+  type KeysetPosition,
+  type KeysetStep,
+  keysetBound,
+  keysetMoved,
+} from '../machines/keyset-walk.js';
+import type { DriveCorpus, DriveReader, FilePage } from './ports.js';
 
 /**
  * What a change to a folder does to the items below it. Drive's change log generally names
@@ -62,16 +70,43 @@ export async function listSubtrees(
 }
 
 async function childrenOf(drive: DriveReader, folder: DriveFile): Promise<DriveFile[]> {
-  const q = `'${escapeQuery(folder.id)}' in parents`;
+  const inFolder = `'${escapeQuery(folder.id)}' in parents`;
+  // In creation order by keyset, as the corpus walk (keyset-walk.ts): offset page tokens
+  // skip a child when an earlier one leaves the folder between two pages. Drive not
+  // honouring the order falls back to page tokens.
   const read = async (corpus: DriveCorpus) => {
     const items: DriveFile[] = [];
+    let after: KeysetPosition | null = null;
     let pageToken: string | null = null;
-    do {
-      const page = await drive.listFiles(corpus, pageToken, { q });
-      items.push(...page.items);
-      pageToken = page.nextPageToken;
-    } while (pageToken);
-    return items;
+    let keyset = true;
+    for (;;) {
+      const bound = keyset ? keysetBound(after) : null;
+      const page: FilePage = await drive.listFiles(corpus, pageToken, {
+        q: bound ? `${inFolder} and ${bound}` : inFolder,
+        ...(keyset ? { orderBy: KEYSET_ORDER_BY } : {}),
+      });
+      if (!keyset) {
+        items.push(...page.items);
+        if (page.nextPageToken === null) return items;
+        pageToken = page.nextPageToken;
+        continue;
+      }
+      const step: KeysetStep<DriveFile> = advanceKeyset(after, page.items);
+      if (step.kind === 'unordered') {
+        keyset = false;
+        items.length = 0;
+        pageToken = null;
+        continue;
+      }
+      items.push(...step.fresh);
+      if (page.nextPageToken === null) return items;
+      if (keysetMoved(after, step.next)) {
+        after = step.next;
+        pageToken = null;
+      } else {
+        pageToken = page.nextPageToken;
+      }
+    }
   };
   const corpus = corpusOf(folder);
   try {

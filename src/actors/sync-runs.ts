@@ -2,6 +2,7 @@ import type { FullSyncResume, SyncCounts } from '../contract/checkpoint.js';
 import type { DriveChange, DriveFile, SharedDrive } from '../contract/drive-resources.js';
 import type { SyncOptions } from '../contract/inbound.js';
 import type { OutboundRecord } from '../contract/records.js';
+import { failureOf } from '../machines/classify.js';
 import { endedByDriveCascade, trackLostDrives } from '../machines/normalize.js';
 import {
   corporaInOptions,
@@ -9,6 +10,7 @@ import {
   planScopeChange,
   type ScopeChangePlan,
 } from '../machines/scope-change.js';
+import { addListed, forCheckpoint, settle } from '../machines/unconfirmed-items.js';
 import type { FileContentAttacher } from './content-payloads.js';
 import { CORPUS_START, type CorpusPosition, readCorpusPage } from './corpus-walk.js';
 import type {
@@ -68,24 +70,30 @@ export interface SyncRunScope {
   readonly scopeFrom?: SyncOptions | null;
   /** Walk only what `scopeFrom` lacked (a backfill), not every corpus. */
   readonly backfill?: boolean;
+  /** When the run began: listed items created since (less a margin) are checked (unconfirmed-items.ts). */
+  readonly startedAt: string;
 }
 
 export interface FullSyncPosition {
   readonly startPageToken: string | null;
   readonly resume: FullSyncResume | null;
   readonly counts: SyncCounts;
+  /** Listed items the change log has not spoken of yet (unconfirmed-items.ts). */
+  readonly unconfirmed?: readonly string[];
 }
 
 export interface FullSyncProgress {
   readonly startPageToken: string;
   readonly resume: FullSyncResume;
   readonly counts: SyncCounts;
+  readonly unconfirmed: readonly string[];
 }
 
 export interface IncrementalProgress {
   /** The token the next page (or the next sync) starts from. */
   readonly cursor: string;
   readonly counts: SyncCounts;
+  readonly unconfirmed: readonly string[];
 }
 
 export interface SyncOutcome {
@@ -103,11 +111,14 @@ export async function runFullSync(
   signal: AbortSignal,
 ): Promise<SyncOutcome> {
   let counts: SyncCounts = { ...from.counts };
+  let unconfirmed: string[] = [...(from.unconfirmed ?? [])];
+  const report = (resume: FullSyncResume) =>
+    onProgress({ startPageToken, resume, counts, unconfirmed: forCheckpoint(unconfirmed) });
   // Bootstrap order (DRIVE_API §10.1): the token comes before the walk, so edits made
   // during a long walk are replayed by the catch-up below.
   const startPageToken = from.startPageToken ?? (await deps.drive.getStartPageToken());
   let resume: FullSyncResume = from.resume ?? { phase: 'drives', corpus: null, pageToken: null };
-  if (from.startPageToken === null) onProgress({ startPageToken, resume, counts });
+  if (from.startPageToken === null) report(resume);
 
   if (resume.phase === 'drives') {
     let pageToken = resume.pageToken;
@@ -127,7 +138,7 @@ export async function runFullSync(
         resume = pageToken
           ? { phase: 'drives', corpus: null, pageToken }
           : { phase: 'files', corpus: null, pageToken: null };
-        onProgress({ startPageToken, resume, counts });
+        report(resume);
       } while (pageToken);
     } else {
       resume = { phase: 'files', corpus: null, pageToken: null };
@@ -166,9 +177,10 @@ export async function runFullSync(
           const wanted = step.fresh.filter((file) => belongsTo(name, file));
           const records = await recordsForFiles(deps, targetScope, wanted);
           await deps.publisher.publish(records, scope.correlationId);
-          return { records, next: step.next };
+          return { records, next: step.next, wanted };
         });
         counts = addCounts(counts, page.records);
+        unconfirmed = addListed(unconfirmed, page.wanted, scope.startedAt);
         position = page.next;
         // After a corpus's last page the checkpoint names where the walk goes next: "this
         // corpus, no position" would mean "this corpus from its start" on resume.
@@ -178,22 +190,23 @@ export async function runFullSync(
           : following
             ? { phase: 'files', corpus: following.name, pageToken: null }
             : { phase: 'catch_up', corpus: null, pageToken: startPageToken };
-        onProgress({ startPageToken, resume, counts });
+        report(resume);
       }
     }
     if (resume.phase === 'files') {
       // Nothing was in scope to walk (or the resumed corpus is gone): straight to the catch-up.
       resume = { phase: 'catch_up', corpus: null, pageToken: startPageToken };
-      onProgress({ startPageToken, resume, counts });
+      report(resume);
     }
   }
 
   const catchUpFrom = resume.pageToken ?? startPageToken;
-  return runChangeLoop(deps, scope, catchUpFrom, counts, signal, (progress) =>
+  return runChangeLoop(deps, scope, catchUpFrom, counts, unconfirmed, signal, (progress) =>
     onProgress({
       startPageToken,
       resume: { phase: 'catch_up', corpus: null, pageToken: progress.cursor },
       counts: progress.counts,
+      unconfirmed: progress.unconfirmed,
     }),
   );
 }
@@ -205,8 +218,9 @@ export function runIncrementalSync(
   counts: SyncCounts,
   onProgress: (progress: IncrementalProgress) => void,
   signal: AbortSignal,
+  unconfirmed: readonly string[] = [],
 ): Promise<SyncOutcome> {
-  return runChangeLoop(deps, scope, cursor, counts, signal, onProgress);
+  return runChangeLoop(deps, scope, cursor, counts, unconfirmed, signal, onProgress);
 }
 
 async function runChangeLoop(
@@ -214,10 +228,12 @@ async function runChangeLoop(
   scope: SyncRunScope,
   cursor: string,
   initialCounts: SyncCounts,
+  initialUnconfirmed: readonly string[],
   signal: AbortSignal,
   onProgress: (progress: IncrementalProgress) => void,
 ): Promise<SyncOutcome> {
   let counts = { ...initialCounts };
+  let unconfirmed = [...initialUnconfirmed];
   let pageToken = cursor;
   // Shared drives lost in this run: their files' removals are covered by the drive's cascade.
   const lostDriveIds = new Set<string>();
@@ -225,20 +241,61 @@ async function runChangeLoop(
     throwIfAborted(signal);
     const page = await withSlot(deps, scope, signal, async () => {
       const changes = await deps.drive.listChanges(pageToken);
-      const records = await recordsForChanges(deps, scope, changes.changes, lostDriveIds, signal);
+      const { records, listed } = await recordsForChanges(deps, scope, changes.changes, lostDriveIds, signal);
       await deps.publisher.publish(records, scope.correlationId);
-      return { records, changes };
+      return { records, changes, listed };
     });
     counts = addCounts(counts, page.records);
+    unconfirmed = settle(
+      unconfirmed,
+      page.changes.changes.flatMap((change) => (change.fileId ? [change.fileId] : [])),
+    );
+    const before = new Set(unconfirmed);
+    unconfirmed = addListed(unconfirmed, page.listed, scope.startedAt);
+    const listedNew = unconfirmed.some((id) => !before.has(id));
     // newStartPageToken comes only on the last page (DRIVE_API §4); it is stored only now,
     // after every change of the window was published.
     const next = page.changes.nextPageToken ?? page.changes.newStartPageToken;
     if (next === null)
       throw new Error('changes.list answered with neither nextPageToken nor newStartPageToken');
-    onProgress({ cursor: next, counts });
-    if (page.changes.nextPageToken === null) return { cursor: next, counts };
+    onProgress({ cursor: next, counts, unconfirmed: forCheckpoint(unconfirmed) });
     pageToken = next;
+    // Items this page's listings brought may have been created after the page was read:
+    // one more read covers their creation, so the log speaks of them or swallowed them.
+    if (page.changes.nextPageToken !== null || listedNew) continue;
+    counts = await confirmListed(deps, scope, unconfirmed, counts, signal);
+    return { cursor: next, counts };
   }
+}
+
+/**
+ * The listed items the change log never spoke of, read once: a 404 is a removal the log
+ * swallowed (created and removed between two reads), and gets its delete. Its kind is not
+ * known any more: a `file` delete ends a folder too (one namespace, CONTRACT.md).
+ */
+async function confirmListed(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  unconfirmed: readonly string[],
+  counts: SyncCounts,
+  signal: AbortSignal,
+): Promise<SyncCounts> {
+  if (unconfirmed.length === 0) return counts;
+  const records = await withSlot(deps, scope, signal, async () => {
+    const gone = await mapWithConcurrency(unconfirmed, deps.extrasConcurrency, async (id) => {
+      try {
+        await deps.drive.getFile(id);
+        return [];
+      } catch (error) {
+        if (failureOf(error).classification !== 'not_found') throw error;
+        return deps.records.removed('file', id);
+      }
+    });
+    const deletes = gone.flat();
+    await deps.publisher.publish(deletes, scope.correlationId);
+    return deletes;
+  });
+  return addCounts(counts, records);
 }
 
 async function recordsForFiles(deps: SyncRunDeps, scope: SyncRunScope, files: readonly DriveFile[]) {
@@ -258,7 +315,7 @@ async function recordsForChanges(
   changes: readonly DriveChange[],
   lostDriveIds: Set<string>,
   signal: AbortSignal,
-) {
+): Promise<{ records: OutboundRecord[]; listed: DriveFile[] }> {
   const everyItem = latestChangePerItem(changes);
   const inScope = everyItem.filter((change) => changeInScope(scope, change));
   trackLostDrives(lostDriveIds, inScope);
@@ -285,7 +342,45 @@ async function recordsForChanges(
     const extras = batched ? (batched.get(file.id) ?? {}) : await extrasFor(deps, scope, file);
     return withContent(deps, scope, file, deps.records.change(change, extras));
   });
-  return [...leftScope, ...perChange.flat(), ...(await recordsBelowFolders(deps, scope, latest, signal))];
+  const below = await recordsBelowFolders(deps, scope, latest, signal);
+  const joined = await walkJoinedDrives(deps, scope, latest, signal);
+  return {
+    records: [...leftScope, ...perChange.flat(), ...below.records, ...joined.records],
+    listed: [...below.listed, ...joined.listed],
+  };
+}
+
+/**
+ * The items of each shared drive a change page shows the user (again) as a member of: a
+ * join brings the whole drive into sight, yet the change log names the drive alone. The
+ * change does not tell a join from a rename or a new setting, so any drive change in scope
+ * walks its drive (by keyset, like a full sync's corpus); drive changes are rare.
+ */
+async function walkJoinedDrives(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  latest: readonly DriveChange[],
+  signal: AbortSignal,
+): Promise<{ records: OutboundRecord[]; listed: DriveFile[] }> {
+  if (!wantsSharedDrives(scope)) return { records: [], listed: [] };
+  const driveIds = latest.flatMap((change) =>
+    change.changeType === 'drive' && !change.removed && change.driveId && driveInScope(scope, change.driveId)
+      ? [change.driveId]
+      : [],
+  );
+  const records: OutboundRecord[] = [];
+  const listed: DriveFile[] = [];
+  for (const driveId of driveIds) {
+    let position: CorpusPosition | null = CORPUS_START;
+    while (position !== null) {
+      throwIfAborted(signal);
+      const step = await readCorpusPage(deps.drive, { kind: 'drive', driveId }, position);
+      listed.push(...step.fresh);
+      records.push(...(await recordsForFiles(deps, scope, step.fresh)));
+      position = step.next;
+    }
+  }
+  return { records, listed };
 }
 
 /**
@@ -299,16 +394,16 @@ async function recordsBelowFolders(
   scope: SyncRunScope,
   latest: readonly DriveChange[],
   signal: AbortSignal,
-): Promise<OutboundRecord[]> {
+): Promise<{ records: OutboundRecord[]; listed: DriveFile[] }> {
   const folders = foldersToRefresh(latest);
-  if (folders.length === 0) return [];
+  if (folders.length === 0) return { records: [], listed: [] };
   const named = new Set(latest.flatMap((change) => (change.fileId ? [change.fileId] : [])));
   const below = (await listSubtrees(deps.drive, folders, signal)).filter((file) => !named.has(file.id));
   const outOfScope = below
     .filter((file) => !driveInScope(scope, file.driveId))
     .flatMap((file) => deps.records.removed(file.mimeType === FOLDER ? 'folder' : 'file', file.id));
   const inScope = below.filter((file) => driveInScope(scope, file.driveId));
-  return [...outOfScope, ...(await recordsForFiles(deps, scope, inScope))];
+  return { records: [...outOfScope, ...(await recordsForFiles(deps, scope, inScope))], listed: inScope };
 }
 
 /**

@@ -68,6 +68,11 @@ export const activeSyncSchema = z.object({
   scopeFrom: syncOptionsStateSchema.nullable().optional(),
   /** Walk only what `scopeFrom` lacks (new corpora, new kinds of extras), not everything. */
   backfill: z.boolean().optional(),
+  /**
+   * Items this sync's listings published that the change log has not spoken of yet, each
+   * read once after the last change page (src/machines/unconfirmed-items.ts); bounded.
+   */
+  unconfirmed: z.array(z.string()).optional(),
 });
 export type ActiveSync = z.infer<typeof activeSyncSchema>;
 

@@ -125,6 +125,8 @@ export type SyncProgressEvent = {
   readonly cursor?: string;
   /** Totals of the sync so far (not increments). */
   readonly counts: SyncCounts;
+  /** Listed items the change log has not spoken of yet (unconfirmed-items.ts). */
+  readonly unconfirmed?: readonly string[];
 };
 
 export type SyncDoneEvent = {
@@ -455,6 +457,7 @@ export const connectionMachine = setup({
           startPageToken: event.startPageToken ?? context.activeSync.startPageToken,
           resume: event.resume ?? context.activeSync.resume,
           counts: { ...event.counts },
+          ...(event.unconfirmed ? { unconfirmed: [...event.unconfirmed] } : {}),
         },
         cursor: event.cursor ?? context.cursor,
         // A durable page proves the connection healthy again: the next failure starts over.

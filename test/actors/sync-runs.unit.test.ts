@@ -61,6 +61,22 @@ function standInDrive(listed: string[], items: Record<string, DriveFile[]> = cor
       return { items: matching.slice(offset, offset + 2), nextPageToken: next };
     },
     listChanges: async () => ({ changes: [], nextPageToken: null, newStartPageToken: '101' }),
+    getFile: async (fileId) => {
+      const found = Object.values(items)
+        .flat()
+        .find((f) => f.id === fileId);
+      if (!found)
+        throw new ClassifiedError({
+          classification: 'not_found',
+          code: 'notFound',
+          message: 'File not found',
+          retryable: false,
+          httpStatus: 404,
+          retryAfterMs: null,
+          cursorInvalid: false,
+        });
+      return found;
+    },
     allPermissions: async () => [],
     allRevisions: async () => [],
     allComments: async () => [],
@@ -97,6 +113,8 @@ const scope = {
   correlationId: null,
   options: { include: [], driveIds: null },
   includeSharedDrives: true,
+  // After every stand-in item was created: none of them needs confirming.
+  startedAt: '2030-01-01T00:00:00.000Z',
 };
 
 describe('runFullSync resume points', () => {
@@ -505,5 +523,64 @@ describe('a shared drive lost in the change log', () => {
       new AbortController().signal,
     );
     expect(changed).toEqual(['drive:sd1', 'other', 'mine', 'drive:sd1', 'f3']);
+  });
+});
+
+describe('an item the walk listed and the change log swallowed', () => {
+  it('created after the start token and deleted before the catch-up, it is read once after the catch-up and gets its delete', async () => {
+    // u2 and u3 were created after the sync began; u3 is gone by the catch-up, and the log
+    // (coalescing its creation and removal) never names it. u2 is named by a change.
+    const walked = { user: corpora.user ?? [] };
+    const now = { user: (corpora.user ?? []).filter((f) => f.id !== 'u3') };
+    const published: OutboundRecord[] = [];
+    const gets: string[] = [];
+    const run = deps([], walked);
+    const afterWalk = deps([], now);
+    let caughtUp = false;
+    const progress: FullSyncProgress[] = [];
+    await runFullSync(
+      {
+        ...run,
+        drive: {
+          ...run.drive,
+          listDrives: async () => ({ items: [], nextPageToken: null }),
+          listChanges: async () => {
+            caughtUp = true;
+            return {
+              changes: [
+                { changeType: 'file', time: at(9), removed: false, fileId: 'u2', file: file('u2', 2) },
+              ],
+              nextPageToken: null,
+              newStartPageToken: '101',
+            };
+          },
+          getFile: async (fileId) => {
+            expect(caughtUp).toBe(true);
+            gets.push(fileId);
+            return afterWalk.drive.getFile(fileId);
+          },
+        },
+        publisher: {
+          publish: async (records) => {
+            published.push(...records);
+          },
+        },
+      },
+      // Started five minutes (the clock margin) after u2's second: u1 is older than that.
+      {
+        ...scope,
+        includeSharedDrives: false,
+        startedAt: new Date(Date.UTC(2025, 0, 1, 0, 5, 2)).toISOString(),
+      },
+      { startPageToken: null, resume: null, counts: {} },
+      (p) => progress.push(p),
+      new AbortController().signal,
+    );
+    expect(gets).toEqual(['u3']);
+    expect(published.filter((r) => r.operation === 'delete').map((r) => r.resource_id)).toEqual(['u3']);
+    // The checkpoint carried the items to confirm until the catch-up spoke of them.
+    const catchUp = progress.filter((p) => p.resume.phase === 'catch_up');
+    expect(catchUp[0]?.unconfirmed).toEqual(['u2', 'u3']);
+    expect(catchUp.at(-1)?.unconfirmed).toEqual(['u3']);
   });
 });

@@ -24,6 +24,7 @@ describe('records per the amended contract (embedded broker, Drive emulator)', (
   let ada: UserCredentials;
   let adaId: string;
   let fullSync: OutboundRecord[] = [];
+  let leftDriveId: string | undefined;
 
   beforeAll(async () => {
     world = await WorkerWorld.start(
@@ -183,6 +184,7 @@ describe('records per the amended contract (embedded broker, Drive emulator)', (
     expect(heldInDrive.size).toBeGreaterThan(0);
 
     await world.emulator.admin.removeDriveMember(driveId, adaId);
+    leftDriveId = driveId;
     const fresh = await syncOnce('incremental');
 
     const driveDeletes = fresh.filter((r) => r.resource_type === 'drive' && r.operation === 'delete');
@@ -190,6 +192,22 @@ describe('records per the amended contract (embedded broker, Drive emulator)', (
     expect(fresh.filter((r) => r.operation === 'delete' && heldInDrive.has(r.resource_id))).toEqual([]);
     const after = await visibleTo(world, ada.accessToken);
     expect(after.driveIds).not.toContain(driveId);
+    expectRecordsMatchDrive(world.records(CONNECTION), after);
+  });
+
+  it('a shared drive the user joins (again) has its items walked: the consumer holds them all', async () => {
+    const driveId = leftDriveId;
+    if (!driveId) throw new Error('the previous test left no shared drive');
+    await world.emulator.admin.setDriveMember(driveId, adaId, 'writer');
+    const fresh = await syncOnce('incremental');
+
+    const after = await visibleTo(world, ada.accessToken);
+    const inDrive = after.files.filter((f) => f.driveId === driveId && !f.trashed).map((f) => f.id);
+    expect(inDrive.length).toBeGreaterThan(0);
+    const upserted = new Set(
+      fresh.filter((r) => isItem(r) && r.operation === 'upsert').map((r) => r.resource_id),
+    );
+    expect(inDrive.filter((id) => !upserted.has(id))).toEqual([]);
     expectRecordsMatchDrive(world.records(CONNECTION), after);
   });
 

@@ -84,6 +84,7 @@ export function createDriveReader(options: DriveReaderOptions): DriveReader {
     listDrives: (pageToken) => gateway.listDrives(pageToken),
     listFiles: (corpus, pageToken, query) => gateway.listFiles(corpus, pageToken, query),
     listChanges: (pageToken): Promise<ChangePage> => gateway.listChanges(pageToken),
+    getFile: (fileId) => gateway.getFile(fileId),
     allPermissions: (fileId) => gateway.listAllPermissions(fileId),
     allRevisions: (fileId) => gateway.listAllRevisions(fileId),
     allComments: (fileId) => gateway.listAllComments(fileId),
