@@ -257,7 +257,12 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   };
   await consumer.start();
 
-  const eviction = setInterval(() => connections.evictIdle(), 60_000);
+  // Swept at half the eviction age (a minute at most), so an actor leaves memory within
+  // 1.5 times that age of its last activity.
+  const eviction = setInterval(
+    () => connections.evictIdle(),
+    Math.min(60_000, Math.max(500, config.worker.idleEvictionMs / 2)),
+  );
   eviction.unref();
 
   const readiness: ReadinessCheck[] = [
