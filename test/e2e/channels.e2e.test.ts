@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { channelTokenFor } from '../../src/actors/channel-token.js';
 import type { ConnectionInspector } from '../../src/actors/inspection.js';
+import { channelTokenFor } from '../../src/contract/channel-token.js';
 import type { ChannelState, ConnectionCheckpoint } from '../../src/contract/checkpoint.js';
 import type { WebhookMessage } from '../../src/contract/inbound.js';
 import type { UserCredentials } from '../../src/emulator/admin-client.js';
