@@ -279,12 +279,32 @@ export const configDocs = {
   HTTP_PORT: { default: '8080', description: 'Port of the HTTP server.' },
   HTTP_AUTH_TOKEN: {
     default: undefined,
-    description: 'When set, state endpoints and the page require this bearer token.',
+    description:
+      'When set, state endpoints and the page require this bearer token from every client; unset, they answer loopback clients only (kubectl port-forward, a sidecar).',
     secret: true,
   },
   HTTP_WEBHOOK_INGRESS: {
     default: 'false',
-    description: 'Accept Google notifications at POST /webhooks/google-drive/:connectionId.',
+    description:
+      'Accept Google notifications at POST /webhooks/google-drive/:connectionId (requires GDRIVE_CHANNEL_TOKEN_SECRET: tokens are verified before anything is produced).',
+  },
+  HTTP_WEBHOOK_BURST_PER_CHANNEL: {
+    default: '1000',
+    description:
+      'Notifications one channel may send at once to the webhook ingress; past it 503 with Retry-After.',
+  },
+  HTTP_WEBHOOK_RATE_PER_CHANNEL: {
+    default: '100',
+    description: 'Notifications a second one channel may send to the webhook ingress, refilling its burst.',
+  },
+  HTTP_REQUEST_TIMEOUT_SECONDS: {
+    default: '10',
+    description: 'Time a client has to send a whole request (headers and body); a slower one gets 408.',
+  },
+  HTTP_IDLE_TIMEOUT_SECONDS: {
+    default: '75',
+    description:
+      'An idle keep-alive connection is closed after this long (above common load-balancer idle timeouts of 60 s).',
   },
   SHUTDOWN_GRACE_SECONDS: {
     default: '25',
@@ -365,6 +385,10 @@ const envSchema = z
     HTTP_PORT: integer(0, 65_535).default(8080),
     HTTP_AUTH_TOKEN: secret.optional(),
     HTTP_WEBHOOK_INGRESS: booleanFromEnv.default(false),
+    HTTP_WEBHOOK_BURST_PER_CHANNEL: integer(1, 1_000_000).default(1000),
+    HTTP_WEBHOOK_RATE_PER_CHANNEL: integer(1, 1_000_000).default(100),
+    HTTP_REQUEST_TIMEOUT_SECONDS: integer(1, 3600).default(10),
+    HTTP_IDLE_TIMEOUT_SECONDS: integer(1, 3600).default(75),
     SHUTDOWN_GRACE_SECONDS: integer(1, 3600).default(25),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
     LOG_FORMAT: z.enum(['json', 'pretty']).default('json'),
@@ -375,6 +399,14 @@ const envSchema = z
       ['CONTROL_PLANE_MTLS_KEY_PATH', 'CONTROL_PLANE_MTLS_CERT_PATH'],
       ['GDRIVE_CHANNEL_ADDRESS', 'GDRIVE_CHANNEL_TOKEN_SECRET'],
     ];
+    // The ingress verifies channel tokens before producing; it cannot without the key.
+    if (env.HTTP_WEBHOOK_INGRESS && env.GDRIVE_CHANNEL_TOKEN_SECRET === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['GDRIVE_CHANNEL_TOKEN_SECRET'],
+        message: 'is required when HTTP_WEBHOOK_INGRESS is on',
+      });
+    }
     for (const [present, required] of pairs) {
       if (env[present] !== undefined && env[required] === undefined) {
         ctx.addIssue({ code: 'custom', path: [required], message: `is required when ${present} is set` });
@@ -490,7 +522,16 @@ function toConfig(env: z.infer<typeof envSchema>) {
       host: env.HTTP_HOST,
       port: env.HTTP_PORT,
       authToken: env.HTTP_AUTH_TOKEN ?? null,
-      webhookIngress: env.HTTP_WEBHOOK_INGRESS,
+      webhookIngress:
+        env.HTTP_WEBHOOK_INGRESS && env.GDRIVE_CHANNEL_TOKEN_SECRET
+          ? {
+              tokenSecret: env.GDRIVE_CHANNEL_TOKEN_SECRET,
+              burstPerChannel: env.HTTP_WEBHOOK_BURST_PER_CHANNEL,
+              ratePerSecond: env.HTTP_WEBHOOK_RATE_PER_CHANNEL,
+            }
+          : null,
+      requestTimeoutMs: env.HTTP_REQUEST_TIMEOUT_SECONDS * 1000,
+      idleTimeoutMs: env.HTTP_IDLE_TIMEOUT_SECONDS * 1000,
     },
     shutdownGraceMs: env.SHUTDOWN_GRACE_SECONDS * 1000,
     log: { level: env.LOG_LEVEL, format: env.LOG_FORMAT },

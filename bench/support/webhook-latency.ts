@@ -74,6 +74,7 @@ export async function measureWebhookLatency(options: {
     sink: ingressSink,
     topic: environment.topics.webhook,
     integrationId: base.worker.integrationId,
+    guard: { tokenSecret: CHANNEL_SECRET, burstPerChannel: 1000, ratePerSecond: 100 },
   });
   await ingress.listen({ host: '127.0.0.1', port: 0 });
   const address = `http://127.0.0.1:${(ingress.server.address() as AddressInfo).port}/webhooks/google-drive`;

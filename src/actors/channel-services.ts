@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
+import { channelTokenFor } from '../contract/channel-token.js';
 import type { ChannelState, ConnectionCheckpoint } from '../contract/checkpoint.js';
 import type { DriveChannel } from '../contract/drive-resources.js';
 import type { WatchChannelRequest } from '../io/drive/drive-gateway.js';
@@ -8,7 +9,6 @@ import { failureOf } from '../machines/classify.js';
 import type { ChannelServiceInput } from '../machines/connection-machine.js';
 import { channelAddressFor } from './channel-address.js';
 import type { ChannelOverlap } from './channel-overlap.js';
-import { channelTokenFor } from './channel-token.js';
 
 /** The two Drive calls a channel's life needs, for one connection (its token bound inside). */
 export interface ChannelGateway {

@@ -1,11 +1,11 @@
 import { LRUCache } from 'lru-cache';
+import { verifyChannelToken } from '../contract/channel-token.js';
 import type { ConnectionCheckpoint } from '../contract/checkpoint.js';
 import { resolveSyncOptions, type TriggerMessage, type WebhookMessage } from '../contract/inbound.js';
 import type { MessageSource } from '../contract/records.js';
 import { publish } from '../instrumentation.js';
 import type { Logger } from '../logger.js';
 import { admitWebhook, type WebhookAdmission } from './channel-admission.js';
-import { verifyChannelToken } from './channel-token.js';
 import { type InboundTopics, interpretInbound } from './inbound-message.js';
 import type { ConnectionSupervisor } from './supervisor.js';
 

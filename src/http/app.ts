@@ -21,7 +21,7 @@ import { healthReadyRoute } from './routes/health-ready.js';
 import { metricsRoute } from './routes/metrics.js';
 import { statusPageRoute } from './routes/status-page.js';
 import { webhookIngressRoute } from './routes/webhook-ingress.js';
-import { EventStreams } from './sse.js';
+import { DEFAULT_SSE_MAX_BUFFERED_BYTES, EventStreams } from './sse.js';
 
 export interface HttpAppDeps {
   readonly config: Pick<Config, 'http' | 'kafka' | 'worker'>;
@@ -35,7 +35,12 @@ export interface HttpAppDeps {
   readonly webhookSink?: MessageSink;
   /** Interval of SSE keep-alive comments; 15 s by default (below common 30–60 s proxy idle timeouts). */
   readonly sseKeepAliveMs?: number;
+  /** Unsent bytes after which an SSE client counts as not reading and is dropped; 1 MiB by default. */
+  readonly sseMaxBufferedBytes?: number;
 }
+
+/** Requests carry no bodies but the webhook's (empty); 64 KiB is room to spare and no more. */
+export const HTTP_BODY_LIMIT_BYTES = 64 * 1024;
 
 export type HttpApp = FastifyInstance<
   RawServerDefault,
@@ -64,6 +69,18 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<HttpApp> {
     // Fastify's default (100) would answer 414 for connection ids the Kafka side accepts:
     // room for the longest id, every character percent-encoded; the schema judges the rest.
     maxParamLength: 3 * MAX_ID_LENGTH,
+    bodyLimit: HTTP_BODY_LIMIT_BYTES,
+    // A request whose headers and body do not arrive within the timeout gets 408, so a client
+    // trickling bytes cannot hold a socket and a handler forever; idle keep-alive sockets close.
+    requestTimeout: config.http.requestTimeoutMs,
+    keepAliveTimeout: config.http.idleTimeoutMs,
+    http: {
+      requestTimeout: config.http.requestTimeoutMs,
+      headersTimeout: config.http.requestTimeoutMs,
+      keepAliveTimeout: config.http.idleTimeoutMs,
+      // Node checks the timeouts above only this often (30 s by default).
+      connectionsCheckingInterval: Math.min(1000, config.http.requestTimeoutMs / 2),
+    },
   });
   app.setErrorHandler((error: Error & { statusCode?: number }, request, reply) => {
     const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;
@@ -77,7 +94,11 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<HttpApp> {
     }
     return reply.code(status).send({ error: 'bad_request', message: error.message });
   });
-  const streams = new EventStreams(deps.sseKeepAliveMs ?? 15_000);
+  const streams = new EventStreams({
+    keepAliveMs: deps.sseKeepAliveMs ?? 15_000,
+    maxBufferedBytes: deps.sseMaxBufferedBytes ?? DEFAULT_SSE_MAX_BUFFERED_BYTES,
+    onDropped: () => deps.metrics.sseClientsDropped.inc(),
+  });
   app.addHook('preClose', async () => streams.endAll());
   deps.metrics.observeConnections(deps.inspector);
 
@@ -99,6 +120,8 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<HttpApp> {
   if (config.http.webhookIngress && deps.webhookSink) {
     await app.register(webhookIngressRoute, {
       sink: deps.webhookSink,
+      guard: config.http.webhookIngress,
+      refused: (reason) => deps.metrics.webhooksRefused.inc({ reason }),
       topic: config.kafka.topics.webhook,
       integrationId: config.worker.integrationId,
     });

@@ -51,6 +51,8 @@ export interface WorkerMetrics {
   readonly s3OffloadBytes: Counter;
   readonly webhookToRecordLatency: Histogram;
   readonly webhooksIgnored: Counter<'reason'>;
+  readonly webhooksRefused: Counter<'reason'>;
+  readonly sseClientsDropped: Counter;
   readonly consumerLag: Gauge<'topic' | 'partition'>;
   /**
    * Where consumer lag is read from at scrape time (the inbound consumer): only the
@@ -243,6 +245,17 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
     labelNames: ['reason'] as const,
     registers,
   });
+  const webhooksRefused = new Counter({
+    name: `${metricPrefix}webhooks_refused_total`,
+    help: 'Notifications the webhook ingress did not produce, by reason (bad_token, replay, rate_limited).',
+    labelNames: ['reason'] as const,
+    registers,
+  });
+  const sseClientsDropped = new Counter({
+    name: `${metricPrefix}sse_clients_dropped_total`,
+    help: 'Server-sent-event clients dropped because they stopped reading (their unsent buffer passed its bound).',
+    registers,
+  });
   const consumerLag = new Gauge({
     name: `${metricPrefix}consumer_lag_messages`,
     help: 'Messages behind the high watermark (as of the latest batch), per assigned inbound partition.',
@@ -308,6 +321,8 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
     s3OffloadBytes,
     webhookToRecordLatency,
     webhooksIgnored,
+    webhooksRefused,
+    sseClientsDropped,
     consumerLag,
     observeConsumerLag(source) {
       lagSource = source;

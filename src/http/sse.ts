@@ -12,10 +12,22 @@ export interface EventStream {
   onClose(listener: () => void): void;
 }
 
+export interface EventStreamOptions {
+  readonly keepAliveMs: number;
+  /**
+   * Bytes the socket may hold unsent before the client counts as not reading and is
+   * dropped: the kernel's buffers are full and the rest would pile up in this process.
+   */
+  readonly maxBufferedBytes: number;
+  readonly onDropped?: () => void;
+}
+
+export const DEFAULT_SSE_MAX_BUFFERED_BYTES = 1024 * 1024;
+
 export function openEventStream(
   request: FastifyRequest,
   reply: FastifyReply,
-  options: { keepAliveMs: number },
+  options: EventStreamOptions,
 ): EventStream {
   reply.hijack();
   const raw = reply.raw;
@@ -26,10 +38,18 @@ export function openEventStream(
     // nginx buffers responses unless told not to; a buffered stream is not live.
     'x-accel-buffering': 'no',
   });
-  raw.write('retry: 3000\n: stream open\n\n');
   const listeners: Array<() => void> = [];
   let closed = false;
-  const keepAlive = setInterval(() => raw.write(': keep-alive\n\n'), options.keepAliveMs);
+  const write = (chunk: string) => {
+    if (closed) return;
+    raw.write(chunk);
+    if (raw.writableLength > options.maxBufferedBytes) {
+      options.onDropped?.();
+      close();
+      raw.destroy();
+    }
+  };
+  const keepAlive = setInterval(() => write(': keep-alive\n\n'), options.keepAliveMs);
   keepAlive.unref();
   const close = () => {
     if (closed) return;
@@ -39,10 +59,10 @@ export function openEventStream(
   };
   request.raw.on('close', close);
   raw.on('close', close);
+  write('retry: 3000\n: stream open\n\n');
   return {
     send(event, data) {
-      if (closed) return;
-      raw.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     },
     end() {
       close();
@@ -58,14 +78,14 @@ export function openEventStream(
 export class EventStreams {
   private readonly open_ = new Set<EventStream>();
 
-  constructor(private readonly keepAliveMs: number) {}
+  constructor(private readonly options: EventStreamOptions) {}
 
   get size(): number {
     return this.open_.size;
   }
 
   open(request: FastifyRequest, reply: FastifyReply): EventStream {
-    const stream = openEventStream(request, reply, { keepAliveMs: this.keepAliveMs });
+    const stream = openEventStream(request, reply, this.options);
     this.open_.add(stream);
     stream.onClose(() => this.open_.delete(stream));
     return stream;

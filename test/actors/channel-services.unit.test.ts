@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { channelAddressFor } from '../../src/actors/channel-address.js';
 import { ChannelOverlap } from '../../src/actors/channel-overlap.js';
 import { type ChannelGateway, createChannelServices } from '../../src/actors/channel-services.js';
-import { verifyChannelToken } from '../../src/actors/channel-token.js';
+import { verifyChannelToken } from '../../src/contract/channel-token.js';
 import type { ConnectionCheckpoint } from '../../src/contract/checkpoint.js';
 import type { WatchChannelRequest } from '../../src/io/drive/drive-gateway.js';
 import { createLogger } from '../../src/logger.js';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ChannelOverlap } from '../../src/actors/channel-overlap.js';
-import { channelTokenFor } from '../../src/actors/channel-token.js';
 import { createInboundHandler } from '../../src/actors/inbound-handler.js';
 import { ConnectionSupervisor } from '../../src/actors/supervisor.js';
+import { channelTokenFor } from '../../src/contract/channel-token.js';
 import { subscribe } from '../../src/instrumentation.js';
 import { createLogger } from '../../src/logger.js';
 import { blankCheckpoint, MemoryCheckpointStore, RecordingFactory } from '../support/stand-in-connections.js';

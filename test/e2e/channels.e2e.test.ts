@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { channelTokenFor } from '../../src/actors/channel-token.js';
 import type { ConnectionInspector } from '../../src/actors/inspection.js';
+import { channelTokenFor } from '../../src/contract/channel-token.js';
 import type { ChannelState, ConnectionCheckpoint } from '../../src/contract/checkpoint.js';
 import type { WebhookMessage } from '../../src/contract/inbound.js';
 import type { UserCredentials } from '../../src/emulator/admin-client.js';
@@ -123,7 +123,7 @@ describe('push channels end to end (embedded broker, Drive emulator, webhook ing
     await world.emulator.admin.mapConnection(CONNECTION, first.id);
 
     // The ingress is up before the worker, whose channels need its address.
-    const base = world.config({ HTTP_WEBHOOK_INGRESS: 'true' });
+    const base = world.config({ HTTP_WEBHOOK_INGRESS: 'true', GDRIVE_CHANNEL_TOKEN_SECRET: SECRET });
     ingressSink = await createMessageSink(createKafka({ ...base.kafka, clientId: 'e2e-ingress' }, silent), {
       idempotent: true,
     });
@@ -333,7 +333,7 @@ describe('push channels end to end (embedded broker, Drive emulator, webhook ing
     expect(ignored).toEqual([]);
   });
 
-  it('a stale channel of ours is ignored, counted and stopped; a forged token is invalid_input', async () => {
+  it('a stale channel of ours is ignored, counted and stopped; a forged token is refused at the ingress and never produced', async () => {
     const { drive, auth } = world.driveAs(ada.accessToken);
     // A channel the connection does not know, as one opened just before a crash would be.
     const zombieId = randomUUID();
@@ -361,13 +361,27 @@ describe('push channels end to end (embedded broker, Drive emulator, webhook ing
     const errorsBefore = world.errors().length;
     const channel = currentChannel();
     if (!channel) throw new Error('no channel');
-    const answer = await notify(channel, 99_999, 'v1.forged-token');
-    expect(answer.status).toBe(200);
-    await world.reader.waitFor('an invalid_input error', () => world.errors().length > errorsBefore);
-    const [error] = world.errors().slice(errorsBefore);
-    expect(error?.error.classification).toBe('invalid_input');
-    expect(error?.integration_connection_id).toBe(CONNECTION);
-    expect(JSON.stringify(error)).not.toContain('forged-token');
+    // 403: Google retries only 500/502/503/504, and nothing reaches the webhook topic.
+    const answer = await notify(channel, 99_998, 'v1.forged-token');
+    expect(answer.status).toBe(403);
+    // A genuine notification after it, on the same key and so the same partition: once it
+    // has landed, anything the forgery had produced would have landed before it.
+    expect((await notify(channel, 99_999)).status).toBe(200);
+    await webhookReader.waitFor('the genuine notification', () =>
+      webhookReader
+        .values<WebhookMessage>(world.topics.webhook)
+        .some((m) => m.headers['x-goog-message-number'] === '99999'),
+    );
+    const landed = webhookReader.all(world.topics.webhook).map((m) => JSON.stringify(m));
+    expect(landed.filter((m) => m.includes('forged-token'))).toEqual([]);
+    // Replayed: acknowledged, not produced again.
+    expect((await notify(channel, 99_999)).status).toBe(200);
+    expect(
+      world
+        .errors()
+        .slice(errorsBefore)
+        .filter((e) => e.error.classification === 'invalid_input'),
+    ).toEqual([]);
   });
 
   it('disconnect stops the channel (the emulator shows none) and tombstones the state', async () => {

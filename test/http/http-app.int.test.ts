@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config.js';
+import { channelTokenFor } from '../../src/contract/channel-token.js';
 import { webhookMessageSchema } from '../../src/contract/inbound.js';
 import { type HttpFixture, httpFixture } from './http-fixture.js';
 import { InMemoryInspector, SwitchableCheck } from './in-memory-inspector.js';
@@ -267,9 +269,12 @@ describe('status page assets', () => {
 });
 
 describe('webhook ingress', () => {
+  const secret = 'ingress-test-secret';
+  const ingressEnv = { HTTP_WEBHOOK_INGRESS: 'true', GDRIVE_CHANNEL_TOKEN_SECRET: secret };
+  const signedToken = channelTokenFor(secret, 'conn_abc', 'chan-42');
   const googleHeaders = {
     'X-Goog-Channel-ID': 'chan-42',
-    'X-Goog-Channel-Token': 'signed-channel-token',
+    'X-Goog-Channel-Token': signedToken,
     'X-Goog-Channel-Expiration': 'Mon, 27 Jan 2025 10:00:00 GMT',
     'X-Goog-Resource-ID': 'res-9',
     'X-Goog-Resource-URI': 'https://www.googleapis.com/drive/v3/changes?pageToken=1',
@@ -290,7 +295,7 @@ describe('webhook ingress', () => {
 
   it("turns Google's notification into the contract's webhook message, keyed by connection, and answers 200 once produced", async () => {
     fixture = await httpFixture({
-      env: { HTTP_WEBHOOK_INGRESS: 'true', WORKER_INTEGRATION_ID: 'google-drive' },
+      env: { ...ingressEnv, WORKER_INTEGRATION_ID: 'google-drive' },
     });
     const answer = await fixture.app.inject({
       method: 'POST',
@@ -311,7 +316,7 @@ describe('webhook ingress', () => {
       customer_id: 'cust_123',
       headers: {
         'x-goog-channel-id': 'chan-42',
-        'x-goog-channel-token': 'signed-channel-token',
+        'x-goog-channel-token': signedToken,
         'x-goog-channel-expiration': 'Mon, 27 Jan 2025 10:00:00 GMT',
         'x-goog-resource-id': 'res-9',
         'x-goog-resource-uri': 'https://www.googleapis.com/drive/v3/changes?pageToken=1',
@@ -327,7 +332,7 @@ describe('webhook ingress', () => {
   });
 
   it("uses 'unknown' as the customer when the channel address carries none, and accepts a JSON content type with an empty body", async () => {
-    fixture = await httpFixture({ env: { HTTP_WEBHOOK_INGRESS: 'true' } });
+    fixture = await httpFixture({ env: ingressEnv });
     const answer = await fixture.app.inject({
       method: 'POST',
       url: '/webhooks/google-drive/conn_abc',
@@ -338,9 +343,9 @@ describe('webhook ingress', () => {
     expect(JSON.parse(fixture.sink.sent[0]?.value ?? 'null').customer_id).toBe('unknown');
   });
 
-  it('answers 400 without the channel id or the resource state, and produces nothing', async () => {
-    fixture = await httpFixture({ env: { HTTP_WEBHOOK_INGRESS: 'true' } });
-    for (const missing of ['X-Goog-Channel-ID', 'X-Goog-Resource-State']) {
+  it('answers 400 without the channel id, the resource state or the message number, and produces nothing', async () => {
+    fixture = await httpFixture({ env: ingressEnv });
+    for (const missing of ['X-Goog-Channel-ID', 'X-Goog-Resource-State', 'X-Goog-Message-Number']) {
       const headers: Record<string, string> = { ...googleHeaders };
       delete headers[missing];
       const answer = await fixture.app.inject({
@@ -354,7 +359,7 @@ describe('webhook ingress', () => {
   });
 
   it('refuses, with 400 and no produce, the ids and headers the webhook topic would refuse', async () => {
-    fixture = await httpFixture({ env: { HTTP_WEBHOOK_INGRESS: 'true' } });
+    fixture = await httpFixture({ env: ingressEnv });
     const refused: Array<[string, Record<string, string>]> = [
       [`/webhooks/google-drive/${'c'.repeat(257)}`, googleHeaders],
       ['/webhooks/google-drive/.', googleHeaders],
@@ -375,13 +380,16 @@ describe('webhook ingress', () => {
     const atBound = await fixture.app.inject({
       method: 'POST',
       url: `/webhooks/google-drive/${'c'.repeat(255)}~`,
-      headers: googleHeaders,
+      headers: {
+        ...googleHeaders,
+        'X-Goog-Channel-Token': channelTokenFor(secret, `${'c'.repeat(255)}~`, 'chan-42'),
+      },
     });
     expect(atBound.statusCode).toBe(200);
   });
 
   it('answers 503 when Kafka did not take the message, so Google retries, and logs no channel token', async () => {
-    fixture = await httpFixture({ env: { HTTP_WEBHOOK_INGRESS: 'true' } });
+    fixture = await httpFixture({ env: ingressEnv });
     fixture.sink.failing = true;
     const answer = await fixture.app.inject({
       method: 'POST',
@@ -397,6 +405,98 @@ describe('webhook ingress', () => {
     });
     expect(retried.statusCode).toBe(200);
     expect(fixture.logLines.join('')).toContain('webhook notification not produced');
-    expect(fixture.logLines.join('')).not.toContain('signed-channel-token');
+    expect(fixture.logLines.join('')).not.toContain(signedToken);
+  });
+});
+
+describe('webhook ingress guard', () => {
+  const secret = 'guard-test-secret';
+  const env = {
+    HTTP_WEBHOOK_INGRESS: 'true',
+    GDRIVE_CHANNEL_TOKEN_SECRET: secret,
+    HTTP_WEBHOOK_BURST_PER_CHANNEL: '3',
+    HTTP_WEBHOOK_RATE_PER_CHANNEL: '1',
+  };
+  const notification = (number: number, token = channelTokenFor(secret, 'conn_abc', 'chan-7')) => ({
+    method: 'POST' as const,
+    url: '/webhooks/google-drive/conn_abc',
+    headers: {
+      'x-goog-channel-id': 'chan-7',
+      'x-goog-channel-token': token,
+      'x-goog-resource-id': 'res-1',
+      'x-goog-resource-state': 'change',
+      'x-goog-message-number': String(number),
+    },
+  });
+  const refused = async (reason: string) => {
+    if (!fixture) throw new Error('no fixture');
+    const counted = await fixture.metrics.webhooksRefused.get();
+    return counted.values.find((v) => v.labels.reason === reason)?.value ?? 0;
+  };
+
+  it('answers 403 to a forged or missing token, which Google does not retry, and produces nothing', async () => {
+    fixture = await httpFixture({ env });
+    const forged = await fixture.app.inject(notification(1, 'v1.forged'));
+    expect(forged.statusCode).toBe(403);
+    const otherConnection = await fixture.app.inject(
+      notification(2, channelTokenFor(secret, 'conn_other', 'chan-7')),
+    );
+    expect(otherConnection.statusCode).toBe(403);
+    const { 'x-goog-channel-token': _, ...withoutToken } = notification(3).headers;
+    const missing = await fixture.app.inject({ ...notification(3), headers: withoutToken });
+    expect(missing.statusCode).toBe(403);
+    expect(fixture.sink.sent).toEqual([]);
+    expect(await refused('bad_token')).toBe(3);
+  });
+
+  it('acknowledges a replayed (channel, message number) with 200 and produces it once', async () => {
+    fixture = await httpFixture({ env });
+    expect((await fixture.app.inject(notification(5))).statusCode).toBe(200);
+    expect((await fixture.app.inject(notification(5))).statusCode).toBe(200);
+    expect(fixture.sink.sent).toHaveLength(1);
+    expect(await refused('replay')).toBe(1);
+  });
+
+  it('answers 503 with Retry-After past the channel burst, so Google retries later', async () => {
+    fixture = await httpFixture({ env });
+    for (const n of [1, 2, 3]) expect((await fixture.app.inject(notification(n))).statusCode).toBe(200);
+    const limited = await fixture.app.inject(notification(4));
+    expect(limited.statusCode).toBe(503);
+    expect(Number(limited.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(fixture.sink.sent).toHaveLength(3);
+    expect(await refused('rate_limited')).toBe(1);
+  });
+
+  it('is a configuration error without GDRIVE_CHANNEL_TOKEN_SECRET', () => {
+    expect(() => loadConfig({ HTTP_WEBHOOK_INGRESS: 'true' })).toThrow(/GDRIVE_CHANNEL_TOKEN_SECRET/);
+  });
+});
+
+describe('state endpoints without HTTP_AUTH_TOKEN', () => {
+  it('answer loopback clients only; health and metrics answer everyone', async () => {
+    fixture = await httpFixture();
+    const remote = { remoteAddress: '10.1.2.3' };
+    for (const url of ['/connections', '/connections/conn_abc', '/events', '/']) {
+      expect((await fixture.app.inject({ url, ...remote })).statusCode, url).toBe(403);
+    }
+    expect((await fixture.app.inject({ url: '/connections', remoteAddress: '127.0.0.1' })).statusCode).toBe(
+      200,
+    );
+    expect((await fixture.app.inject({ url: '/connections', remoteAddress: '::1' })).statusCode).toBe(200);
+    expect((await fixture.app.inject({ url: '/health/live', ...remote })).statusCode).toBe(200);
+    expect((await fixture.app.inject({ url: '/metrics', ...remote })).statusCode).toBe(200);
+  });
+
+  it('with a token, require it from loopback clients too', async () => {
+    fixture = await httpFixture({ env: { HTTP_AUTH_TOKEN: 'state-token' } });
+    expect((await fixture.app.inject({ url: '/connections', remoteAddress: '127.0.0.1' })).statusCode).toBe(
+      401,
+    );
+    const remote = await fixture.app.inject({
+      url: '/connections',
+      remoteAddress: '10.1.2.3',
+      headers: { authorization: 'Bearer state-token' },
+    });
+    expect(remote.statusCode).toBe(200);
   });
 });

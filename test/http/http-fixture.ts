@@ -36,6 +36,7 @@ export async function httpFixture(
     liveness?: ReadinessCheck[];
     inspector?: InMemoryInspector;
     sseKeepAliveMs?: number;
+    sseMaxBufferedBytes?: number;
   } = {},
 ): Promise<HttpFixture> {
   const config = loadConfig({ HTTP_PORT: '0', ...options.env });
@@ -59,6 +60,7 @@ export async function httpFixture(
     metrics,
     webhookSink: sink,
     sseKeepAliveMs: options.sseKeepAliveMs,
+    sseMaxBufferedBytes: options.sseMaxBufferedBytes,
   });
   return {
     app,

@@ -41,6 +41,9 @@ const tokenForm = `<!doctype html>
 const assetParamsSchema = z.object({ file: z.enum(['app.js', 'style.css']) });
 const querySchema = z.object({ token: z.string().min(1).max(4096).optional() });
 
+const loopbackOnly =
+  'The status page answers loopback clients only while HTTP_AUTH_TOKEN is unset: use kubectl port-forward, or set a token.\n';
+
 export const statusPageRoute: FastifyPluginAsync<{ authToken: string | null }> = async (
   app,
   { authToken },
@@ -62,6 +65,9 @@ export const statusPageRoute: FastifyPluginAsync<{ authToken: string | null }> =
       return reply.code(401).type('text/html; charset=utf-8').send(tokenForm);
     }
     if (!isAuthorized(request, authToken)) {
+      if (authToken === null) {
+        return reply.code(403).type('text/plain; charset=utf-8').send(loopbackOnly);
+      }
       return reply.code(401).type('text/html; charset=utf-8').send(tokenForm);
     }
     return reply.type('text/html; charset=utf-8').send(index);

@@ -5,6 +5,7 @@ import { opaqueIdSchema, quoteBounded } from '../../contract/bounds.js';
 import { webhookMessageSchema } from '../../contract/inbound.js';
 import type { MessageSink } from '../../io/kafka/message-sink.js';
 import { parseOr400 } from '../validation.js';
+import { type Notification, WebhookGuard } from '../webhook-guard.js';
 import { connectionIdSchema } from './connection-id.js';
 
 /**
@@ -17,6 +18,15 @@ import { connectionIdSchema } from './connection-id.js';
  * Google sends nothing but the X-Goog-* headers, so the customer id can only come from the
  * channel address the worker registered: `?customer_id=` on it, else `unknown` (the worker
  * routes webhooks by connection id and takes the customer from the connection's checkpoint).
+ *
+ * Before producing, the notification passes the guard (src/http/webhook-guard.ts). Answers,
+ * chosen for how Google treats them (DRIVE_API.md: 2xx is success, 500/502/503/504 are
+ * retried with backoff, anything else is a failed delivery that is not retried):
+ * - a token that does not verify → 403: a forgery is not retried by Google and costs no
+ *   produce and no error record; Google never sends one for a channel of ours.
+ * - a (channel, message number) already produced → 200: Google's own duplicate or a replay,
+ *   acknowledged so it is not sent again, and not produced twice.
+ * - over the channel's rate → 503 with Retry-After: a genuine burst is retried later.
  */
 
 export const UNKNOWN_CUSTOMER = 'unknown';
@@ -26,17 +36,32 @@ const querySchema = z.object({ customer_id: opaqueIdSchema.optional() });
 const requiredHeadersSchema = z.object({
   'x-goog-channel-id': z.string().min(1, { message: 'X-Goog-Channel-ID is required' }),
   'x-goog-resource-state': z.string().min(1, { message: 'X-Goog-Resource-State is required' }),
+  // Google sends it on every notification; the replay window is keyed by it.
+  'x-goog-message-number': z.string().regex(/^\d{1,20}$/, { message: 'X-Goog-Message-Number is required' }),
 });
+
+export type WebhookRefusal = 'bad_token' | 'replay' | 'rate_limited';
 
 export interface WebhookIngressOptions {
   readonly sink: MessageSink;
   readonly topic: string;
   readonly integrationId: string;
+  readonly guard: {
+    readonly tokenSecret: string;
+    readonly burstPerChannel: number;
+    readonly ratePerSecond: number;
+  };
+  readonly refused?: (reason: WebhookRefusal) => void;
   readonly now?: () => Date;
 }
 
 export const webhookIngressRoute: FastifyPluginAsync<WebhookIngressOptions> = async (app, options) => {
   const now = options.now ?? (() => new Date());
+  const guard = new WebhookGuard({
+    tokenKey: options.guard.tokenSecret,
+    burstPerChannel: options.guard.burstPerChannel,
+    ratePerSecond: options.guard.ratePerSecond,
+  });
   // Google posts an empty body, with or without a content type; whatever comes is ignored.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_request, _body, done) =>
@@ -51,6 +76,7 @@ export const webhookIngressRoute: FastifyPluginAsync<WebhookIngressOptions> = as
     const required = requiredHeadersSchema.safeParse({
       'x-goog-channel-id': request.headers['x-goog-channel-id'] ?? '',
       'x-goog-resource-state': request.headers['x-goog-resource-state'] ?? '',
+      'x-goog-message-number': request.headers['x-goog-message-number'] ?? '',
     });
     if (!required.success) {
       return reply.code(400).send({
@@ -87,7 +113,34 @@ export const webhookIngressRoute: FastifyPluginAsync<WebhookIngressOptions> = as
       });
     }
     const message = parsed.data;
-    const messageNumber = googHeaders['x-goog-message-number'] ?? message.message_id;
+    const messageNumber = required.data['x-goog-message-number'];
+    const notification: Notification = {
+      connectionId: params.connectionId,
+      channelId: required.data['x-goog-channel-id'],
+      token: googHeaders['x-goog-channel-token'],
+      messageNumber,
+    };
+    const verdict = guard.check(notification, now().getTime());
+    switch (verdict.kind) {
+      case 'refuse':
+        options.refused?.('bad_token');
+        request.log.warn(
+          { connectionId: params.connectionId, channelId: notification.channelId },
+          'webhook channel token does not verify: refused, nothing produced',
+        );
+        return reply.code(403).send({ error: 'forbidden', message: 'channel token does not verify' });
+      case 'replay':
+        options.refused?.('replay');
+        return reply.code(200).send();
+      case 'rate_limited':
+        options.refused?.('rate_limited');
+        return reply
+          .code(503)
+          .header('retry-after', String(verdict.retryAfterSeconds))
+          .send({ error: 'rate_limited', message: 'too many notifications for this channel' });
+      case 'produce':
+        break;
+    }
     try {
       await options.sink.send([
         {
@@ -103,6 +156,7 @@ export const webhookIngressRoute: FastifyPluginAsync<WebhookIngressOptions> = as
         },
       ]);
     } catch (error) {
+      guard.failed(notification);
       // The error's name only: a producer error may quote the message, and the message holds the channel token.
       request.log.warn(
         { connectionId: params.connectionId, error: error instanceof Error ? error.name : 'error' },

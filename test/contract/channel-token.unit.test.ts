@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { channelTokenFor, verifyChannelToken } from '../../src/actors/channel-token.js';
+import { channelTokenFor, verifyChannelToken } from '../../src/contract/channel-token.js';
 
 describe('channel tokens', () => {
   const key = 'test-key';
