@@ -200,6 +200,16 @@ export const configDocs = {
   },
   GDRIVE_PAGE_SIZE: { default: '1000', description: 'pageSize of files.list and changes.list (1-1000).' },
   GDRIVE_INCLUDE_SHARED_DRIVES: { default: 'true', description: 'Sync shared drives besides My Drive.' },
+  GDRIVE_ITEM_MAX_ATTEMPTS: {
+    default: '4',
+    description:
+      "Reads of one file's failing extra (permissions, revisions, comments, content), each alone after a short backoff, before it is one error record and the file's record goes without it; a rate limit past them fails the page instead.",
+  },
+  SYNC_CHUNK_ITEMS: {
+    default: '200',
+    description:
+      "A full sync walk's page is published and checkpointed this many items at a time, so a crash repeats at most one chunk.",
+  },
   GDRIVE_BATCH_REQUESTS: {
     default: 'true',
     description: 'Group per-file calls into Drive batch requests of up to 100 parts.',
@@ -352,6 +362,8 @@ const envSchema = z
     GDRIVE_PAGE_SIZE: integer(1, 1000).default(1000),
     GDRIVE_INCLUDE_SHARED_DRIVES: booleanFromEnv.default(true),
     GDRIVE_BATCH_REQUESTS: booleanFromEnv.default(true),
+    GDRIVE_ITEM_MAX_ATTEMPTS: integer(1, 20).default(4),
+    SYNC_CHUNK_ITEMS: integer(1, 1000).default(200),
     GDRIVE_QUOTA_USER_PER_MINUTE: integer(1, 10_000_000).default(12_000),
     GDRIVE_QUOTA_PROJECT_PER_MINUTE: integer(1, 10_000_000).default(12_000),
     GDRIVE_CONTENT_MAX_BYTES: integer(0, 10 * 1024 ** 3).default(100 * 1024 * 1024),
@@ -477,12 +489,14 @@ function toConfig(env: z.infer<typeof envSchema>) {
       maxConcurrentConnections: env.WORKER_MAX_CONCURRENT_CONNECTIONS,
       idleEvictionMs: env.WORKER_IDLE_EVICTION_SECONDS * 1000,
       maxSyncAttempts: env.SYNC_MAX_ATTEMPTS,
+      chunkItems: env.SYNC_CHUNK_ITEMS,
     },
     drive: {
       baseUrl: env.GDRIVE_API_BASE_URL,
       pageSize: env.GDRIVE_PAGE_SIZE,
       includeSharedDrives: env.GDRIVE_INCLUDE_SHARED_DRIVES,
       batchRequests: env.GDRIVE_BATCH_REQUESTS,
+      itemMaxAttempts: env.GDRIVE_ITEM_MAX_ATTEMPTS,
       quota: {
         userPerMinute: env.GDRIVE_QUOTA_USER_PER_MINUTE,
         projectPerMinute: env.GDRIVE_QUOTA_PROJECT_PER_MINUTE,

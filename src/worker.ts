@@ -119,6 +119,8 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
       exportMimeMap: config.drive.exportMimeMap,
     },
     batchRequests: config.drive.batchRequests,
+    itemMaxAttempts: config.drive.itemMaxAttempts,
+    chunkItems: config.worker.chunkItems,
     ownerEpochOf,
   });
   const channelWakeUps = {

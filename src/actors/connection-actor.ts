@@ -25,6 +25,7 @@ import {
   type SyncServiceInput,
   stateNameOf,
 } from '../machines/connection-machine.js';
+import { DEFAULT_ITEM_MAX_ATTEMPTS } from '../machines/item-isolation.js';
 import {
   deleteRecord,
   driveRecord,
@@ -85,6 +86,10 @@ export interface ConnectionServicesDeps {
   } | null;
   /** GDRIVE_BATCH_REQUESTS: per-file extras of a page read in Drive batch requests. */
   readonly batchRequests?: boolean;
+  /** GDRIVE_ITEM_MAX_ATTEMPTS: reads of one item's failing extra before it is reported. */
+  readonly itemMaxAttempts?: number;
+  /** SYNC_CHUNK_ITEMS: a walked page's items published and checkpointed this many at a time. */
+  readonly chunkItems?: number | null;
   /**
    * This member's owner epoch of the connection's partition while it owns it (partition
    * held, lease current), else null: then nothing is produced for it. Records and error
@@ -295,7 +300,7 @@ export function createConnectionActorFactory(
         isRetryable: (error) => failureOf(error).retryable,
         // Once the sync is stopped (its page failed, or the actor left the state) the extras
         // still in flight fail with the abort: that is no failure of theirs to report.
-        onExtraFailed: async (fileId, extra, error) => {
+        onExtraFailed: async (fileId, extra, error, attempts) => {
           if (controller.signal.aborted) return;
           const failure = failureOf(error);
           const outcome = extraFailureOutcome(fileId, extra, failure);
@@ -303,9 +308,11 @@ export function createConnectionActorFactory(
             publish('sync.extra_skipped', { extra, reason: outcome.reason });
             return;
           }
-          await publishError(checkpoint, failure, outcome.resource, 1, activeSync.syncId);
+          await publishError(checkpoint, failure, outcome.resource, attempts, activeSync.syncId);
         },
         extrasConcurrency: 8,
+        itemIsolation: { maxAttempts: deps.itemMaxAttempts ?? DEFAULT_ITEM_MAX_ATTEMPTS },
+        chunkItems: deps.chunkItems ?? null,
         content: deps.payloads
           ? createContentAttacher({
               drive,

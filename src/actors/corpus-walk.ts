@@ -4,6 +4,7 @@ import {
   advanceKeyset,
   KEYSET_ORDER_BY,
   type KeysetPosition,
+  keysetAfter,
   keysetBound,
   keysetMoved,
 } from '../machines/keyset-walk.js';
@@ -93,4 +94,36 @@ export async function readCorpusPage(
   return keysetMoved(position.after, step.next)
     ? { fresh: step.fresh, next: { ...position, pageToken: null, after: step.next } }
     : { fresh: step.fresh, next: { ...position, pageToken: page.nextPageToken } };
+}
+
+export interface PageChunk {
+  readonly items: readonly DriveFile[];
+  /** Where the walk resumes once this chunk is durable: inside the page, or `step.next` after its last chunk. */
+  readonly next: CorpusPosition | null;
+}
+
+/**
+ * A page's fresh items in chunks of at most `size` (null: the page whole), each with the
+ * position a walk resumes from once its records are acknowledged — so a crash repeats at
+ * most one chunk. Inside a keyset page that position is the keyset after the chunk's last
+ * item, asked afresh (no page token); a walk by page tokens has no position inside a page,
+ * so its chunks before the last keep the page's own (a crash reads the page again).
+ */
+export function pageChunks(from: CorpusPosition, step: CorpusStep, size: number | null): PageChunk[] {
+  const items = step.fresh;
+  if (size === null || items.length <= size) return [{ items, next: step.next }];
+  const chunks: PageChunk[] = [];
+  for (let start = 0; start < items.length; start += size) {
+    const end = Math.min(start + size, items.length);
+    if (end === items.length) {
+      chunks.push({ items: items.slice(start, end), next: step.next });
+      break;
+    }
+    const after = from.walk === 'keyset' ? keysetAfter(from.after, items.slice(0, end)) : null;
+    chunks.push({
+      items: items.slice(start, end),
+      next: after === null ? from : { ...from, pageToken: null, after },
+    });
+  }
+  return chunks;
 }

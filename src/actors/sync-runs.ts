@@ -3,6 +3,12 @@ import type { DriveChange, DriveFile, SharedDrive } from '../contract/drive-reso
 import type { SyncOptions } from '../contract/inbound.js';
 import type { OutboundRecord } from '../contract/records.js';
 import { failureOf } from '../machines/classify.js';
+import {
+  DEFAULT_ITEM_MAX_ATTEMPTS,
+  type GivenUpItem,
+  itemRetryDecision,
+  pageVerdict,
+} from '../machines/item-isolation.js';
 import { endedByDriveCascade, trackLostDrives } from '../machines/normalize.js';
 import {
   corporaInOptions,
@@ -12,7 +18,7 @@ import {
 } from '../machines/scope-change.js';
 import { addListed, forCheckpoint, settle } from '../machines/unconfirmed-items.js';
 import type { FileContentAttacher } from './content-payloads.js';
-import { CORPUS_START, type CorpusPosition, readCorpusPage } from './corpus-walk.js';
+import { CORPUS_START, type CorpusPosition, pageChunks, readCorpusPage } from './corpus-walk.js';
 import type {
   DriveCorpus,
   DriveReader,
@@ -40,25 +46,41 @@ export interface SyncRecords {
   removed(type: 'file' | 'folder' | 'drive', id: string): OutboundRecord[];
 }
 
-/** A per-file extra (or the file's content) that could not be read: reported as an error record, and the sync goes on. */
+/**
+ * A per-file extra (or the file's content) given up on after `attempts` reads: reported as
+ * an error record against the item, and the sync goes on without that part.
+ */
 export type ExtraFailureHandler = (
   fileId: string,
   extra: keyof FileExtras | 'content',
   error: unknown,
+  attempts: number,
 ) => Promise<void>;
+
+/** How an item's failing extra is read again (item-isolation.ts); every field defaulted. */
+export interface ItemIsolation {
+  /** Reads of one item's extra in all (GDRIVE_ITEM_MAX_ATTEMPTS). */
+  readonly maxAttempts?: number;
+  readonly random?: () => number;
+  /** Waits between reads; resolves early when the sync is stopped. */
+  readonly sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
 
 export interface SyncRunDeps {
   readonly drive: DriveReader;
   readonly records: SyncRecords;
   readonly publisher: RecordPublisher;
   readonly slots: SyncSlots;
-  /** Decides whether a failed extra stops the page (retryable) or is reported and skipped. */
+  /** Whether a failed extra is read again (item-isolation.ts) or reported at once. */
   readonly isRetryable: (error: unknown) => boolean;
   readonly onExtraFailed: ExtraFailureHandler;
   /** Per-file calls in flight at once within one page. */
   readonly extrasConcurrency: number;
   /** Reads file content into file records when `options.include` has `content`; absent: never. */
   readonly content?: FileContentAttacher | null;
+  readonly itemIsolation?: ItemIsolation;
+  /** A walked page's items published and checkpointed this many at a time; absent or null: the page whole. */
+  readonly chunkItems?: number | null;
 }
 
 export interface SyncRunScope {
@@ -172,25 +194,33 @@ export async function runFullSync(
       while (position !== null) {
         throwIfAborted(signal);
         const from: CorpusPosition = position;
-        const page = await withSlot(deps, scope, signal, async () => {
-          const step = await readCorpusPage(deps.drive, corpus, from);
-          const wanted = step.fresh.filter((file) => belongsTo(name, file));
-          const records = await recordsForFiles(deps, targetScope, wanted);
-          await deps.publisher.publish(records, scope.correlationId);
-          return { records, next: step.next, wanted };
-        });
-        counts = addCounts(counts, page.records);
-        unconfirmed = addListed(unconfirmed, page.wanted, scope.startedAt);
-        position = page.next;
         // After a corpus's last page the checkpoint names where the walk goes next: "this
         // corpus, no position" would mean "this corpus from its start" on resume.
         const following = targets[index + 1];
-        resume = position
-          ? resumeAt(name, position)
-          : following
-            ? { phase: 'files', corpus: following.name, pageToken: null }
-            : { phase: 'catch_up', corpus: null, pageToken: startPageToken };
-        report(resume);
+        const resumeFrom = (next: CorpusPosition | null): FullSyncResume =>
+          next
+            ? resumeAt(name, next)
+            : following
+              ? { phase: 'files', corpus: following.name, pageToken: null }
+              : { phase: 'catch_up', corpus: null, pageToken: startPageToken };
+        position = await withSlot(deps, scope, signal, async () => {
+          const step = await readCorpusPage(deps.drive, corpus, from);
+          let next: CorpusPosition | null = from;
+          // Each chunk is durable before the next is read: its checkpoint names the position
+          // inside the page, so a crash repeats at most one chunk.
+          for (const chunk of pageChunks(from, step, deps.chunkItems ?? null)) {
+            throwIfAborted(signal);
+            const wanted = chunk.items.filter((file) => belongsTo(name, file));
+            const records = await recordsForFiles(deps, targetScope, wanted, signal);
+            await deps.publisher.publish(records, scope.correlationId);
+            counts = addCounts(counts, records);
+            unconfirmed = addListed(unconfirmed, wanted, scope.startedAt);
+            next = chunk.next;
+            resume = resumeFrom(next);
+            report(resume);
+          }
+          return next;
+        });
       }
     }
     if (resume.phase === 'files') {
@@ -298,14 +328,20 @@ async function confirmListed(
   return addCounts(counts, records);
 }
 
-async function recordsForFiles(deps: SyncRunDeps, scope: SyncRunScope, files: readonly DriveFile[]) {
+async function recordsForFiles(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  files: readonly DriveFile[],
+  signal: AbortSignal,
+): Promise<OutboundRecord[]> {
   const live = files.filter((file) => !file.trashed);
-  const batched = await batchedExtrasFor(deps, scope, live);
+  const extras = await readPageExtras(deps, scope, live, signal);
   const perFile = await mapWithConcurrency(files, deps.extrasConcurrency, async (file) => {
     if (file.trashed) return deps.records.file(file, {});
-    const extras = batched ? (batched.get(file.id) ?? {}) : await extrasFor(deps, scope, file);
-    return withContent(deps, scope, file, deps.records.file(file, extras));
+    const records = deps.records.file(file, extras.byFile.get(file.id) ?? {});
+    return withContent(deps, scope, file, records, extras.givenUp, signal);
   });
+  await settleGivenUp(deps, extras.givenUp, itemsWithCalls(deps, scope, live));
   return perFile.flat();
 }
 
@@ -331,17 +367,15 @@ async function recordsForChanges(
     change.changeType !== 'drive' && !change.removed && change.file && !change.file.trashed
       ? change.file
       : null;
-  const batched = await batchedExtrasFor(
-    deps,
-    scope,
-    latest.flatMap((change) => liveFileOf(change) ?? []),
-  );
+  const live = latest.flatMap((change) => liveFileOf(change) ?? []);
+  const extras = await readPageExtras(deps, scope, live, signal);
   const perChange = await mapWithConcurrency(latest, deps.extrasConcurrency, async (change) => {
     const file = liveFileOf(change);
     if (!file) return deps.records.change(change, {});
-    const extras = batched ? (batched.get(file.id) ?? {}) : await extrasFor(deps, scope, file);
-    return withContent(deps, scope, file, deps.records.change(change, extras));
+    const records = deps.records.change(change, extras.byFile.get(file.id) ?? {});
+    return withContent(deps, scope, file, records, extras.givenUp, signal);
   });
+  await settleGivenUp(deps, extras.givenUp, itemsWithCalls(deps, scope, live));
   const below = await recordsBelowFolders(deps, scope, latest, signal);
   const joined = await walkJoinedDrives(deps, scope, latest, signal);
   return {
@@ -376,7 +410,7 @@ async function walkJoinedDrives(
       throwIfAborted(signal);
       const step = await readCorpusPage(deps.drive, { kind: 'drive', driveId }, position);
       listed.push(...step.fresh);
-      records.push(...(await recordsForFiles(deps, scope, step.fresh)));
+      records.push(...(await recordsForFiles(deps, scope, step.fresh, signal)));
       position = step.next;
     }
   }
@@ -403,31 +437,49 @@ async function recordsBelowFolders(
     .filter((file) => !driveInScope(scope, file.driveId))
     .flatMap((file) => deps.records.removed(file.mimeType === FOLDER ? 'folder' : 'file', file.id));
   const inScope = below.filter((file) => driveInScope(scope, file.driveId));
-  return { records: [...outOfScope, ...(await recordsForFiles(deps, scope, inScope))], listed: inScope };
+  return {
+    records: [...outOfScope, ...(await recordsForFiles(deps, scope, inScope, signal))],
+    listed: inScope,
+  };
 }
 
 /**
  * The file's content into its upsert, when asked for. Content Drive cannot give (too large,
  * not downloadable, an export over 10 MB) is reported and the record goes without it; a
- * retryable failure stops the page like a failed extra; a failed S3 upload rejects.
+ * retryable failure is read again alone like an extra (item-isolation.ts) and, past its
+ * attempts, given up on with the page's other items; a failed S3 upload rejects.
  */
 async function withContent(
   deps: SyncRunDeps,
   scope: SyncRunScope,
   file: DriveFile,
   records: OutboundRecord[],
+  givenUp: GivenUpExtra[],
+  signal: AbortSignal,
 ): Promise<OutboundRecord[]> {
   if (!deps.content || !scope.options.include.includes('content')) return records;
+  const content = deps.content;
   const index = records.findIndex(
     (r) => r.operation === 'upsert' && r.resource_id === file.id && r.resource_type !== 'drive',
   );
   const record = records[index];
   if (record === undefined) return records;
-  const outcome = await deps.content.attach(file, record);
-  if (outcome.ok) return records.map((r, i) => (i === index ? outcome.record : r));
-  if (deps.isRetryable(outcome.error)) throw outcome.error;
-  await deps.onExtraFailed(file.id, 'content', outcome.error);
-  return records;
+  let attempts = 1;
+  let outcome = await content.attach(file, record);
+  while (!outcome.ok) {
+    const decision = decide(deps, outcome.error, attempts);
+    if (decision.kind === 'fail_page') throw outcome.error;
+    if (decision.kind === 'report') {
+      givenUp.push(givenUpOf(deps, file.id, 'content', outcome.error, attempts));
+      return records;
+    }
+    await isolationOf(deps).sleep(decision.delayMs, signal);
+    throwIfAborted(signal);
+    outcome = await content.attach(file, record);
+    attempts++;
+  }
+  const attached = outcome.record;
+  return records.map((r, i) => (i === index ? attached : r));
 }
 
 /**
@@ -468,76 +520,169 @@ export function extraRequestsOf(files: readonly DriveFile[], include: readonly s
   );
 }
 
+/** An item's extra (or content) given up on after its attempts: reported unless the page fails. */
+export interface GivenUpExtra extends GivenUpItem {
+  readonly extra: ExtraKind | 'content';
+  readonly error: unknown;
+  readonly attempts: number;
+}
+
+export interface PageExtras {
+  readonly byFile: Map<string, FileExtras>;
+  /** Filled by the extras' reads, then by the content's, in the order they gave up. */
+  readonly givenUp: GivenUpExtra[];
+}
+
 /**
- * The outcomes of `requests` put back together per file, with the inline permissions of
- * files that needed no call. A retryable failure stops the page (the first one found is
- * thrown, before anything is reported, so a retried page does not report twice); the
- * others are reported and their extra left out, as on the unbatched path.
+ * Every live file's extras of a page: first in batch requests when batching is on (one call
+ * each otherwise), then each failed read again alone with backoff until it succeeds, is
+ * given up on (left out of its file's extras, in `givenUp`), or fails the page (a rate
+ * limit past its attempts). Nothing is reported here: `settleGivenUp` decides once the
+ * whole page was read.
  */
-export async function extrasFromOutcomes(
+export async function readPageExtras(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
   files: readonly DriveFile[],
-  include: readonly string[],
-  requests: readonly ExtraRequest[],
-  outcomes: readonly ExtraOutcome[],
-  deps: Pick<SyncRunDeps, 'isRetryable' | 'onExtraFailed'>,
-): Promise<Map<string, FileExtras>> {
-  const retryable = outcomes.find((outcome) => !outcome.ok && deps.isRetryable(outcome.error));
-  if (retryable && !retryable.ok) throw retryable.error;
+  signal: AbortSignal,
+): Promise<PageExtras> {
+  const include = scope.options.include;
+  const requests = extraRequestsOf(files, include);
+  const first: ExtraOutcome[] = deps.drive.batchExtras
+    ? requests.length > 0
+      ? await deps.drive.batchExtras(requests)
+      : []
+    : await mapWithConcurrency(requests, deps.extrasConcurrency * 3, (request) =>
+        readExtraAlone(deps.drive, request),
+      );
   const byFile = new Map<string, FileExtras>();
   for (const file of files) {
     const { inlinePermissions } = extrasPlanOf(file, include);
     byFile.set(file.id, inlinePermissions ? { permissions: inlinePermissions } : {});
   }
-  for (const [index, request] of requests.entries()) {
-    const outcome = outcomes[index];
-    if (!outcome) continue;
-    if (!outcome.ok) {
-      await deps.onExtraFailed(request.fileId, request.extra, outcome.error);
-      continue;
-    }
-    byFile.set(request.fileId, { ...byFile.get(request.fileId), ...outcome.extras });
+  const givenUp: GivenUpExtra[] = [];
+  const settled = await mapWithConcurrency(
+    requests.map((request, index) => ({ request, outcome: first[index] })),
+    deps.extrasConcurrency * 3,
+    async ({ request, outcome }) => {
+      let current: ExtraOutcome = outcome ?? { ok: false, error: new Error('no answer for a batch part') };
+      let attempts = 1;
+      while (!current.ok) {
+        const decision = decide(deps, current.error, attempts);
+        if (decision.kind === 'fail_page') throw current.error;
+        if (decision.kind === 'report')
+          return {
+            request,
+            outcome: current,
+            givenUp: givenUpOf(deps, request.fileId, request.extra, current.error, attempts),
+          };
+        await isolationOf(deps).sleep(decision.delayMs, signal);
+        throwIfAborted(signal);
+        current = await readExtraAlone(deps.drive, request);
+        attempts++;
+      }
+      return { request, outcome: current, givenUp: null };
+    },
+  );
+  for (const { request, outcome, givenUp: gaveUp } of settled) {
+    if (gaveUp) givenUp.push(gaveUp);
+    if (outcome.ok) byFile.set(request.fileId, { ...byFile.get(request.fileId), ...outcome.extras });
   }
-  return byFile;
+  return { byFile, givenUp };
 }
 
-/** With batching on, every live file's extras of a page in batch requests; null otherwise. */
-async function batchedExtrasFor(
+/**
+ * The page's given-up items: one outage (most items failing alike) fails the page with
+ * nothing reported, as a page failed before; otherwise each is reported against its item
+ * (in the order they were read) and the page goes on without those parts.
+ */
+async function settleGivenUp(
   deps: SyncRunDeps,
-  scope: SyncRunScope,
-  files: readonly DriveFile[],
-): Promise<Map<string, FileExtras> | null> {
-  if (!deps.drive.batchExtras) return null;
-  const include = scope.options.include;
-  const requests = extraRequestsOf(files, include);
-  const outcomes = requests.length > 0 ? await deps.drive.batchExtras(requests) : [];
-  return extrasFromOutcomes(files, include, requests, outcomes, deps);
+  givenUp: readonly GivenUpExtra[],
+  itemsWithCallsCount: number,
+): Promise<void> {
+  const verdict = pageVerdict(givenUp, itemsWithCallsCount);
+  if (verdict.kind === 'outage') {
+    const first = givenUp.find((g) => g.classification === verdict.classification && g.code === verdict.code);
+    throw first?.error ?? new Error('outage');
+  }
+  for (const item of givenUp) await deps.onExtraFailed(item.fileId, item.extra, item.error, item.attempts);
 }
 
-async function extrasFor(deps: SyncRunDeps, scope: SyncRunScope, file: DriveFile): Promise<FileExtras> {
-  const plan = extrasPlanOf(file, scope.options.include);
-  const fetchExtra = async <K extends keyof FileExtras>(
-    extra: K,
-    read: () => Promise<NonNullable<FileExtras[K]>>,
-  ): Promise<FileExtras[K] | undefined> => {
-    if (!plan.read.includes(extra)) return undefined;
-    try {
-      return await read();
-    } catch (error) {
-      if (deps.isRetryable(error)) throw error;
-      await deps.onExtraFailed(file.id, extra, error);
-      return undefined;
+/** Live items of a page that needed any call of their own (extras or content). */
+function itemsWithCalls(deps: SyncRunDeps, scope: SyncRunScope, live: readonly DriveFile[]): number {
+  const content = Boolean(deps.content) && scope.options.include.includes('content');
+  return live.filter((file) => content || extrasPlanOf(file, scope.options.include).read.length > 0).length;
+}
+
+async function readExtraAlone(drive: DriveReader, request: ExtraRequest): Promise<ExtraOutcome> {
+  try {
+    switch (request.extra) {
+      case 'permissions':
+        return { ok: true, extras: { permissions: await drive.allPermissions(request.fileId) } };
+      case 'revisions':
+        return { ok: true, extras: { revisions: await drive.allRevisions(request.fileId) } };
+      case 'comments':
+        return { ok: true, extras: { comments: await drive.allComments(request.fileId) } };
     }
-  };
-  const [permissions, revisions, comments] = await Promise.all([
-    plan.inlinePermissions ?? fetchExtra('permissions', () => deps.drive.allPermissions(file.id)),
-    fetchExtra('revisions', () => deps.drive.allRevisions(file.id)),
-    fetchExtra('comments', () => deps.drive.allComments(file.id)),
-  ]);
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
+
+function isolationOf(deps: SyncRunDeps): Required<ItemIsolation> {
   return {
-    ...(permissions ? { permissions } : {}),
-    ...(revisions ? { revisions } : {}),
-    ...(comments ? { comments } : {}),
+    maxAttempts: deps.itemIsolation?.maxAttempts ?? DEFAULT_ITEM_MAX_ATTEMPTS,
+    random: deps.itemIsolation?.random ?? Math.random,
+    sleep: deps.itemIsolation?.sleep ?? abortableSleep,
   };
+}
+
+function decide(deps: SyncRunDeps, error: unknown, attempts: number) {
+  const isolation = isolationOf(deps);
+  const failure = failureOf(error);
+  return itemRetryDecision(
+    {
+      retryable: deps.isRetryable(error),
+      classification: failure.classification,
+      retryAfterMs: failure.retryAfterMs,
+    },
+    attempts,
+    isolation,
+    isolation.random,
+  );
+}
+
+function givenUpOf(
+  deps: SyncRunDeps,
+  fileId: string,
+  extra: ExtraKind | 'content',
+  error: unknown,
+  attempts: number,
+): GivenUpExtra {
+  const failure = failureOf(error);
+  return {
+    fileId,
+    extra,
+    error,
+    attempts,
+    retryable: deps.isRetryable(error),
+    classification: failure.classification,
+    code: failure.code,
+  };
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 function wantsSharedDrives(scope: SyncRunScope): boolean {

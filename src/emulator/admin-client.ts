@@ -171,6 +171,16 @@ export class EmulatorAdminClient {
     return (await this.call<{ counters: Record<string, number> }>('GET', '/counters')).counters;
   }
 
+  /** Calls about one file (its `:fileId` path parameter; batch parts included), per method. */
+  async fileCounters(fileId: string): Promise<Record<string, number>> {
+    return (
+      await this.call<{ counters: Record<string, number> }>(
+        'GET',
+        `/counters/files/${encodeURIComponent(fileId)}`,
+      )
+    ).counters;
+  }
+
   resetCounters(): Promise<void> {
     return this.call('DELETE', '/counters');
   }
@@ -190,9 +200,13 @@ export class EmulatorAdminClient {
     return this.call('PUT', `/faults/${encodeURIComponent(method)}`, probabilities);
   }
 
-  /** The next `count` calls of `method` answer `status`. */
-  scriptFault(method: string, status: ScriptedFaultStatus, count = 1): Promise<void> {
-    return this.call('POST', `/faults/${encodeURIComponent(method)}/script`, { status, count });
+  /** The next `count` calls of `method` answer `status`; with `fileId`, only calls about that file. */
+  scriptFault(method: string, status: ScriptedFaultStatus, count = 1, fileId?: string): Promise<void> {
+    return this.call('POST', `/faults/${encodeURIComponent(method)}/script`, {
+      status,
+      count,
+      ...(fileId !== undefined ? { fileId } : {}),
+    });
   }
 
   clearFaults(): Promise<void> {

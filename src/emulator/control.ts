@@ -9,6 +9,12 @@ export interface FaultProbabilities {
   readonly 503?: number;
 }
 
+/** A scripted answer; with `fileId`, only a call about that file draws it. */
+interface ScriptedFault {
+  readonly status: FaultStatus;
+  readonly fileId: string | null;
+}
+
 export interface QuotaSettings {
   /** Requests a minute per user (token bucket, refilled continuously). */
   readonly perUserPerMinute: number;
@@ -52,7 +58,8 @@ export class CallControl {
   private readonly userBuckets = new Map<string, TokenBucket>();
   private projectBucket: TokenBucket;
   private readonly probabilities = new Map<string, FaultProbabilities>();
-  private readonly scripted = new Map<string, FaultStatus[]>();
+  private readonly scripted = new Map<string, ScriptedFault[]>();
+  private readonly fileCounters = new Map<string, Map<string, number>>();
   private readonly latencies = new Map<string, number>();
   private readonly random: SeededRandom;
 
@@ -64,16 +71,28 @@ export class CallControl {
     this.projectBucket = new TokenBucket(this.quota.perProjectPerMinute, clock());
   }
 
-  count(method: string): void {
+  /** `fileId`: the call is about one file (its `:fileId` path parameter), counted for it too. */
+  count(method: string, fileId?: string): void {
     this.counters.set(method, (this.counters.get(method) ?? 0) + 1);
+    if (fileId === undefined) return;
+    const perFile = this.fileCounters.get(fileId) ?? new Map<string, number>();
+    perFile.set(method, (perFile.get(method) ?? 0) + 1);
+    this.fileCounters.set(fileId, perFile);
   }
 
   counts(): Record<string, number> {
     return Object.fromEntries([...this.counters.entries()].sort(([a], [b]) => a.localeCompare(b)));
   }
 
+  /** Calls about one file, per method. */
+  fileCounts(fileId: string): Record<string, number> {
+    const perFile = this.fileCounters.get(fileId) ?? new Map<string, number>();
+    return Object.fromEntries([...perFile.entries()].sort(([a], [b]) => a.localeCompare(b)));
+  }
+
   resetCounts(): void {
     this.counters.clear();
+    this.fileCounters.clear();
   }
 
   setQuota(settings: Partial<QuotaSettings>): QuotaSettings {
@@ -104,10 +123,14 @@ export class CallControl {
     this.probabilities.set(method, probabilities);
   }
 
-  /** The next `count` calls of `method` answer `status`, after anything already scripted. */
-  scriptFault(method: string, status: FaultStatus, count: number): void {
+  /**
+   * The next `count` calls of `method` answer `status`, after anything already scripted for
+   * them; with `fileId`, the next `count` calls about that file only (other files' calls
+   * pass it by).
+   */
+  scriptFault(method: string, status: FaultStatus, count: number, fileId: string | null = null): void {
     const queue = this.scripted.get(method) ?? [];
-    for (let i = 0; i < count; i++) queue.push(status);
+    for (let i = 0; i < count; i++) queue.push({ status, fileId });
     this.scripted.set(method, queue);
   }
 
@@ -117,10 +140,11 @@ export class CallControl {
   }
 
   /** The fault this call should answer with, if any (scripted first, then probabilities). */
-  drawFault(method: string): FaultStatus | undefined {
+  drawFault(method: string, fileId?: string): FaultStatus | undefined {
     for (const key of [method, '*']) {
       const queue = this.scripted.get(key);
-      if (queue && queue.length > 0) return queue.shift();
+      const index = queue?.findIndex((f) => f.fileId === null || f.fileId === fileId) ?? -1;
+      if (queue && index >= 0) return queue.splice(index, 1)[0]?.status;
     }
     for (const key of [method, '*']) {
       const p = this.probabilities.get(key);

@@ -91,3 +91,18 @@ export function keysetMoved(previous: KeysetPosition | null, next: KeysetPositio
   if (next.since !== previous.since) return true;
   return next.seen.length > previous.seen.length;
 }
+
+/**
+ * The position after `items`, a prefix of a page's fresh items read from `position`: where
+ * a walk resumes that stopped inside the page. It is a value like any keyset position, so
+ * it holds however the page shifts under edits meanwhile. Null when the items are not in
+ * creation order (a walk by page tokens has no such position).
+ */
+export function keysetAfter<T extends KeysetItem>(
+  position: KeysetPosition | null,
+  items: readonly T[],
+): KeysetPosition | null {
+  if (items.length === 0) return position;
+  const step = advanceKeyset(position, items);
+  return step.kind === 'ordered' ? step.next : null;
+}

@@ -9,8 +9,8 @@ import type {
 } from '../../src/actors/ports.js';
 import {
   extraRequestsOf,
-  extrasFromOutcomes,
   type FullSyncProgress,
+  readPageExtras,
   runFullSync,
   runIncrementalSync,
   type SyncRunDeps,
@@ -105,6 +105,7 @@ function deps(listed: string[], items?: Record<string, DriveFile[]>): SyncRunDep
     isRetryable: () => true,
     onExtraFailed: async () => undefined,
     extrasConcurrency: 2,
+    itemIsolation: { sleep: async () => undefined },
   };
 }
 
@@ -263,57 +264,47 @@ describe('per-file extras grouped for batch requests', () => {
     expect(extraRequestsOf(files, [])).toEqual([]);
   });
 
-  it('puts outcomes back per file; a failure for good is reported and its extra left out', async () => {
+  it('puts outcomes back per file; a failure for good is given up at once and its extra left out', async () => {
     const files = [doc('a'), doc('mine', { permissions: [inlinePermission] })];
-    const requests = extraRequestsOf(files, include);
     const notFound = new Error('comments gone');
-    const outcomes: ExtraOutcome[] = requests.map((request) =>
-      request.fileId === 'a' && request.extra === 'comments'
-        ? { ok: false, error: notFound }
-        : {
-            ok: true,
-            extras: { [request.extra]: [{ id: `${request.fileId}-${request.extra}` }] } as FileExtras,
+    const asked: ExtraRequest[] = [];
+    const base = deps([]);
+    const extras = await readPageExtras(
+      {
+        ...base,
+        isRetryable: () => false,
+        drive: {
+          ...base.drive,
+          batchExtras: async (requests) => {
+            asked.push(...requests);
+            return requests.map((request) =>
+              request.fileId === 'a' && request.extra === 'comments'
+                ? { ok: false, error: notFound }
+                : {
+                    ok: true,
+                    extras: { [request.extra]: [{ id: `${request.fileId}-${request.extra}` }] } as FileExtras,
+                  },
+            );
           },
-    );
-    const reported: string[] = [];
-    const byFile = await extrasFromOutcomes(files, include, requests, outcomes, {
-      isRetryable: () => false,
-      onExtraFailed: async (fileId, extra, error) => {
-        reported.push(`${fileId}:${extra}:${(error as Error).message}`);
+        },
       },
-    });
-    expect(reported).toEqual(['a:comments:comments gone']);
-    expect(byFile.get('a')).toEqual({
+      { ...scope, options: { include: [...include], driveIds: null } },
+      files,
+      new AbortController().signal,
+    );
+    expect(asked).toEqual(extraRequestsOf(files, include));
+    expect(extras.givenUp.map((g) => [g.fileId, g.extra, g.attempts, g.error])).toEqual([
+      ['a', 'comments', 1, notFound],
+    ]);
+    expect(extras.byFile.get('a')).toEqual({
       permissions: [{ id: 'a-permissions' }],
       revisions: [{ id: 'a-revisions' }],
     });
-    expect(byFile.get('mine')).toEqual({
+    expect(extras.byFile.get('mine')).toEqual({
       permissions: [inlinePermission],
       revisions: [{ id: 'mine-revisions' }],
       comments: [{ id: 'mine-comments' }],
     });
-  });
-
-  it('a retryable failure stops the page before anything is reported', async () => {
-    const files = [doc('a')];
-    const requests = extraRequestsOf(files, include);
-    const busy = new Error('503');
-    const gone = new Error('404');
-    const outcomes: ExtraOutcome[] = [
-      { ok: false, error: gone },
-      { ok: false, error: busy },
-      { ok: true, extras: { comments: [] } },
-    ];
-    const reported: string[] = [];
-    await expect(
-      extrasFromOutcomes(files, include, requests, outcomes, {
-        isRetryable: (error) => error === busy,
-        onExtraFailed: async (fileId) => {
-          reported.push(fileId);
-        },
-      }),
-    ).rejects.toBe(busy);
-    expect(reported).toEqual([]);
   });
 
   it('a full sync gives the same records batched and unbatched, the batched one in one call per page', async () => {
@@ -465,10 +456,19 @@ describe('content in the page loop', () => {
     expect(reported).toEqual([]);
   });
 
-  it('a retryable content failure fails the page too, to be read again', async () => {
-    const { run, published } = withContent(async () => ({ ok: false, error: new Error('busy') }));
-    await expect(run).rejects.toThrow('busy');
-    expect(published).toEqual([]);
+  it('a retryable content failure is read again alone; past its attempts it is reported and the page goes on', async () => {
+    const reads: string[] = [];
+    const { run, published, reported } = withContent(async (file, record) => {
+      reads.push(file.id);
+      return file.id === 'u1'
+        ? { ok: false, error: new Error('busy') }
+        : { ok: true, record: { ...record, payload: `content of ${file.id}` } };
+    });
+    await run;
+    expect(reads.filter((id) => id === 'u1')).toHaveLength(4);
+    expect(reads.filter((id) => id !== 'u1')).toEqual(['u2', 'u3']);
+    expect(reported).toEqual(['u1:content']);
+    expect(published.map((r) => r.resource_id)).toEqual(['u1', 'u2', 'u3']);
   });
 });
 
@@ -582,5 +582,187 @@ describe('an item the walk listed and the change log swallowed', () => {
     const catchUp = progress.filter((p) => p.resume.phase === 'catch_up');
     expect(catchUp[0]?.unconfirmed).toEqual(['u2', 'u3']);
     expect(catchUp.at(-1)?.unconfirmed).toEqual(['u3']);
+  });
+});
+
+describe('per-item isolation in the page loop', () => {
+  const include = ['revisions', 'comments'] as const;
+  const busy = (classification: 'transient' | 'rate_limited' = 'transient') =>
+    new ClassifiedError({
+      classification,
+      code: classification === 'transient' ? 'backendError' : 'rateLimitExceeded',
+      message: 'busy',
+      retryable: true,
+      httpStatus: classification === 'transient' ? 500 : 403,
+      retryAfterMs: null,
+      cursorInvalid: false,
+    });
+  const items = { user: [1, 2, 3, 4, 5, 6].map((n) => file(`u${n}`, n)), 'drive-1': [] };
+  const run = (reader: Partial<DriveReader>) => {
+    const listed: string[] = [];
+    const reported: string[] = [];
+    const published: string[] = [];
+    const base = deps(listed, items);
+    const promise = runFullSync(
+      {
+        ...base,
+        isRetryable: (error) => error instanceof ClassifiedError && error.failure.retryable,
+        drive: { ...base.drive, ...reader },
+        onExtraFailed: async (fileId, extra, _error, attempts) => {
+          reported.push(`${fileId}:${extra}:${attempts}`);
+        },
+        publisher: {
+          publish: async (records) => {
+            published.push(...records.map((r) => r.resource_id));
+          },
+        },
+      },
+      { ...scope, options: { include: [...include], driveIds: null }, includeSharedDrives: false },
+      { startPageToken: null, resume: null, counts: {} },
+      () => undefined,
+      new AbortController().signal,
+    );
+    return { promise, listed, reported, published };
+  };
+
+  it('a file whose revisions fail forever: one report after its attempts, its page and the walk go on', async () => {
+    const reads: string[] = [];
+    const r = run({
+      allRevisions: async (fileId) => {
+        reads.push(fileId);
+        if (fileId === 'u3') throw busy();
+        return [];
+      },
+    });
+    await r.promise;
+    expect(reads.filter((id) => id === 'u3')).toHaveLength(4);
+    expect(r.reported).toEqual(['u3:revisions:4']);
+    expect(r.published).toEqual(['u1', 'u2', 'u3', 'u4', 'u5', 'u6']);
+    // As many listings as a walk without failures (pages of 2, each re-reading its bound's second):
+    // the failing item was read again alone, not its page.
+    expect(r.listed).toHaveLength(5);
+  });
+
+  it('a rate-limited extra is read again alone and lands; nothing reported, no page listed again', async () => {
+    let refusals = 2;
+    const reads: string[] = [];
+    const r = run({
+      allComments: async (fileId) => {
+        reads.push(fileId);
+        if (fileId === 'u2' && refusals-- > 0) throw busy('rate_limited');
+        return [];
+      },
+    });
+    await r.promise;
+    expect(reads.filter((id) => id === 'u2')).toHaveLength(3);
+    expect(reads.filter((id) => id !== 'u2')).toHaveLength(5);
+    expect(r.reported).toEqual([]);
+    expect(r.listed).toHaveLength(5);
+  });
+
+  it('a rate limit past its attempts fails the page, reporting nothing', async () => {
+    const r = run({
+      allComments: async (fileId) => {
+        if (fileId === 'u1') throw busy('rate_limited');
+        return [];
+      },
+    });
+    await expect(r.promise).rejects.toThrow('busy');
+    expect(r.reported).toEqual([]);
+    expect(r.published).toEqual([]);
+  });
+
+  it('most items of a page failing alike is an outage: the page fails, nothing reported or published', async () => {
+    const wide = { user: [1, 2, 3, 4].map((n) => file(`w${n}`, n)), 'drive-1': [] };
+    const reported: string[] = [];
+    const published: string[] = [];
+    const base = deps([], wide);
+    await expect(
+      runFullSync(
+        {
+          ...base,
+          isRetryable: () => true,
+          drive: {
+            ...base.drive,
+            listFiles: async () => ({ items: wide.user, nextPageToken: null }),
+            allRevisions: async () => {
+              throw busy();
+            },
+          },
+          onExtraFailed: async (fileId) => {
+            reported.push(fileId);
+          },
+          publisher: {
+            publish: async (records) => {
+              published.push(...records.map((r) => r.resource_id));
+            },
+          },
+        },
+        { ...scope, options: { include: ['revisions'], driveIds: null }, includeSharedDrives: false },
+        { startPageToken: null, resume: null, counts: {} },
+        () => undefined,
+        new AbortController().signal,
+      ),
+    ).rejects.toThrow('busy');
+    expect(reported).toEqual([]);
+    expect(published).toEqual([]);
+  });
+});
+
+describe('sub-page progress', () => {
+  it('a page is published and checkpointed in chunks, each naming the keyset position inside the page', async () => {
+    const items = { user: [1, 1, 2, 3, 4].map((n, i) => file(`c${i}`, n)), 'drive-1': [] };
+    const base = deps([], items);
+    const progress: FullSyncResume[] = [];
+    const batches: string[][] = [];
+    await runFullSync(
+      {
+        ...base,
+        drive: { ...base.drive, listFiles: async () => ({ items: items.user, nextPageToken: null }) },
+        chunkItems: 2,
+        publisher: {
+          publish: async (records) => {
+            batches.push(records.map((r) => r.resource_id));
+          },
+        },
+      },
+      { ...scope, includeSharedDrives: false },
+      { startPageToken: '100', resume: { phase: 'files', corpus: null, pageToken: null }, counts: {} },
+      (p) => progress.push(p.resume),
+      new AbortController().signal,
+    );
+    expect(batches.slice(0, 3)).toEqual([['c0', 'c1'], ['c2', 'c3'], ['c4']]);
+    expect(progress.slice(0, 3)).toEqual([
+      { phase: 'files', corpus: 'user', pageToken: null, after: { since: at(1), seen: ['c0', 'c1'] } },
+      { phase: 'files', corpus: 'user', pageToken: null, after: { since: at(3), seen: ['c3'] } },
+      { phase: 'catch_up', corpus: null, pageToken: '100' },
+    ]);
+  });
+
+  it('resumed from a position inside a page, it lists from there and sends only what follows', async () => {
+    const items = { user: [1, 2, 3, 4, 5, 6].map((n) => file(`u${n}`, n)), 'drive-1': [] };
+    const listed: string[] = [];
+    const published: string[] = [];
+    await runFullSync(
+      {
+        ...deps(listed, items),
+        chunkItems: 1,
+        publisher: {
+          publish: async (records) => {
+            published.push(...records.map((r) => r.resource_id));
+          },
+        },
+      },
+      { ...scope, includeSharedDrives: false },
+      {
+        startPageToken: '100',
+        resume: { phase: 'files', corpus: 'user', pageToken: null, after: { since: at(3), seen: ['u3'] } },
+        counts: {},
+      },
+      () => undefined,
+      new AbortController().signal,
+    );
+    expect(published).toEqual(['u4', 'u5', 'u6']);
+    expect(listed[0]).toBe(`user:createdTime >= '${at(3)}'`);
   });
 });

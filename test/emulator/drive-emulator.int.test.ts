@@ -330,6 +330,27 @@ describe('errors in Drive envelope', () => {
     expect((await driveError(drive.files.list({}))).status).toBe(429);
     expect((await drive.files.list({})).status).toBe(200);
 
+    // Scripted per file: only calls about that file draw them, batch parts included; the
+    // calls about each file are counted.
+    const target = (await drive.files.create({ requestBody: { name: 'target' } })).data.id as string;
+    const bystander = (await drive.files.create({ requestBody: { name: 'bystander' } })).data.id as string;
+    await emulator.admin.resetCounters();
+    await emulator.admin.scriptFault('drive.revisions.list', 500, 2, target);
+    expect((await drive.revisions.list({ fileId: bystander })).status).toBe(200);
+    expect(await driveError(drive.revisions.list({ fileId: target }))).toMatchObject({
+      status: 500,
+      reason: 'backendError',
+    });
+    expect(await driveError(drive.revisions.list({ fileId: target }))).toMatchObject({ status: 500 });
+    expect((await drive.revisions.list({ fileId: target })).status).toBe(200);
+    await emulator.admin.scriptFault('drive.revisions.list', 403, 1, target);
+    expect(await driveError(drive.revisions.list({ fileId: target }))).toMatchObject({
+      status: 403,
+      reason: 'rateLimitExceeded',
+    });
+    expect(await emulator.admin.fileCounters(target)).toEqual({ 'drive.revisions.list': 4 });
+    expect(await emulator.admin.fileCounters(bystander)).toEqual({ 'drive.revisions.list': 1 });
+
     await emulator.admin.setQuota({ perUserPerMinute: 2 });
     await drive.files.list({});
     await drive.files.list({});

@@ -36,6 +36,8 @@ const faultScriptSchema = z.object({
     z.literal(403),
   ]),
   count: z.number().int().positive().default(1),
+  /** Only calls about this file (its `:fileId`) draw these answers. */
+  fileId: z.string().min(1).optional(),
 });
 const latencySchema = z.object({ ms: z.number().int().min(0) });
 const exportSizeSchema = z.object({ bytes: z.number().int().positive().nullable() });
@@ -235,6 +237,9 @@ export function registerAdminRoutes(
   });
 
   app.get(`${p}/counters`, async () => ({ counters: runtime.control.counts() }));
+  app.get(`${p}/counters/files/:fileId`, async (request) => ({
+    counters: runtime.control.fileCounts((request.params as { fileId: string }).fileId),
+  }));
   app.delete(`${p}/counters`, async (_request, reply) => {
     runtime.control.resetCounts();
     return reply.code(204).send();
@@ -267,6 +272,7 @@ export function registerAdminRoutes(
       (request.params as { method: string }).method,
       body.status as FaultStatus,
       body.count,
+      body.fileId ?? null,
     );
     return reply.code(204).send();
   });

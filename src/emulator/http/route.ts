@@ -100,11 +100,16 @@ export function authenticate(
 }
 
 /** Counting, quota, injected faults and latency, in that order, for every Drive call. */
-export async function admitCall(runtime: EmulatorRuntime, methodId: string, user: UserRecord): Promise<void> {
+export async function admitCall(
+  runtime: EmulatorRuntime,
+  methodId: string,
+  user: UserRecord,
+  fileId?: string,
+): Promise<void> {
   const verdict = runtime.control.charge(user.id);
   if (verdict === 'user') throw driveErrors.userRateLimitExceeded();
   if (verdict === 'project') throw driveErrors.rateLimitExceeded();
-  const fault = runtime.control.drawFault(methodId);
+  const fault = runtime.control.drawFault(methodId, fileId);
   if (fault !== undefined) {
     if (fault === 429) throw driveErrors.tooManyRequests();
     if (fault === 403) throw driveErrors.rateLimitExceeded();
@@ -137,14 +142,15 @@ export function driveRoute(app: FastifyInstance, runtime: EmulatorRuntime, spec:
     method: spec.method,
     url: spec.url,
     handler: async (request, reply) => {
-      runtime.control.count(spec.id);
+      const fileId = (request.params as { fileId?: string } | undefined)?.fileId;
+      runtime.control.count(spec.id, fileId);
       const query = request.query as QueryParams;
       const user = authenticate(runtime, request, query, spec.write ?? false);
       const fields = stringParam(query, 'fields');
       if (spec.fieldsRequired && (fields === undefined || fields === '')) throw driveErrors.fieldsRequired();
       const mask = fields === undefined || fields === '' ? undefined : parseFields(fields);
       if (mask && spec.resource) validateFields(mask, spec.resource);
-      await admitCall(runtime, spec.id, user);
+      await admitCall(runtime, spec.id, user, fileId);
       const world = runtime.world;
       const call: DriveCall = {
         runtime,

@@ -108,9 +108,8 @@ const BATCH_METHOD_OF = {
 /**
  * Each extra's first page through `batchGet` (100 parts a request, every part through the
  * quota governor); then, one call at a time as the unbatched path makes them, the pages
- * after a first page that had a `nextPageToken`, and a part that failed with a retryable
- * classification read again alone from its start. A part that failed for good (or whose
- * retry failed) is its outcome's error, classified like the same direct call's.
+ * after a first page that had a `nextPageToken`. A part that failed is its outcome's error,
+ * classified like the same direct call's (the sync run reads a retryable one again alone).
  */
 export async function readExtrasBatched(
   gateway: DriveGateway,
@@ -148,8 +147,9 @@ export async function readExtrasBatched(
         }
       });
     if (!answer.ok) {
-      if (answer.error.failure.retryable) settle(() => readAlone(gateway, request));
-      else outcomes[index] = { ok: false, error: answer.error };
+      // A retryable part is read again alone by the sync run, after a backoff and a bounded
+      // number of times (item-isolation.ts): not at once here, which a rate limit would refuse again.
+      outcomes[index] = { ok: false, error: answer.error };
       return;
     }
     const first = firstPageOf(answer);
@@ -188,17 +188,6 @@ function firstPageOf(answer: Extract<DriveBatchResult, { ok: true }>): {
       return { extras: { comments: [...answer.value.items] }, nextPageToken: answer.value.nextPageToken };
     default:
       throw new Error(`readExtrasBatched: unexpected batch answer for ${answer.method}`);
-  }
-}
-
-async function readAlone(gateway: DriveGateway, request: ExtraRequest): Promise<FileExtras> {
-  switch (request.extra) {
-    case 'permissions':
-      return { permissions: await gateway.listAllPermissions(request.fileId) };
-    case 'revisions':
-      return { revisions: await gateway.listAllRevisions(request.fileId) };
-    case 'comments':
-      return { comments: await gateway.listAllComments(request.fileId) };
   }
 }
 

@@ -10,9 +10,9 @@ import type {
 import { readExtrasBatched } from '../../../src/io/drive/drive-reader.js';
 
 /**
- * How batched extras are completed: first pages from batch parts, further pages and parts
- * that failed with a retryable classification by plain calls, failures for good as they
- * are. The gateway is a stand-in recording every call.
+ * How batched extras are completed: first pages from batch parts, further pages by plain
+ * calls, failed parts as they are (the sync run reads a retryable one again alone, with
+ * backoff). The gateway is a stand-in recording every call.
  */
 
 const failure = (status: number, reason: string) =>
@@ -62,9 +62,10 @@ describe('readExtrasBatched', () => {
     { fileId: 'gone', extra: 'revisions' },
   ];
 
-  it('continues long lists and retries retryable parts alone, leaving failures for good as they are', async () => {
+  it('continues long lists; a failed part, retryable or not, is its outcome (the sync run reads it again)', async () => {
     const calls: string[] = [];
     const gone = failure(404, 'notFound');
+    const rateLimited = failure(403, 'userRateLimitExceeded');
     const gateway = standInGateway(calls, (request) => {
       switch (request.fileId) {
         case 'one-page':
@@ -86,7 +87,7 @@ describe('readExtrasBatched', () => {
             method: 'drive.permissions.list',
             ok: false,
             request,
-            error: failure(403, 'userRateLimitExceeded'),
+            error: rateLimited,
           } as DriveBatchResult;
         default:
           return { method: 'drive.revisions.list', ok: false, request, error: gone } as DriveBatchResult;
@@ -95,12 +96,7 @@ describe('readExtrasBatched', () => {
 
     const outcomes = await readExtrasBatched(gateway, requests, 2);
 
-    expect(calls).toEqual([
-      'batch(4)',
-      'permissions three-pages p2',
-      'all permissions busy',
-      'permissions three-pages p3',
-    ]);
+    expect(calls).toEqual(['batch(4)', 'permissions three-pages p2', 'permissions three-pages p3']);
     expect(outcomes).toEqual([
       { ok: true, extras: { permissions: [{ id: 'only', type: 'anyone', role: 'reader' }] } },
       {
@@ -113,7 +109,7 @@ describe('readExtrasBatched', () => {
           ],
         },
       },
-      { ok: true, extras: { permissions: [{ id: 'busy-alone', type: 'user', role: 'reader' }] } },
+      { ok: false, error: rateLimited },
       { ok: false, error: gone },
     ]);
   });
