@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
+import { LRUCache } from 'lru-cache';
 import { z } from 'zod';
 import type { Config } from '../../config.js';
 import { type CallFailure, ClassifiedError, classifyFailure } from '../../machines/classify.js';
@@ -31,7 +32,14 @@ export interface AccessTokenClientOptions {
   readonly timeoutMs?: number;
   /** Wall-clock milliseconds (compared with `expires_at`). Default Date.now. */
   readonly now?: () => number;
+  /**
+   * Tokens kept at most (least recently used dropped first). A worker holds many more
+   * connections than are active at once; an idle one asks again when it wakes. Default 10,000.
+   */
+  readonly maxCachedTokens?: number;
 }
+
+export const DEFAULT_MAX_CACHED_TOKENS = 10_000;
 
 /**
  * A failed token request: the neutral `CallFailure` (what happened) plus its contract
@@ -96,7 +104,9 @@ export function createAccessTokenClient(
     : undefined;
   // Each cached token remembers the number of the request that fetched it: an older answer
   // landing after a newer one (a plain fetch racing a forced refresh) must not replace it.
-  const cache = new Map<string, { readonly token: AccessToken; readonly sequence: number }>();
+  const cache = new LRUCache<string, { readonly token: AccessToken; readonly sequence: number }>({
+    max: options.maxCachedTokens ?? DEFAULT_MAX_CACHED_TOKENS,
+  });
   const inFlight = new Map<string, Promise<AccessToken>>();
   let requestSequence = 0;
 

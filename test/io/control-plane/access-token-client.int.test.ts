@@ -116,7 +116,7 @@ function makePki(): void {
 const file = (name: string) => path.join(directory, name);
 
 function client(
-  overrides: { tls?: boolean; now?: () => number; refreshMarginMs?: number } = {},
+  overrides: { tls?: boolean; now?: () => number; refreshMarginMs?: number; maxCachedTokens?: number } = {},
 ): AccessTokenProvider {
   return createAccessTokenClient(
     {
@@ -130,6 +130,7 @@ function client(
       integrationId: 'google-drive',
       ...(overrides.now ? { now: overrides.now } : {}),
       ...(overrides.refreshMarginMs !== undefined ? { refreshMarginMs: overrides.refreshMarginMs } : {}),
+      ...(overrides.maxCachedTokens !== undefined ? { maxCachedTokens: overrides.maxCachedTokens } : {}),
     },
   );
 }
@@ -273,6 +274,19 @@ describe('the control-plane access-token client', () => {
     const b = await provider.getToken('conn_b');
     expect(a.accessToken).not.toBe(b.accessToken);
     expect(received.map((r) => r.connectionId)).toEqual(['conn_a', 'conn_b']);
+  });
+
+  it('keeps at most maxCachedTokens tokens, dropping the least recently used', async () => {
+    const provider = client({ maxCachedTokens: 2 });
+    await provider.getToken('conn_a');
+    await provider.getToken('conn_b');
+    await provider.getToken('conn_a');
+    await provider.getToken('conn_c');
+    // conn_b was used least recently: asked for again; conn_a and conn_c are served.
+    await provider.getToken('conn_a');
+    await provider.getToken('conn_c');
+    await provider.getToken('conn_b');
+    expect(received.map((r) => r.connectionId)).toEqual(['conn_a', 'conn_b', 'conn_c', 'conn_b']);
   });
 
   it('lets concurrent callers share one request', async () => {
