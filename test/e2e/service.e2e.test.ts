@@ -50,6 +50,40 @@ describe('the service: HTTP surface over a real worker', () => {
     expect(JSON.stringify(ready)).toMatch(/checkpoints/);
   });
 
+  it('listens before the worker has started: live, not ready with the reason, closed if the worker cannot start', async () => {
+    let url: string | null = null;
+    // Nothing listens on port 1: the worker cannot reach Kafka and will give up.
+    const starting = startService({
+      config: world.config({
+        HTTP_HOST: '127.0.0.1',
+        HTTP_PORT: '0',
+        KAFKA_BOOTSTRAP_SERVERS: '127.0.0.1:1',
+      }),
+      logger: createLogger({ level: 'silent', format: 'json' }),
+      onListening: (listening) => {
+        url = listening;
+      },
+    });
+    const failure = starting.then(
+      () => null,
+      (error: unknown) => error,
+    );
+    await until(async () => url !== null, 'listening');
+    const probe = async (path: string) => {
+      const response = await fetch(`${url}${path}`);
+      return { status: response.status, text: await response.text() };
+    };
+    expect((await probe('/health/live')).status).toBe(200);
+    const ready = await probe('/health/ready');
+    expect(ready.status).toBe(503);
+    expect(ready.text).toMatch(/starting/);
+    expect((await probe('/metrics')).status).toBe(200);
+    expect(JSON.parse((await probe('/connections')).text)).toMatchObject({ connections: [] });
+
+    expect(await failure).toBeInstanceOf(Error);
+    await expect(fetch(`${url}/health/live`)).rejects.toThrow();
+  });
+
   it('metrics move with a sync and pass promtool; the connection shows its finished sync', async () => {
     const before = (await get('/metrics')).text;
     expect(promtoolCheck(before)).toEqual({ status: 0, output: '' });
