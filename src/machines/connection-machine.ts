@@ -536,6 +536,14 @@ export const connectionMachine = setup({
     hasIdleDeadline: ({ context }) => idleDeadline(context) !== null,
     cursorRefused: ({ event }) => event.type === 'SYNC.FAILED' && event.failure.cursorInvalid,
     authLost: ({ event }) => event.type === 'SYNC.FAILED' && event.failure.classification === 'auth',
+    // The control plane does not know a connection that never synced: nothing of it is kept
+    // (a parked actor and its checkpoint per junk id would grow without bound). One that
+    // synced before is parked instead: its cursor is worth keeping for a reconnect.
+    unknownNeverSynced: ({ context, event }) =>
+      event.type === 'SYNC.FAILED' &&
+      event.failure.code === 'unknown_connection' &&
+      context.cursor === null &&
+      context.lastSync === null,
     worthRetrying: ({ context, event }) =>
       event.type === 'SYNC.FAILED' &&
       event.failure.retryable &&
@@ -614,6 +622,7 @@ export const connectionMachine = setup({
             reenter: true,
             actions: ['restartFull', 'stamp'],
           },
+          { guard: 'unknownNeverSynced', target: 'disconnecting', actions: [reportFailure, 'stamp'] },
           { guard: 'authLost', target: 'parked', actions: [reportFailure, 'park', 'stamp'] },
           { guard: 'worthRetrying', target: 'backing-off', actions: ['scheduleBackoff', 'stamp'] },
           { target: 'idle', actions: [reportFailure, 'giveUp', 'stamp'] },
