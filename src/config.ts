@@ -149,6 +149,11 @@ export const configDocs = {
     default: '262144',
     description: 'Largest serialized record sent inline; larger payloads go to S3.',
   },
+  KAFKA_MAX_MESSAGE_BYTES: {
+    default: '1048588',
+    description:
+      "The broker's max.message.bytes (Kafka's default): no produced message or request is larger; a message that would be is reported once as a message_too_large error record instead of blocking its partition.",
+  },
   KAFKA_PRODUCER_IDEMPOTENT: {
     default: 'true',
     description: 'Idempotent producer: a retried send is never written twice.',
@@ -342,6 +347,7 @@ const envSchema = z
     KAFKA_TOPIC_ERRORS: topicName.default('integrations-errors'),
     KAFKA_TOPIC_STATE: topicName.default('integrations-google-drive-state'),
     KAFKA_MAX_INLINE_BYTES: integer(1024, 100 * 1024 * 1024).default(262144),
+    KAFKA_MAX_MESSAGE_BYTES: integer(4096, 100 * 1024 * 1024).default(1048588),
     KAFKA_PRODUCER_IDEMPOTENT: booleanFromEnv.default(true),
     KAFKA_CREATE_TOPICS: booleanFromEnv.default(false),
     KAFKA_CREATE_TOPICS_PARTITIONS: integer(1, 10_000).default(12),
@@ -467,6 +473,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
         state: env.KAFKA_TOPIC_STATE,
       },
       maxInlineBytes: env.KAFKA_MAX_INLINE_BYTES,
+      maxMessageBytes: env.KAFKA_MAX_MESSAGE_BYTES,
       idempotentProducer: env.KAFKA_PRODUCER_IDEMPOTENT,
       createTopics: env.KAFKA_CREATE_TOPICS
         ? {

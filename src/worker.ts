@@ -13,7 +13,7 @@ import { createDriveApi, createGovernedDriveGateway } from './io/drive/drive-rea
 import { createCheckpointTable } from './io/kafka/checkpoint-table.js';
 import { createInboundConsumer, type InboundConsumer } from './io/kafka/inbound-consumer.js';
 import { createKafka } from './io/kafka/kafka-client.js';
-import { createMessageSink, type MessageSink } from './io/kafka/message-sink.js';
+import { createMessageSink, type MessageSink, MessagesRefusedError } from './io/kafka/message-sink.js';
 import { ensureTopicLayout } from './io/kafka/topic-layout.js';
 import { openPayloadStore } from './io/s3/s3-client.js';
 import type { Logger } from './logger.js';
@@ -43,6 +43,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   await ensureTopicLayout(kafka, { topics: config.kafka.topics, create: config.kafka.createTopics, logger });
   const sink = await createMessageSink(kafka, {
     idempotent: config.kafka.idempotentProducer,
+    maxMessageBytes: config.kafka.maxMessageBytes,
     headers: { 'worker-id': config.kafka.clientId },
   });
   // Bound once the consumer and supervisor exist; the table needs them from its first read on.
@@ -180,7 +181,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
         occurredAt: new Date(),
         occasion: null,
       });
-      await sink.send([
+      const sent = sink.send([
         {
           topic: config.kafka.topics.errors,
           key: details.connectionId ?? '',
@@ -193,6 +194,17 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
           },
         },
       ]);
+      try {
+        await sent;
+      } catch (error) {
+        if (!(error instanceof MessagesRefusedError)) throw error;
+        // Its quoted ids are cut to bounds, so only a broker limit far below Kafka's default
+        // gets here: logged and the message committed, never redelivered in a loop.
+        logger.error(
+          { alert: 'error_record_too_large', source: details.source },
+          'invalid_input record larger than the broker accepts: dropped',
+        );
+      }
     },
   });
 

@@ -6,7 +6,7 @@ import type { OutboundRecord } from '../contract/records.js';
 import { publish } from '../instrumentation.js';
 import type { AccessTokenProvider } from '../io/control-plane/access-token-client.js';
 import { createDriveReader } from '../io/drive/drive-reader.js';
-import { type MessageSink, recordHeaders } from '../io/kafka/message-sink.js';
+import { type MessageSink, MessagesRefusedError, recordHeaders } from '../io/kafka/message-sink.js';
 import { OWNER_EPOCH_HEADER } from '../io/kafka/owner-epoch.js';
 import type { Logger } from '../logger.js';
 import {
@@ -199,17 +199,41 @@ export function createConnectionActorFactory(
     // Checked again after the S3 uploads, right before sending: a sync stopped meanwhile
     // (its actor stopped, disconnected, or its partition revoked) publishes nothing more.
     if (stopped?.aborted) throw new Error('sync stopped');
-    await deps.sink.send(
-      prepared.map(({ record, value }) => ({
-        topic: deps.topics.records,
-        key: record.integration_connection_id,
-        value,
-        headers: {
-          ...recordHeaders(record, correlationId),
-          ...ownerHeaders(record.integration_connection_id),
-        },
-      })),
-    );
+    try {
+      await deps.sink.send(
+        prepared.map(({ record, value }) => ({
+          topic: deps.topics.records,
+          key: record.integration_connection_id,
+          value,
+          headers: {
+            ...recordHeaders(record, correlationId),
+            ...ownerHeaders(record.integration_connection_id),
+          },
+        })),
+      );
+    } catch (error) {
+      if (!(error instanceof MessagesRefusedError)) throw error;
+      // Larger than the broker takes even after S3: reported once, and the page goes on
+      // (retrying could never succeed and would hold the connection's partition).
+      for (const index of error.refused) {
+        const { record, value } = prepared[index] as PreparedRecord;
+        await publishError(
+          { connectionId: record.integration_connection_id, customerId: record.customer_id },
+          {
+            classification: 'internal',
+            code: 'message_too_large',
+            message: `the ${record.resource_type} record of ${Buffer.byteLength(value)} bytes is larger than the broker accepts (KAFKA_MAX_MESSAGE_BYTES)`,
+            retryable: false,
+            httpStatus: null,
+            retryAfterMs: null,
+            cursorInvalid: false,
+          },
+          { type: record.resource_type, id: record.resource_id },
+          1,
+          record.sync.sync_id,
+        );
+      }
+    }
     const byType = new Map<string, number>();
     for (const r of records) byType.set(r.resource_type, (byType.get(r.resource_type) ?? 0) + 1);
     for (const [resourceType, count] of byType)
@@ -235,20 +259,31 @@ export function createConnectionActorFactory(
       occurredAt: now(),
       occasion: syncId,
     });
-    await deps.sink.send([
-      {
-        topic: deps.topics.errors,
-        key: checkpoint.connectionId,
-        value: JSON.stringify(record),
-        headers: {
-          'content-type': 'application/json',
-          'idempotency-key': `${deps.integrationId}:${checkpoint.connectionId}:error:${record.message_id}`,
-          'resource-type': 'error',
-          'correlation-id': '',
-          ...owner,
+    try {
+      await deps.sink.send([
+        {
+          topic: deps.topics.errors,
+          key: checkpoint.connectionId,
+          value: JSON.stringify(record),
+          headers: {
+            'content-type': 'application/json',
+            'idempotency-key': `${deps.integrationId}:${checkpoint.connectionId}:error:${record.message_id}`,
+            'resource-type': 'error',
+            'correlation-id': '',
+            ...owner,
+          },
         },
-      },
-    ]);
+      ]);
+    } catch (error) {
+      if (!(error instanceof MessagesRefusedError)) throw error;
+      // Its fields are bounded, so only a broker limit far below Kafka's default gets here:
+      // logged, never retried (a retry could not succeed and would hold the partition).
+      deps.logger.error(
+        { connectionId: checkpoint.connectionId, code: failure.code, alert: 'error_record_too_large' },
+        'error record larger than the broker accepts: dropped',
+      );
+      return;
+    }
     publish('errors.produced', { classification: failure.classification });
   }
 

@@ -57,7 +57,13 @@ interface Resident<Event> {
 export interface SupervisorOptions {
   readonly idleEvictionMs: number;
   readonly now?: () => number;
-  /** States in which an actor holds nothing in memory that its checkpoint lacks. */
+  /**
+   * States in which an actor holds nothing in memory that its checkpoint lacks. Default:
+   * `idle`, and `parked` (lost authorization or a connection the control plane does not
+   * know), which would otherwise stay resident for good: a flood of junk ids must not grow
+   * memory. A parked actor is evicted whatever run it waits for: its checkpoint keeps it
+   * parked, and the next trigger rehydrates it.
+   */
   readonly evictableStates?: readonly string[];
   /**
    * States with work in flight that a graceful stop lets reach its next transition (a
@@ -119,7 +125,7 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
     private readonly options: SupervisorOptions,
   ) {
     this.now = options.now ?? Date.now;
-    this.evictable = new Set(options.evictableStates ?? ['idle']);
+    this.evictable = new Set(options.evictableStates ?? ['idle', 'parked']);
     this.drainable = new Set(
       options.drainableStates ?? ['full-syncing', 'incremental', 'channel-renewing', 'disconnecting'],
     );
@@ -275,7 +281,10 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
     return started;
   }
 
-  /** Drops actors that sat idle longer than the eviction age; their checkpoints stay on the topic. */
+  /**
+   * Drops actors that sat idle (or parked) longer than the eviction age; their checkpoints
+   * stay on the topic. An actor whose checkpoint write is still queued stays until it is done.
+   */
   evictIdle(): number {
     if (this.options.idleEvictionMs <= 0) return 0;
     const cutoff = this.now() - this.options.idleEvictionMs;
@@ -283,10 +292,12 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
     let evicted = 0;
     for (const [connectionId, resident] of this.residents) {
       const checkpoint = resident.handle.checkpoint();
+      const state = resident.handle.state();
       if (
         resident.lastActivity <= cutoff &&
-        this.evictable.has(resident.handle.state()) &&
-        checkpoint.pending === null &&
+        this.evictable.has(state) &&
+        // A parked actor waits for a trigger whatever run it has pending: its checkpoint keeps it.
+        (checkpoint.pending === null || state === 'parked') &&
         (wakesItself || checkpoint.channel === null) &&
         // The actor will be rebuilt from the table: the table must hold its latest state.
         this.storeHolds(connectionId, resident)

@@ -612,6 +612,14 @@ export const connectionMachine = setup({
       channelFailureKindOf(event) === 'refused' && context.channelRetry?.refused === true,
     cursorRefused: ({ event }) => event.type === 'SYNC.FAILED' && event.failure.cursorInvalid,
     authLost: ({ event }) => event.type === 'SYNC.FAILED' && event.failure.classification === 'auth',
+    // The control plane does not know a connection that never synced: nothing of it is kept
+    // (a parked actor and its checkpoint per junk id would grow without bound). One that
+    // synced before is parked instead: its cursor is worth keeping for a reconnect.
+    unknownNeverSynced: ({ context, event }) =>
+      event.type === 'SYNC.FAILED' &&
+      event.failure.code === 'unknown_connection' &&
+      context.cursor === null &&
+      context.lastSync === null,
     worthRetrying: ({ context, event }) =>
       event.type === 'SYNC.FAILED' &&
       event.failure.retryable &&
@@ -690,6 +698,7 @@ export const connectionMachine = setup({
             reenter: true,
             actions: ['restartFull', 'stamp'],
           },
+          { guard: 'unknownNeverSynced', target: 'disconnecting', actions: [reportFailure, 'stamp'] },
           { guard: 'authLost', target: 'parked', actions: [reportFailure, 'park', 'stamp'] },
           { guard: 'worthRetrying', target: 'backing-off', actions: ['scheduleBackoff', 'stamp'] },
           { target: 'idle', actions: [reportFailure, 'giveUp', 'stamp'] },

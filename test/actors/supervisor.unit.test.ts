@@ -21,7 +21,7 @@ class TestHandle implements ConnectionActorHandle<TestEvent> {
   private readonly listeners: Array<(t: TransitionRecord) => void> = [];
   stopped = false;
   constructor(private data: ConnectionCheckpoint) {
-    this.current = data.activeSync ? 'full-syncing' : 'idle';
+    this.current = data.parked ? 'parked' : data.activeSync ? 'full-syncing' : 'idle';
   }
   send(event: TestEvent): void {
     const from = this.current;
@@ -272,6 +272,30 @@ describe('ConnectionSupervisor', () => {
         vi.useRealTimers();
       }
     });
+  });
+
+  it('evicts parked actors after the eviction age, waiting run and all, and rehydrates them from their checkpoint', async () => {
+    let clock = 0;
+    const junk = checkpoint('junk', {
+      parked: { reason: 'connection_not_found', since: '2026-01-01T00:00:00.000Z' },
+      pending: { mode: 'full', correlationId: 'm1' },
+    });
+    const { supervisor, handles } = setup(new MemoryStore(new Map([[0, [junk]]])), () => clock);
+    supervisor.restore([0]);
+    const first = handles.get('junk');
+    expect(first?.state()).toBe('parked');
+    clock = 999;
+    expect(supervisor.evictIdle()).toBe(0);
+    clock = 2000;
+    expect(supervisor.evictIdle()).toBe(1);
+    expect(first?.stopped).toBe(true);
+    expect(supervisor.residentCount).toBe(0);
+
+    // The next message for it meets an actor made from its checkpoint: parked, as it was.
+    await supervisor.dispatch('junk', { type: 'sync' }, () => checkpoint('junk'), 0);
+    const second = handles.get('junk');
+    expect(second).not.toBe(first);
+    expect(second?.checkpoint().parked?.reason).toBe('connection_not_found');
   });
 
   it('on a graceful stop, lets a busy actor reach its next transition and writes it before stopping', async () => {

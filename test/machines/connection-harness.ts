@@ -200,6 +200,8 @@ export const failure = (overrides: Partial<ClassifiedFailure> = {}): ClassifiedF
   ...overrides,
 });
 
+export const unknownConnection = () =>
+  failure({ classification: 'auth', code: 'unknown_connection', retryable: false, httpStatus: 404 });
 export const authFailure = () =>
   failure({ classification: 'auth', code: 'reauth_required', retryable: false, httpStatus: 409 });
 export const rateLimit = (retryAfterMs: number | null = null) =>

@@ -26,6 +26,7 @@ import {
   rateLimit,
   T0,
   trigger,
+  unknownConnection,
 } from './connection-harness.js';
 
 /**
@@ -120,6 +121,8 @@ const syncOutcomes = (mode: 'full' | 'incremental', context: ConnectionContext):
     { type: 'SYNC.FAILED', failure: authFailure() },
     { type: 'SYNC.FAILED', failure: cursorRefused() },
     { type: 'SYNC.FAILED', failure: notFound() },
+    // A connection the control plane does not know: ended if it never synced, else parked.
+    ...(mode === 'full' ? [{ type: 'SYNC.FAILED', failure: unknownConnection() } as const] : []),
     {
       type: `xstate.error.actor.${mode === 'full' ? 'fullSync' : 'incrementalSync'}`,
       error: new Error('crash'),

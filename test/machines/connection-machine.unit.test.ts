@@ -27,6 +27,7 @@ import {
   rateLimit,
   T0,
   trigger,
+  unknownConnection,
 } from './connection-harness.js';
 
 const activeFull = (over: Partial<ActiveSync> = {}): ActiveSync => ({
@@ -366,6 +367,27 @@ describe('parked', () => {
     h.send({ type: 'CREDENTIALS_REFRESHED' });
     expect(h.state()).toBe('incremental');
     expect(h.lastRun().input.activeSync.correlationId).toBe('m1');
+  });
+
+  it('does not keep a connection the control plane does not know and that never synced: one auth record, then it ends', async () => {
+    const h = createHarness({ checkpoint: checkpoint() });
+    h.send(trigger('full_sync'));
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: unknownConnection() });
+    expect(h.state()).toBe('disconnecting');
+    expect(h.errors.map((e) => [e.failure.classification, e.failure.code])).toEqual([
+      ['auth', 'unknown_connection'],
+    ]);
+    h.disconnects[0]?.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.actor.getSnapshot().status).toBe('done');
+  });
+
+  it('parks a connection the control plane does not know any more when it synced before', () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    h.send(trigger('full_sync'));
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: unknownConnection() });
+    expect(h.state()).toBe('parked');
+    expect(h.checkpoint()).toMatchObject({ cursor: '5', parked: { reason: 'unknown_connection' } });
   });
 
   it('ends on disconnect', async () => {

@@ -104,6 +104,25 @@ export class KafkaProduceError extends ClassifiedError {
   }
 }
 
+/** Broker answers that a message or a request exceeds its size limit (max.message.bytes). */
+const TOO_LARGE_ERRORS: ReadonlySet<string> = new Set(['MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE']);
+
+/**
+ * Some messages of a `send` were not written because they are larger than the broker takes
+ * (over `maxMessageBytes`, or refused by the broker as too large when sent alone); every
+ * other message of the send was acknowledged. No retry cures it: the caller reports each
+ * refused message once (or drops it) and goes on, so it cannot block its partition.
+ */
+export class MessagesRefusedError extends Error {
+  constructor(
+    /** Indexes, in the `send` call's array, of the messages not written. */
+    readonly refused: readonly number[],
+  ) {
+    super(`${refused.length} message(s) larger than the broker accepts were not produced`);
+    this.name = 'MessagesRefusedError';
+  }
+}
+
 /**
  * The partition Kafka's standard (Java) partitioner picks for a key. The sink produces with
  * exactly this partitioner; the checkpoint table uses it to know where its own writes land.
@@ -128,6 +147,12 @@ export interface MessageSinkOptions {
    */
   readonly maxRequestBytes?: number;
   /**
+   * The broker's `max.message.bytes` (KAFKA_MAX_MESSAGE_BYTES; default Kafka's 1048588). A
+   * message whose estimated size, with its batch framing, is above it is never sent (it is
+   * refused: `MessagesRefusedError`), and requests are cut below it.
+   */
+  readonly maxMessageBytes?: number;
+  /**
    * When given, acknowledged messages on these topics are published as `records.produced`
    * (per `resource-type` header) and `errors.produced` (per classification).
    */
@@ -146,6 +171,10 @@ export interface MessageSinkOptions {
 }
 
 export const DEFAULT_MAX_REQUEST_BYTES = 900_000;
+/** Kafka's default `max.message.bytes`. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+/** A record batch's own header (61 bytes in v2), rounded up. */
+const BATCH_OVERHEAD_BYTES = 128;
 /** Per-message framing (offsets, lengths, timestamps, header counts) on top of its bytes. */
 const MESSAGE_OVERHEAD_BYTES = 64;
 
@@ -155,6 +184,8 @@ interface PendingSend {
   /** Index of the first message not yet taken into a request. */
   next: number;
   failed: boolean;
+  /** Indexes of messages not written for being too large. */
+  readonly refused: number[];
   resolve(): void;
   reject(error: unknown): void;
 }
@@ -165,7 +196,8 @@ interface RequestSlice {
   readonly to: number;
 }
 
-function messageBytes(message: OutboundMessage): number {
+/** Estimated bytes of a message in a record batch: key, value, headers and per-record framing. */
+export function messageBytes(message: OutboundMessage): number {
   let bytes = MESSAGE_OVERHEAD_BYTES + Buffer.byteLength(message.key);
   if (message.value !== null) bytes += Buffer.byteLength(message.value);
   for (const [name, value] of Object.entries(message.headers)) {
@@ -226,7 +258,10 @@ export async function createMessageSink(
   await producer.connect();
 
   const compression = options.compression === 'none' ? CompressionTypes.None : CompressionTypes.GZIP;
-  const maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES;
+  const maxMessageBytes = options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  // A lone message travels in a batch of its own: its framing counts against the limit.
+  const largestMessage = maxMessageBytes - BATCH_OVERHEAD_BYTES;
+  const maxRequestBytes = Math.min(options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES, largestMessage);
   const queue: PendingSend[] = [];
   const unsettled = new Set<Promise<void>>();
   let draining = false;
@@ -258,6 +293,7 @@ export async function createMessageSink(
     const byTopic = new Map<string, Message[]>();
     for (const { send, from, to } of slices) {
       for (let i = from; i < to; i++) {
+        if (send.refused.includes(i)) continue;
         const message = send.messages[i] as OutboundMessage;
         let list = byTopic.get(message.topic);
         if (!list) {
@@ -280,6 +316,7 @@ export async function createMessageSink(
     const records = new Map<string, number>();
     for (const { send, from, to } of slices) {
       for (let i = from; i < to; i++) {
+        if (send.refused.includes(i)) continue;
         const message = send.messages[i] as OutboundMessage;
         if (message.topic === topics.recordsTopic) {
           const type = message.headers['resource-type'] ?? 'unknown';
@@ -294,17 +331,64 @@ export async function createMessageSink(
     }
   }
 
+  /** Settles the sends a request finished (their last message was taken). */
+  function settle(slices: readonly RequestSlice[]): void {
+    for (const { send, to } of slices) {
+      if (to !== send.messages.length || send.failed) continue;
+      if (send.refused.length === 0) send.resolve();
+      else send.reject(new MessagesRefusedError([...send.refused].sort((a, b) => a - b)));
+    }
+  }
+
+  /**
+   * The broker refused a request as too large (its limit below KAFKA_MAX_MESSAGE_BYTES, or
+   * our estimate short): its messages go again one by one, in order, and a message refused
+   * alone is refused for good instead of failing its send, which would be retried forever.
+   */
+  async function sendOneByOne(slices: readonly RequestSlice[]): Promise<void> {
+    for (const slice of slices) {
+      for (let i = slice.from; i < slice.to; i++) {
+        if (slice.send.refused.includes(i)) continue;
+        const one: RequestSlice = { send: slice.send, from: i, to: i + 1 };
+        try {
+          await producer.sendBatch({ acks: -1, compression, topicMessages: toTopicMessages([one]) });
+          publishProduced([one]);
+        } catch (error) {
+          const type = kafkaErrorType(error);
+          if (type === null || !TOO_LARGE_ERRORS.has(type)) throw error;
+          options.logger?.warn(
+            { topic: slice.send.messages[i]?.topic, bytes: slice.send.sizes[i] },
+            'message refused by the broker as too large',
+          );
+          slice.send.refused.push(i);
+        }
+      }
+    }
+  }
+
   async function drain(): Promise<void> {
     while (queue.length > 0) {
       const slices = takeRequest();
       const live = slices.filter((s) => !s.send.failed);
-      if (live.length === 0) continue;
+      if (live.length === 0) {
+        settle(slices);
+        continue;
+      }
+      const topicMessages = toTopicMessages(live);
+      if (topicMessages.length === 0) {
+        settle(live);
+        continue;
+      }
       try {
-        await producer.sendBatch({ acks: -1, compression, topicMessages: toTopicMessages(live) });
-        publishProduced(live);
-        for (const { send, to } of live) {
-          if (to === send.messages.length) send.resolve();
+        try {
+          await producer.sendBatch({ acks: -1, compression, topicMessages });
+          publishProduced(live);
+        } catch (error) {
+          const type = kafkaErrorType(error);
+          if (type === null || !TOO_LARGE_ERRORS.has(type)) throw error;
+          await sendOneByOne(live);
         }
+        settle(live);
       } catch (error) {
         options.logger?.warn(
           { err: error, messages: live.reduce((n, s) => n + s.to - s.from, 0) },
@@ -339,7 +423,24 @@ export async function createMessageSink(
       if (closed) return Promise.reject(new SinkClosedError());
       if (messages.length === 0) return Promise.resolve();
       const promise = new Promise<void>((resolve, reject) => {
-        queue.push({ messages, sizes: messages.map(messageBytes), next: 0, failed: false, resolve, reject });
+        const sizes = messages.map(messageBytes);
+        // Never sent: the broker would refuse them, and the caller reports them instead.
+        const refused = sizes.flatMap((size, i) => (size > largestMessage ? [i] : []));
+        for (const i of refused) {
+          options.logger?.warn(
+            { topic: messages[i]?.topic, bytes: sizes[i] },
+            'message too large: not produced',
+          );
+        }
+        queue.push({
+          messages,
+          sizes: sizes.map((size) => (size > largestMessage ? 0 : size)),
+          next: 0,
+          failed: false,
+          refused,
+          resolve,
+          reject,
+        });
       });
       const settled = promise.then(
         () => undefined,

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -11,6 +12,7 @@ import { subscribe } from '../../../src/instrumentation.js';
 import {
   createMessageSink,
   errorRecordHeaders,
+  MessagesRefusedError,
   type OutboundMessage,
   partitionForKey,
   recordHeaders,
@@ -24,7 +26,9 @@ afterEach(() => cleanups.runAll());
 
 const broker = sharedKafka();
 
-async function sinkOn(options: { maxRequestBytes?: number; compression?: 'gzip' | 'none' } = {}) {
+async function sinkOn(
+  options: { maxRequestBytes?: number; maxMessageBytes?: number; compression?: 'gzip' | 'none' } = {},
+) {
   const { logger } = capturingLogger();
   const sink = await createMessageSink(workerKafka(broker, logger), {
     idempotent: true,
@@ -174,6 +178,69 @@ describe('the message sink on the embedded broker', () => {
     expect(seen.map((m) => Number(m.value.split(':')[0]))).toEqual(Array.from({ length: 20 }, (_, i) => i));
     // 20 × ~10 kB in requests of at most 50 kB: at least 5 requests.
     expect(new Set(seen.map((m) => m.batch)).size).toBeGreaterThanOrEqual(5);
+  });
+
+  /** Incompressible text: gzip must not bring it under a limit. */
+  function noise(bytes: number): string {
+    return randomBytes(Math.ceil(bytes / 2))
+      .toString('hex')
+      .slice(0, bytes);
+  }
+
+  it('never sends a message over maxMessageBytes: the others of its send are written, it is refused', async () => {
+    const topic = uniqueName('sink-too-large');
+    await broker.createTopic(topic, 1);
+    const sink = await sinkOn({ maxMessageBytes: 20_000 });
+    const messages: OutboundMessage[] = [
+      { topic, key: 'conn', value: `0:${noise(1_000)}`, headers: {} },
+      { topic, key: 'conn', value: `1:${noise(30_000)}`, headers: {} },
+      { topic, key: 'conn', value: `2:${noise(1_000)}`, headers: {} },
+    ];
+
+    const refused = await sink.send(messages).then(
+      () => null,
+      (error: unknown) => error,
+    );
+
+    expect(refused).toBeInstanceOf(MessagesRefusedError);
+    expect((refused as MessagesRefusedError).refused).toEqual([1]);
+    const seen = await readWithBatches(topic, 2);
+    expect(seen.map((m) => m.value.split(':')[0])).toEqual(['0', '2']);
+    // The sink goes on: a later send is written.
+    await sink.send([{ topic, key: 'conn', value: '3:after', headers: {} }]);
+    expect((await readWithBatches(topic, 3)).map((m) => m.value.split(':')[0])).toEqual(['0', '2', '3']);
+  });
+
+  it('falls back to one message at a time when the broker refuses a request as too large, and refuses only what it refuses alone', async () => {
+    const topic = uniqueName('sink-broker-too-large');
+    // The topic takes less than the sink was told: the broker answers MESSAGE_TOO_LARGE.
+    await broker.createTopic(topic, 1, { 'max.message.bytes': '12000' });
+    const sink = await sinkOn();
+    const messages: OutboundMessage[] = Array.from({ length: 6 }, (_, i) => ({
+      topic,
+      key: 'conn',
+      value: `${i}:${noise(i === 3 ? 50_000 : 5_000)}`,
+      headers: {},
+    }));
+
+    const refused = await sink.send(messages).then(
+      () => null,
+      (error: unknown) => error,
+    );
+
+    expect(refused).toBeInstanceOf(MessagesRefusedError);
+    expect((refused as MessagesRefusedError).refused).toEqual([3]);
+    const seen = await readWithBatches(topic, 5);
+    expect(seen.map((m) => m.value.split(':')[0])).toEqual(['0', '1', '2', '4', '5']);
+    await sink.send([{ topic, key: 'conn', value: '6:after', headers: {} }]);
+    expect((await readWithBatches(topic, 6)).map((m) => m.value.split(':')[0])).toEqual([
+      '0',
+      '1',
+      '2',
+      '4',
+      '5',
+      '6',
+    ]);
   });
 
   it('publishes produced records and errors once acknowledged, when given the topics', async () => {
