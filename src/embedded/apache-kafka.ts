@@ -269,6 +269,10 @@ function embeddedDefaults(size: number): Record<string, string> {
     'group.initial.rebalance.delay.ms': '0',
     // Tests use short sessions so that a frozen or killed member is noticed quickly.
     'group.min.session.timeout.ms': '1000',
+    // A killed node is fenced by the controller (its partitions led elsewhere) in 4.5 s, not
+    // 9 s: a producer's retries of a few seconds reach the new leader rather than run out.
+    'broker.session.timeout.ms': '4500',
+    'broker.heartbeat.interval.ms': '1000',
     // A frozen follower leaves the ISR in seconds, not 30 s.
     'replica.lag.time.max.ms': '5000',
     // The log cleaner looks often, so a compaction test need not wait 15 s between looks.
