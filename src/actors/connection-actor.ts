@@ -43,6 +43,7 @@ import {
 import type { ChannelServices } from './channel-services.js';
 import { createContentAttacher, createRecordOffloader, type PreparedRecord } from './content-payloads.js';
 import type { TransitionRecord } from './inspection.js';
+import { pause } from './pause.js';
 import type { PayloadStorePort } from './ports.js';
 import type { QuotaGovernor } from './quota-governor.js';
 import type { ConnectionActorFactory, ConnectionActorHandle } from './supervisor.js';
@@ -115,20 +116,6 @@ export class OwnershipLostError extends ClassifiedError {
     });
     this.name = 'OwnershipLostError';
   }
-}
-
-/** Resolves after `ms`, or at once when the signal aborts. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Runs `attempt` until it resolves or `signal` aborts (then it rejects with the last failure). */

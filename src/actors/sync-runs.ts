@@ -19,6 +19,7 @@ import {
 import { addListed, forCheckpoint, settle } from '../machines/unconfirmed-items.js';
 import type { FileContentAttacher } from './content-payloads.js';
 import { CORPUS_START, type CorpusPosition, pageChunks, readCorpusPage } from './corpus-walk.js';
+import { pause } from './pause.js';
 import type {
   DriveCorpus,
   DriveReader,
@@ -634,7 +635,7 @@ function isolationOf(deps: SyncRunDeps): Required<ItemIsolation> {
   return {
     maxAttempts: deps.itemIsolation?.maxAttempts ?? DEFAULT_ITEM_MAX_ATTEMPTS,
     random: deps.itemIsolation?.random ?? Math.random,
-    sleep: deps.itemIsolation?.sleep ?? abortableSleep,
+    sleep: deps.itemIsolation?.sleep ?? pause,
   };
 }
 
@@ -670,19 +671,6 @@ function givenUpOf(
     classification: failure.classification,
     code: failure.code,
   };
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 function wantsSharedDrives(scope: SyncRunScope): boolean {
