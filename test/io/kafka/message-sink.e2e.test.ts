@@ -411,7 +411,7 @@ describe('the message sink when produce requests fail', () => {
     await ownBroker?.stop();
   });
 
-  async function failingSink(maxRequestBytes?: number) {
+  async function failingSink(maxRequestBytes?: number, maxInFlightRequests?: number) {
     const { logger } = capturingLogger();
     // One retry: a request fails for good after two attempts.
     const sink = await createMessageSink(workerKafka(ownBroker, logger), {
@@ -419,6 +419,7 @@ describe('the message sink when produce requests fail', () => {
       logger,
       retries: 1,
       ...(maxRequestBytes ? { maxRequestBytes } : {}),
+      ...(maxInFlightRequests ? { maxInFlightRequests } : {}),
     });
     cleanups.add(() => sink.close());
     return sink;
@@ -438,6 +439,31 @@ describe('the message sink when produce requests fail', () => {
 
     await sink.send([{ topic, key: 'k', value: 'after', headers: {} }]);
     expect((await kcatRead(ownBroker, topic)).map((m) => m.value)).toEqual(['before', 'after']);
+  });
+
+  it('keeps a key’s order when its request is retried while other keys’ requests go on', async () => {
+    const topic = uniqueName('sink-retry-order');
+    await ownBroker.createTopic(topic, 1);
+    const sink = await failingSink(25_000, 5);
+    const filler = 'y'.repeat(10_000);
+    await sink.send([{ topic, key: 'warm', value: 'warm', headers: {} }]);
+
+    // The first produce request fails once and is retried after the client's backoff.
+    await ownBroker.pushRequestErrors(KafkaApiKey.Produce, 1, KafkaErrorCode.NOT_ENOUGH_REPLICAS);
+    // Five requests for this key: whichever the broker fails, a later one must wait for it.
+    const page = sink.send(
+      Array.from({ length: 10 }, (_, i) => ({ topic, key: 'k', value: `${i}:${filler}`, headers: {} })),
+    );
+    const others = Array.from({ length: 4 }, (_, i) =>
+      sink.send([{ topic, key: `other-${i}`, value: `other-${i}`, headers: {} }]),
+    );
+    await Promise.all([page, ...others]);
+
+    const landed = await kcatRead(ownBroker, topic);
+    expect(landed.filter((m) => m.key === 'k').map((m) => Number((m.value ?? '').split(':')[0]))).toEqual(
+      Array.from({ length: 10 }, (_, i) => i),
+    );
+    expect(landed.filter((m) => m.key.startsWith('other-')).map((m) => m.value)).toHaveLength(4);
   });
 
   it('does not produce the rest of a large send once one of its requests failed', async () => {
