@@ -530,6 +530,7 @@ async function memorySection(bench: Bench, files: number, maxFileBytes: number):
           mb(rssAbove(r)),
           mb(heapAbove(r)),
           fmt.int(r.records),
+          fmt.int(r.contentReads),
           r.outcome === 'ok' ? fmt.seconds(r.seconds) : 'failed',
         ];
       }),

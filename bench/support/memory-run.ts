@@ -24,6 +24,8 @@ export interface MemoryRunSpec {
 export interface MemoryRunResult {
   readonly outcome: 'ok' | 'error';
   readonly records: number;
+  /** `files.get` and `files.export` calls: the content reads the sync made. */
+  readonly contentReads: number;
   readonly seconds: number;
   readonly baselineRssBytes: number;
   readonly baselineHeapBytes: number;
@@ -58,6 +60,10 @@ async function main(): Promise<void> {
   let records = 0;
   const offRecords = subscribe('records.produced', ({ count }) => {
     records += count;
+  });
+  let contentReads = 0;
+  const offCalls = subscribe('drive.call', ({ method }) => {
+    if (method === 'drive.files.get' || method === 'drive.files.export') contentReads++;
   });
   const finished = new Promise<'ok' | 'error'>((resolve, reject) => {
     const off = subscribe('sync.finished', ({ connectionId, outcome }) => {
@@ -99,11 +105,13 @@ async function main(): Promise<void> {
   sample();
   clearInterval(sampler);
   offRecords();
+  offCalls();
   await producer.disconnect();
   await worker.stop();
   const result: MemoryRunResult = {
     outcome,
     records,
+    contentReads,
     seconds,
     baselineRssBytes: baseline.rss,
     baselineHeapBytes: baseline.heapUsed,
