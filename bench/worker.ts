@@ -520,6 +520,7 @@ async function memorySection(bench: Bench, files: number, maxFileBytes: number):
       'peak RSS above idle',
       'peak heap above idle',
       'records',
+      'content reads',
       'sync',
     ],
     rows: [
