@@ -24,9 +24,13 @@ describe('passivation with push channels (embedded broker, Drive emulator)', () 
   let notificationSink: Server;
   /** How the connection's actors came to be: `fresh` or rebuilt from its `checkpoint`. */
   const activations: string[] = [];
-  const unsubscribe = subscribe('connection.activated', ({ connectionId, from }) => {
-    if (connectionId === CONNECTION) activations.push(from);
-  });
+  const restores: Array<{ partitions: number; started: number; sleeping: number }> = [];
+  const unsubscribers = [
+    subscribe('connection.activated', ({ connectionId, from }) => {
+      if (connectionId === CONNECTION) activations.push(from);
+    }),
+    subscribe('checkpoints.restored', (restored) => restores.push(restored)),
+  ];
 
   const channelHistory = (): ChannelState[] => {
     const seen = new Map<string, ChannelState>();
@@ -59,7 +63,7 @@ describe('passivation with push channels (embedded broker, Drive emulator)', () 
   });
 
   afterAll(async () => {
-    unsubscribe();
+    for (const off of unsubscribers) off();
     await world?.stop();
     await new Promise((resolve) => notificationSink?.close(resolve));
   });
@@ -83,6 +87,10 @@ describe('passivation with push channels (embedded broker, Drive emulator)', () 
     console.info(`samples: ${sampledAsleep} evicted, ${sampledResident} resident`);
     // Most of a channel's 15 s life is spent out of memory.
     expect(sampledAsleep).toBeGreaterThan(sampledResident);
+    // The worker's first assignment, over an empty state topic: nothing to start or to wake.
+    expect(restores.length).toBeGreaterThanOrEqual(1);
+    expect(restores[0]).toMatchObject({ started: 0, sleeping: 0 });
+    expect(restores[0]?.partitions).toBeGreaterThan(0);
     // Created for the trigger, then rebuilt from its checkpoint for each renewal at least.
     expect(activations[0]).toBe('fresh');
     expect(activations.filter((from) => from === 'checkpoint').length).toBeGreaterThanOrEqual(2);
