@@ -66,10 +66,12 @@ describe('batch pacing', () => {
     expect(pacer.plan(2_000, 1e9).batchesInFlight).toBe(32);
   });
 
-  it('spreads a small page over the batches it wants rather than one full batch', () => {
-    const pacer = new BatchPacer();
+  it('spreads a page over the batches it wants, down to the smallest batch worth a request', () => {
+    const pacer = new BatchPacer({ minPartsPerBatch: 20 });
     pacer.observe(50, 1_250);
-    expect(pacer.plan(60, 1_000)).toEqual({ partsPerBatch: 3, batchesInFlight: 20 });
+    expect(pacer.plan(520, 1_000)).toEqual({ partsPerBatch: 20, batchesInFlight: 26 });
+    expect(pacer.plan(60, 1_000)).toEqual({ partsPerBatch: 20, batchesInFlight: 3 });
+    expect(pacer.plan(7, 1_000)).toEqual({ partsPerBatch: 7, batchesInFlight: 1 });
     expect(pacer.plan(1, 1_000)).toEqual({ partsPerBatch: 1, batchesInFlight: 1 });
     expect(pacer.plan(250, 40)).toEqual({ partsPerBatch: 100, batchesInFlight: 2 });
   });
@@ -82,6 +84,19 @@ describe('batch pacing', () => {
     expect(pacer.plan(2_000, 1_000).batchesInFlight).toBeGreaterThanOrEqual(25);
   });
 
+  it('plans with the least time per part of recent batches: a queue at a busy server does not ask for more', () => {
+    const pacer = new BatchPacer({ window: 4 });
+    pacer.observe(10, 100);
+    // Many batches at once queue behind each other: their latency is the queue's, not Drive's.
+    for (let n = 0; n < 3; n++) pacer.observe(1, 2_000);
+    expect(pacer.partMs()).toBe(10);
+    expect(pacer.plan(2_000, 200).batchesInFlight).toBe(3);
+    // Once the fast answer left the window, a server that became slower is believed.
+    pacer.observe(10, 500);
+    expect(pacer.partMs()).toBe(50);
+    expect(pacer.state()).toEqual({ partMs: 50, batchesObserved: 5 });
+  });
+
   it('ignores observations it cannot use and refuses settings that make no plan', () => {
     const pacer = new BatchPacer({ initialPartMs: 10 });
     pacer.observe(0, 100);
@@ -91,6 +106,7 @@ describe('batch pacing', () => {
     expect(() => new BatchPacer({ maxPartsPerBatch: 0 })).toThrow(RangeError);
     expect(() => new BatchPacer({ maxBatchesInFlight: 1.5 })).toThrow(RangeError);
     expect(() => new BatchPacer({ initialPartMs: 0 })).toThrow(RangeError);
-    expect(() => new BatchPacer({ smoothing: 0 })).toThrow(RangeError);
+    expect(() => new BatchPacer({ window: 0 })).toThrow(RangeError);
+    expect(() => new BatchPacer({ minPartsPerBatch: 101 })).toThrow(RangeError);
   });
 });
