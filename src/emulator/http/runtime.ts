@@ -11,8 +11,6 @@ import { DriveWorld } from '../store/world.js';
  */
 export type BatchMode = 'serial' | 'parallel';
 
-export const BATCH_MODES: readonly BatchMode[] = ['serial', 'parallel'];
-
 export interface CachedList {
   readonly generation: number;
   readonly ids: readonly string[];
