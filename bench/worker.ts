@@ -15,10 +15,14 @@
  *   6. a small write (a checkpoint) behind another connection's multi-megabyte page, with
  *      the sink's requests one at a time and with its default concurrency;
  *   7. a worker's peak memory over a full sync with content, pages of 1,000 files against
- *      pages of 100 (each run a worker process of its own).
+ *      pages of 100 (each run a worker process of its own);
+ *   8. section 1's full sync at Q with batching off, on against an emulator answering a
+ *      batch's parts one after another, and on against one answering them all at once.
  *
- *   npx tsx bench/worker.ts [--scale 1] [--sections 1,2,3,4,5,6,7]
+ *   npx tsx bench/worker.ts [--scale 1] [--sections 1,2,3,4,5,6,7,8] [--pacing-quota 60000]
  *
+ * `--pacing-quota` is section 8's Q (section 1's by default): a lower one keeps the runs
+ * bound by the quota rather than by the CPU on a loaded machine.
  * `--scale` multiplies every corpus size (0.1 for a quick look). Timings are printed,
  * never asserted. The figures are also written to bench/results/worker.md.
  */
@@ -31,7 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { startApacheKafka } from '../src/embedded/apache-kafka.js';
-import type { CorpusRequest, GeneratedCorpusSummary } from '../src/emulator/admin-client.js';
+import type { BatchMode, CorpusRequest, GeneratedCorpusSummary } from '../src/emulator/admin-client.js';
 import { Murmur2Partitioner } from '../src/io/kafka/murmur2-partitioner.js';
 import { type TopicRole, topicConfigsFor } from '../src/io/kafka/topic-layout.js';
 import { quietKnownWarnings } from '../src/quiet-warnings.js';
@@ -367,6 +371,87 @@ async function batchSection(bench: Bench, files: number): Promise<Table> {
   };
 }
 
+// ------------------------------------------------------------------ 6. batching at quota Q
+
+interface PacingVariant {
+  readonly name: string;
+  readonly run: string;
+  readonly batched: boolean;
+  readonly mode: BatchMode;
+}
+
+const PACING_VARIANTS: readonly PacingVariant[] = [
+  { name: 'GDRIVE_BATCH_REQUESTS=false', run: 'pace-off', batched: false, mode: 'serial' },
+  { name: 'batching on, emulator serves parts serially', run: 'pace-serial', batched: true, mode: 'serial' },
+  {
+    name: 'batching on, emulator serves parts in parallel',
+    run: 'pace-parallel',
+    batched: true,
+    mode: 'parallel',
+  },
+];
+
+async function batchPacingSection(bench: Bench, files: number, quota: number): Promise<Table> {
+  const corpus = await prepareCorpus(bench, corpusRequest(42, files));
+  const rows: string[][] = [];
+  try {
+    for (const variant of PACING_VARIANTS) {
+      await bench.emulator.admin.setBatchMode(variant.mode);
+      // Fresh buckets for every variant: each starts from the same full minute's budget.
+      await bench.emulator.admin.setQuota({ perUserPerMinute: quota, perProjectPerMinute: quota });
+      const run = await runFullSyncs({
+        environment: environmentFor(bench, variant.run, {
+          GDRIVE_BATCH_REQUESTS: String(variant.batched),
+          GDRIVE_QUOTA_USER_PER_MINUTE: String(quota),
+          GDRIVE_QUOTA_PROJECT_PER_MINUTE: String(quota),
+        }),
+        admin: bench.emulator.admin,
+        follower: bench.follower,
+        producer: bench.producer,
+        connections: corpus.connections,
+        timeoutMs: 900_000,
+      });
+      await run.worker.stop();
+      const granted = grantedPerMinute(run);
+      rows.push([
+        variant.name,
+        fmt.seconds(run.seconds),
+        fmt.int(run.driveCalls),
+        fmt.fixed(run.driveCalls / corpus.minimum.items, 2),
+        fmt.int(run.batchRequests),
+        run.batchRequests > 0 ? fmt.fixed(run.driveCalls / run.batchRequests, 1) : '–',
+        fmt.int(granted),
+        fmt.fixed(granted / quota, 2),
+        fmt.int(run.rateLimited),
+        fmt.int(run.records),
+      ]);
+    }
+  } finally {
+    await bench.emulator.admin.setBatchMode('serial');
+  }
+  return {
+    title: `6. Batching at quota Q: ${fmt.int(corpus.minimum.items)} items, 4 connections, Q = ${fmt.int(quota)}/min (emulator and governor), batching off / on against a serial / a parallel emulator`,
+    columns: [
+      'variant',
+      'time',
+      'Drive calls',
+      'calls/item',
+      'batch requests',
+      'parts per batch request',
+      'rate granted /min',
+      'rate / Q',
+      'rate-limit answers',
+      'records',
+    ],
+    rows,
+    notes: [
+      `Emulator latency: ${latencyDescription}; the emulator's batch mode set through PUT /_emulator/settings/batch. Page size 1,000.`,
+      'Batch requests in flight and parts per batch follow the governor’s rate and the batch latency observed (src/machines/batch-pacing.ts). Each variant starts a fresh worker, so its first page is planned from the assumption (serial, 50 ms a part), not from what an earlier variant measured.',
+      'Parts per batch request counts every Drive call, the unbatched ones (files.list, changes, continued pages) included.',
+    ],
+  };
+}
+
 // ------------------------------------------------------------------ 4. produce path
 
 async function produceSection(
@@ -614,6 +699,7 @@ function machineFacts(): string {
 export async function runWorkerBenchmark(options: {
   readonly scale: number;
   readonly sections: ReadonlySet<number>;
+  readonly pacingQuota?: number;
 }): Promise<Table[]> {
   const n = (count: number) => Math.max(40, Math.round(count * options.scale));
   const files = n(20_000);
@@ -631,6 +717,7 @@ export async function runWorkerBenchmark(options: {
     'batch-true',
     'latency',
     ...MEMORY_VARIANTS.map((_, i) => `memory-${i}`),
+    ...PACING_VARIANTS.map((variant) => variant.run),
   ];
   const runTopics: RunTopics[] = runs.map(topicsFor);
   const produceTopics = produceCases.flatMap((_, i) => [`bench-produce-${i}-sink`, `bench-produce-${i}-raw`]);
@@ -690,6 +777,10 @@ export async function runWorkerBenchmark(options: {
       tables.push(await section('6 head of line', () => headOfLineSection(bench, 1_000, 4_000)));
     if (options.sections.has(7))
       tables.push(await section('7 memory', () => memorySection(bench, n(3_000), 60_000)));
+    if (options.sections.has(8))
+      tables.push(
+        await section('8 batch pacing', () => batchPacingSection(bench, files, options.pacingQuota ?? quota)),
+      );
   } finally {
     await producer.disconnect();
     await follower.stop();
@@ -713,12 +804,17 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       scale: { type: 'string', default: '1' },
-      sections: { type: 'string', default: '1,2,3,4,5,6,7' },
+      sections: { type: 'string', default: '1,2,3,4,5,6,7,8' },
+      'pacing-quota': { type: 'string' },
     },
   });
   const sections = new Set(values.sections.split(',').map(Number));
   const started = performance.now();
-  const tables = await runWorkerBenchmark({ scale: Number(values.scale), sections });
+  const tables = await runWorkerBenchmark({
+    scale: Number(values.scale),
+    sections,
+    ...(values['pacing-quota'] !== undefined ? { pacingQuota: Number(values['pacing-quota']) } : {}),
+  });
   const seconds = (performance.now() - started) / 1000;
   console.log(`\nworker bench: ${fmt.seconds(seconds)}\n`);
   for (const table of tables) console.log(`${textOf(table)}\n`);

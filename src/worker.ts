@@ -19,6 +19,7 @@ import { createMessageSink, type MessageSink, MessagesRefusedError } from './io/
 import { ensureTopicLayout } from './io/kafka/topic-layout.js';
 import { openPayloadStore } from './io/s3/s3-client.js';
 import type { Logger } from './logger.js';
+import { BatchPacer } from './machines/batch-pacing.js';
 import { type ConnectionEvent, ownDeadlineOf } from './machines/connection-machine.js';
 import { errorRecord } from './machines/records.js';
 
@@ -122,6 +123,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
       exportMimeMap: config.drive.exportMimeMap,
     },
     batchRequests: config.drive.batchRequests,
+    batchPacer: new BatchPacer(),
     itemMaxAttempts: config.drive.itemMaxAttempts,
     chunkItems: config.worker.chunkItems,
     ownerEpochOf,

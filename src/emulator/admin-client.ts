@@ -1,4 +1,7 @@
+import type { BatchMode } from './http/runtime.js';
 import type { RealismPatch, RealismSettings } from './realism.js';
+
+export type { BatchMode } from './http/runtime.js';
 
 /** Typed client of the emulator's admin API (`/_emulator/...`), for tests, benchmarks and the demo. */
 
@@ -63,6 +66,7 @@ export interface EmulatorStateSummary {
   readonly nextChangeToken: string;
   readonly tokenLifetimeSeconds: number;
   readonly quota: { readonly perUserPerMinute: number; readonly perProjectPerMinute: number };
+  readonly batchMode: BatchMode;
 }
 
 export interface ChannelSummary {
@@ -133,6 +137,11 @@ export class EmulatorAdminClient {
   /** Turns Google's looseness (short pages, coalesced changes, jittery push) on or off, in parts. */
   setRealism(settings: RealismPatch): Promise<RealismSettings> {
     return this.call('PUT', '/settings/realism', settings);
+  }
+
+  /** Batch parts answered one after another (`serial`, the default) or all at once (`parallel`). */
+  async setBatchMode(mode: BatchMode): Promise<BatchMode> {
+    return (await this.call<{ mode: BatchMode }>('PUT', '/settings/batch', { mode })).mode;
   }
 
   /** Maps a platform connection id to a user, for the control plane's access-token endpoint. */

@@ -7,7 +7,7 @@ import { generateCorpus } from '../store/generator.js';
 import type { UserRecord } from '../store/types.js';
 import { DriveWorld } from '../store/world.js';
 import type { PushNotifier } from './push.js';
-import type { EmulatorRuntime } from './runtime.js';
+import type { BatchMode, EmulatorRuntime } from './runtime.js';
 
 /** Everything Drive's own API cannot do lives under this prefix, which Google never uses. */
 export const ADMIN_PREFIX = '/_emulator';
@@ -41,6 +41,7 @@ const faultScriptSchema = z.object({
 });
 const latencySchema = z.object({ ms: z.number().int().min(0) });
 const exportSizeSchema = z.object({ bytes: z.number().int().positive().nullable() });
+const batchSettingsSchema = z.object({ mode: z.enum(['serial', 'parallel']) satisfies z.ZodType<BatchMode> });
 const resetSchema = z.object({ seed: z.number().int().optional() });
 const count = z.number().int().min(0);
 const density = z.number().min(0);
@@ -126,7 +127,17 @@ export function registerAdminRoutes(
     tokenLifetimeSeconds: runtime.identity.tokenLifetimeSeconds,
     quota: runtime.control.quotaSettings(),
     realism: runtime.realism,
+    batchMode: runtime.batchMode,
   }));
+
+  app.get(`${p}/settings/batch`, async () => ({ mode: runtime.batchMode }));
+
+  app.put(`${p}/settings/batch`, async (request, reply) => {
+    const body = parse(batchSettingsSchema, request.body, reply);
+    if (!body) return reply;
+    runtime.batchMode = body.mode;
+    return { mode: runtime.batchMode };
+  });
 
   app.get(`${p}/settings/realism`, async () => runtime.realism);
 
