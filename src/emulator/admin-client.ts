@@ -31,6 +31,7 @@ export interface GeneratedCorpusSummary {
 export interface CorpusRequest {
   readonly seed?: number;
   readonly users?: number;
+  readonly firstUserShare?: number;
   readonly files?: number;
   readonly folderDepth?: number;
   readonly folderFraction?: number;

@@ -351,6 +351,7 @@ describe('errors in Drive envelope', () => {
     expect(await emulator.admin.fileCounters(target)).toEqual({ 'drive.revisions.list': 4 });
     expect(await emulator.admin.fileCounters(bystander)).toEqual({ 'drive.revisions.list': 1 });
 
+    await emulator.admin.resetCounters();
     await emulator.admin.setQuota({ perUserPerMinute: 2 });
     await drive.files.list({});
     await drive.files.list({});
@@ -365,6 +366,11 @@ describe('errors in Drive envelope', () => {
       reason: 'rateLimitExceeded',
     });
     await emulator.admin.setQuota({ perProjectPerMinute: 12_000 });
+    expect(await emulator.admin.counters()).toMatchObject({
+      'drive.files.list': 5,
+      'quota.userRateLimitExceeded': 1,
+      'quota.rateLimitExceeded': 1,
+    });
 
     expect(creds.accessToken.startsWith('ya29.')).toBe(true);
   });

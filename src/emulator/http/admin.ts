@@ -47,6 +47,7 @@ const density = z.number().min(0);
 export const corpusSchema = z.object({
   seed: z.number().int().optional(),
   users: z.number().int().min(1).optional(),
+  firstUserShare: z.number().min(0).max(1).optional(),
   files: count.optional(),
   folderDepth: count.optional(),
   folderFraction: z.number().min(0).max(1).optional(),
