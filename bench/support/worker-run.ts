@@ -40,10 +40,10 @@ export interface WorkerEnvironment {
   readonly env: Readonly<Record<string, string>>;
 }
 
-/** The worker's configuration exactly as production reads it: `loadConfig` over an environment. */
-export function workerConfig(environment: WorkerEnvironment): Config {
+/** The worker's environment variables for a run (a spawned worker process gets exactly these). */
+export function workerVariables(environment: WorkerEnvironment): Record<string, string> {
   const { topics } = environment;
-  return loadConfig({
+  return {
     KAFKA_BOOTSTRAP_SERVERS: environment.brokers.join(','),
     KAFKA_CONSUMER_GROUP_ID: `bench-${environment.run}-group`,
     KAFKA_CLIENT_ID: `bench-${environment.run}-worker`,
@@ -58,7 +58,12 @@ export function workerConfig(environment: WorkerEnvironment): Config {
     CONTROL_PLANE_BASE_URL: environment.emulatorUrl,
     LOG_LEVEL: 'silent',
     ...environment.env,
-  });
+  };
+}
+
+/** The worker's configuration exactly as production reads it: `loadConfig` over an environment. */
+export function workerConfig(environment: WorkerEnvironment): Config {
+  return loadConfig(workerVariables(environment));
 }
 
 export async function startBenchWorker(config: Config): Promise<RunningWorker> {

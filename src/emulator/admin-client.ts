@@ -186,9 +186,11 @@ export class EmulatorAdminClient {
     return this.call('DELETE', '/counters');
   }
 
+  /** Buckets start full (a minute's budget); `projectBucketEmpty` starts the project's empty. */
   setQuota(quota: {
     perUserPerMinute?: number;
     perProjectPerMinute?: number;
+    projectBucketEmpty?: boolean;
   }): Promise<EmulatorStateSummary['quota']> {
     return this.call('PUT', '/quota', quota);
   }

@@ -365,11 +365,19 @@ describe('errors in Drive envelope', () => {
       status: 403,
       reason: 'rateLimitExceeded',
     });
+    // An empty project bucket refuses at once, and grants again as it refills (60 a minute: 1 a second).
+    await emulator.admin.setQuota({ perProjectPerMinute: 60, projectBucketEmpty: true });
+    expect(await driveError(drive.files.list({}))).toMatchObject({
+      status: 403,
+      reason: 'rateLimitExceeded',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await drive.files.list({})).status).toBe(200);
     await emulator.admin.setQuota({ perProjectPerMinute: 12_000 });
     expect(await emulator.admin.counters()).toMatchObject({
-      'drive.files.list': 5,
+      'drive.files.list': 7,
       'quota.userRateLimitExceeded': 1,
-      'quota.rateLimitExceeded': 1,
+      'quota.rateLimitExceeded': 2,
     });
 
     expect(creds.accessToken.startsWith('ya29.')).toBe(true);
