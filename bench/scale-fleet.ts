@@ -97,12 +97,16 @@ async function connectionsOf(
   name: (index: number) => string,
 ): Promise<{ connections: BenchConnection[]; minima: MinimumCalls[]; tokens: string[] }> {
   const { admin } = bench.emulator;
+  const started = performance.now();
   const users = summary.users.map((credentials, index) => ({ credentials, connectionId: name(index) }));
   await mapAll(users, 16, ({ credentials, connectionId }) =>
     admin.mapConnection(connectionId, credentials.user.id),
   );
   const minima = await mapAll(users, 8, ({ credentials }) =>
     minimumCallsFor(bench.emulator.url, credentials.accessToken),
+  );
+  console.error(
+    `bench: ${users.length} connections mapped and their minimum calls derived in ${fmt.seconds((performance.now() - started) / 1000)}`,
   );
   return {
     connections: users.map((u) => ({ connectionId: u.connectionId, userId: u.credentials.user.id })),
@@ -120,6 +124,16 @@ async function sendTriggers(bench: Bench, topic: string, run: string, ids: reado
         .map((id) => ({ key: id, value: JSON.stringify(fullSyncTrigger(id, run)) })),
     });
   }
+}
+
+/** Prints a line to stderr every 15 s while a long wait lasts; returns the stop. */
+function progress(label: string, describe: () => string): () => void {
+  const started = performance.now();
+  const timer = setInterval(() => {
+    console.error(`bench: ${label} ${fmt.seconds((performance.now() - started) / 1000)}: ${describe()}`);
+  }, 15_000);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 // ------------------------------------------------------------------ Drive's side, sampled
@@ -250,6 +264,11 @@ async function fairnessScenario(bench: Bench, options: FairnessOptions): Promise
       small.map((c) => c.connectionId),
     );
     const smallTriggered = performance.now();
+    const stopProgress = progress('B', () => {
+      const done = small.filter((c) => bench.follower.checkpointsOf(records, c.connectionId) >= 1).length;
+      const items = bench.follower.count(records, 'file') + bench.follower.count(records, 'folder');
+      return `${done} of ${small.length} small connections done, ${items} item records`;
+    });
     const waits = await Promise.all(
       small.map(async (c) => {
         const doneAt = await bench.follower.waitFor(
@@ -267,6 +286,7 @@ async function fairnessScenario(bench: Bench, options: FairnessOptions): Promise
       900_000,
     );
     const ended = performance.now();
+    stopProgress();
     const final = await sampler.sample();
     await sampler.stop();
     const cpu = process.cpuUsage(cpuBefore);
@@ -451,6 +471,7 @@ async function fleetScenario(bench: Bench, options: FleetOptions): Promise<Table
     const ids = connections.map((c) => c.connectionId);
     await sendTriggers(bench, topics.trigger, environment.run, ids);
     const done = () => ids.filter((id) => bench.follower.checkpointsOf(topics.records, id) >= 1).length;
+    const stopProgress = progress('C', () => `${done()} of ${ids.length} connections done`);
 
     await bench.follower.waitFor('half the connections synced', () => done() >= ids.length / 2, 900_000);
     const victimIndex = 1;
@@ -466,6 +487,7 @@ async function fleetScenario(bench: Bench, options: FleetOptions): Promise<Table
 
     await bench.follower.waitFor('every connection synced', () => done() === ids.length, 900_000);
     const ended = performance.now();
+    stopProgress();
     await sampler.sample();
     await sampler.stop();
     const counters = await admin.counters();
