@@ -143,13 +143,19 @@ export async function runFullSync(
   let resume: FullSyncResume = from.resume ?? { phase: 'drives', corpus: null, pageToken: null };
   if (from.startPageToken === null) report(resume);
 
+  // The member drives this life listed from the first page on: the walk below needs exactly
+  // them, so it lists again only when an earlier life listed some of the pages.
+  let listedDrives: string[] | null = null;
   if (resume.phase === 'drives') {
     let pageToken = resume.pageToken;
     if (wantsSharedDrives(scope)) {
+      const fromFirstPage = pageToken === null;
+      const listed: string[] = [];
       do {
         throwIfAborted(signal);
         const page = await withSlot(deps, scope, signal, async () => {
           const drives = await deps.drive.listDrives(pageToken);
+          for (const drive of drives.items) listed.push(drive.id);
           const records = drives.items
             .filter((d) => driveInScope(scope, d.id) && !(scope.backfill && driveWasInScope(scope, d.id)))
             .flatMap((d) => deps.records.drive(d));
@@ -163,13 +169,16 @@ export async function runFullSync(
           : { phase: 'files', corpus: null, pageToken: null };
         report(resume);
       } while (pageToken);
+      if (fromFirstPage) listedDrives = listed;
     } else {
       resume = { phase: 'files', corpus: null, pageToken: null };
     }
   }
 
   if (resume.phase === 'files') {
-    const memberDrives = wantsSharedDrives(scope) ? await memberDriveIds(deps, signal) : [];
+    const memberDrives = wantsSharedDrives(scope)
+      ? (listedDrives ?? (await memberDriveIds(deps, signal)))
+      : [];
     const plan = scope.scopeFrom
       ? planScopeChange(scope.scopeFrom, scope.options, scope.includeSharedDrives, memberDrives)
       : null;

@@ -34,6 +34,7 @@ export interface GeneratedCorpusSummary {
 export interface CorpusRequest {
   readonly seed?: number;
   readonly users?: number;
+  readonly firstUserShare?: number;
   readonly files?: number;
   readonly folderDepth?: number;
   readonly folderFraction?: number;
@@ -194,9 +195,11 @@ export class EmulatorAdminClient {
     return this.call('DELETE', '/counters');
   }
 
+  /** Buckets start full (a minute's budget); `projectBucketEmpty` starts the project's empty. */
   setQuota(quota: {
     perUserPerMinute?: number;
     perProjectPerMinute?: number;
+    projectBucketEmpty?: boolean;
   }): Promise<EmulatorStateSummary['quota']> {
     return this.call('PUT', '/quota', quota);
   }

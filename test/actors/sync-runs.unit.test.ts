@@ -137,6 +137,39 @@ describe('runFullSync resume points', () => {
     expect(progress.at(-2)).toEqual({ phase: 'catch_up', corpus: null, pageToken: '100' });
   });
 
+  it('lists the shared drives once when it walks them in the same life, again only when resumed past that list', async () => {
+    const countingDrives = () => {
+      const base = deps([]);
+      const counter = { calls: 0 };
+      const drive: DriveReader = {
+        ...base.drive,
+        listDrives: (pageToken) => {
+          counter.calls++;
+          return base.drive.listDrives(pageToken);
+        },
+      };
+      return { deps: { ...base, drive }, counter };
+    };
+    const fresh = countingDrives();
+    await runFullSync(
+      fresh.deps,
+      scope,
+      { startPageToken: null, resume: null, counts: {} },
+      () => undefined,
+      new AbortController().signal,
+    );
+    expect(fresh.counter.calls).toBe(1);
+    const resumed = countingDrives();
+    await runFullSync(
+      resumed.deps,
+      scope,
+      { startPageToken: '100', resume: { phase: 'files', corpus: null, pageToken: null }, counts: {} },
+      () => undefined,
+      new AbortController().signal,
+    );
+    expect(resumed.counter.calls).toBe(1);
+  });
+
   it('resumed after My Drive’s last page, it does not walk My Drive again', async () => {
     const listed: string[] = [];
     await runFullSync(

@@ -23,6 +23,7 @@ const expireSchema = z.object({ accessToken: z.string().min(1) });
 const quotaSchema = z.object({
   perUserPerMinute: z.number().int().positive().optional(),
   perProjectPerMinute: z.number().int().positive().optional(),
+  projectBucketEmpty: z.boolean().optional(),
 });
 const probability = z.number().min(0).max(1).optional();
 const faultProbabilitySchema = z.object({ '429': probability, '500': probability, '503': probability });
@@ -48,6 +49,7 @@ const density = z.number().min(0);
 export const corpusSchema = z.object({
   seed: z.number().int().optional(),
   users: z.number().int().min(1).optional(),
+  firstUserShare: z.number().min(0).max(1).optional(),
   files: count.optional(),
   folderDepth: count.optional(),
   folderFraction: z.number().min(0).max(1).optional(),
@@ -259,10 +261,13 @@ export function registerAdminRoutes(
   app.put(`${p}/quota`, async (request, reply) => {
     const body = parse(quotaSchema, request.body, reply);
     if (!body) return reply;
-    return runtime.control.setQuota({
-      ...(body.perUserPerMinute !== undefined ? { perUserPerMinute: body.perUserPerMinute } : {}),
-      ...(body.perProjectPerMinute !== undefined ? { perProjectPerMinute: body.perProjectPerMinute } : {}),
-    });
+    return runtime.control.setQuota(
+      {
+        ...(body.perUserPerMinute !== undefined ? { perUserPerMinute: body.perUserPerMinute } : {}),
+        ...(body.perProjectPerMinute !== undefined ? { perProjectPerMinute: body.perProjectPerMinute } : {}),
+      },
+      body.projectBucketEmpty ?? false,
+    );
   });
 
   app.put(`${p}/faults/:method`, async (request, reply) => {
