@@ -178,16 +178,27 @@ export class WorkerWorld {
    * Lets the inbound topics take values up to `bytes`: the broker's default 1 MB would refuse
    * hostile values before any worker saw them.
    */
-  async allowInboundValues(bytes: number): Promise<void> {
+  allowInboundValues(bytes: number): Promise<void> {
+    return this.setMaxMessageBytes(['trigger', 'webhook'], bytes);
+  }
+
+  /**
+   * The broker's `max.message.bytes` of some of the world's topics. AlterConfigs replaces a
+   * topic's whole configuration, so each keeps its role's own settings (the state topic's compaction).
+   */
+  async setMaxMessageBytes(roles: readonly TopicRole[], bytes: number): Promise<void> {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
       await admin.alterConfigs({
         validateOnly: false,
-        resources: [this.topics.trigger, this.topics.webhook].map((name) => ({
+        resources: roles.map((role) => ({
           type: ConfigResourceTypes.TOPIC,
-          name,
-          configEntries: [{ name: 'max.message.bytes', value: String(bytes) }],
+          name: this.topics[role],
+          configEntries: [
+            ...Object.entries(topicConfigsFor(role)).map(([name, value]) => ({ name, value })),
+            { name: 'max.message.bytes', value: String(bytes) },
+          ],
         })),
       });
     } finally {
