@@ -6,7 +6,7 @@
  * stays: heap after a full GC, and RSS, are measured once the worker is warm (a first,
  * smaller flood went through it), then again after the flood was consumed.
  *
- *   npm run bench -- junk [--count 100000] [--warmup 2000]
+ *   npm run bench -- junk [--count 100000] [--warmup 2000] [--floods 1]
  *
  * Needs `--expose-gc` (bench/run.ts passes it). The goal is heap after / before ≤ 1.10.
  * Figures are printed and written to bench/results/junk.md.
@@ -82,10 +82,15 @@ interface Phase {
 async function main(): Promise<void> {
   quietKnownWarnings();
   const { values } = parseArgs({
-    options: { count: { type: 'string', default: '100000' }, warmup: { type: 'string', default: '2000' } },
+    options: {
+      count: { type: 'string', default: '100000' },
+      warmup: { type: 'string', default: '2000' },
+      floods: { type: 'string', default: '1' },
+    },
   });
   const count = Number(values.count);
   const warmup = Number(values.warmup);
+  const floods = Math.max(1, Number(values.floods));
   const run = `junk-${Date.now().toString(36)}`;
   const topics = topicsFor(run);
 
@@ -159,40 +164,46 @@ async function main(): Promise<void> {
     worker = await startBenchWorker(config);
     const warm = await phase('warmup', warmup);
     const before = await settledMemory();
-    const flooded = await phase('flood', count);
-    const after = await settledMemory();
+    // More than one flood tells a leak (growing with each) from a high-water mark (reached once).
+    const floodRuns: Array<{ seconds: number; memory: NodeJS.MemoryUsage }> = [];
+    for (let i = 1; i <= floods; i++) {
+      const { seconds } = await phase(`flood${i}`, count);
+      floodRuns.push({ seconds, memory: await settledMemory() });
+    }
+    const after = floodRuns.at(-1)?.memory ?? before;
     const heapRatio = after.heapUsed / before.heapUsed;
-    const rssRatio = after.rss / before.rss;
     const mb = (bytes: number) => `${fmt.fixed(bytes / 2 ** 20)} MB`;
+    const row = (figure: string, of: (m: NodeJS.MemoryUsage) => number): string[] => [
+      figure,
+      mb(of(before)),
+      ...floodRuns.map((r) => mb(of(r.memory))),
+      fmt.fixed(of(after) / of(before), 3),
+    ];
+    const seconds = floodRuns.reduce((sum, r) => sum + r.seconds, 0);
     table = {
-      title: `Memory after ${fmt.int(count)} triggers for unknown connections (control plane answers 404)`,
-      columns: ['figure', 'before', 'after', 'after / before'],
+      title: `Memory after ${floods > 1 ? `${floods} floods of ` : ''}${fmt.int(count)} triggers for unknown connections (control plane answers 404)`,
+      columns: [
+        'figure',
+        'before',
+        ...floodRuns.map((_, i) => (floods > 1 ? `after flood ${i + 1}` : 'after')),
+        'after / before',
+      ],
       rows: [
-        ['heap used (after full GC)', mb(before.heapUsed), mb(after.heapUsed), fmt.fixed(heapRatio, 3)],
-        [
-          'heap total',
-          mb(before.heapTotal),
-          mb(after.heapTotal),
-          fmt.fixed(after.heapTotal / before.heapTotal, 3),
-        ],
-        ['RSS', mb(before.rss), mb(after.rss), fmt.fixed(rssRatio, 3)],
-        [
-          'external + array buffers',
-          mb(before.external),
-          mb(after.external),
-          fmt.fixed(after.external / before.external, 3),
-        ],
+        row('heap used (after full GC)', (m) => m.heapUsed),
+        row('heap total', (m) => m.heapTotal),
+        row('RSS', (m) => m.rss),
+        row('external + array buffers', (m) => m.external),
         [
           'resident / sleeping actors',
           '0 / 0',
+          ...floodRuns.map(() => ''),
           `${worker.supervisor.residentCount} / ${worker.supervisor.sleepingCount}`,
-          '',
         ],
       ],
       notes: [
         `Goal: heap after / before ≤ ${GOAL}: ${heapRatio <= GOAL ? 'met' : 'NOT met'}.`,
         `Before = after a warm-up flood of ${fmt.int(warmup)} such triggers (${fmt.seconds(warm.seconds)}), so first-use allocations (clients, pools, JIT) are not counted as growth.`,
-        `The flood: ${fmt.int(count)} triggers with random unknown ids in ${fmt.seconds(flooded.seconds)} (${fmt.int(count / flooded.seconds)} a second), each one auth/unknown_connection record and a tombstone; waited until every record was produced, the group's lag was 0 and no actor was resident or sleeping.`,
+        `Each flood: ${fmt.int(count)} triggers with random unknown ids (${fmt.int((count * floods) / seconds)} a second on average), each one auth/unknown_connection record and a tombstone; waited until every record was produced, the group's lag was 0 and no actor was resident or sleeping.`,
         'Measured in the worker’s own process (the emulator runs in a child process); the bench’s producer and admin client share it. Heap after four gc() calls 250 ms apart.',
       ],
     };
