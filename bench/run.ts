@@ -1,7 +1,7 @@
 /**
  * `npm run bench` runs the emulator and worker benchmarks, one after the other, each in a
- * process of its own; `npm run bench -- worker` (or `emulator`, or `junk`: memory after
- * 100,000 triggers for unknown connections) runs one, and whatever follows the name goes to
+ * process of its own; `npm run bench -- worker` (or `emulator`, `scale`, or `junk`: memory
+ * after 100,000 triggers for unknown connections) runs one, and whatever follows the name goes to
  * it (`npm run bench -- worker --scale 0.1`). Each benchmark prints its figures and writes
  * them to bench/results/<name>.md; this runner then writes bench/results/latest.md: the
  * date, the machine, and the sections of the benchmarks that just ran.
@@ -20,11 +20,12 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 
 const benchmarks: Record<
-  'emulator' | 'worker' | 'junk',
+  'emulator' | 'worker' | 'scale' | 'junk',
   { file: string; defaultArgs: readonly string[]; nodeArgs?: readonly string[] }
 > = {
   emulator: { file: 'emulator.ts', defaultArgs: ['--scale', '0.2', '--max-seconds', '15'] },
   worker: { file: 'worker.ts', defaultArgs: [] },
+  scale: { file: 'scale.ts', defaultArgs: [] },
   // Its heap figures are taken after full collections, which need gc().
   junk: { file: 'junk-triggers.ts', defaultArgs: [], nodeArgs: ['--expose-gc'] },
 };

@@ -827,3 +827,56 @@ describe('a second of many items', () => {
     expect(again.some((id) => crash.resume.after?.seen.includes(id))).toBe(false);
   }, 30_000);
 });
+
+describe('a change page’s records', () => {
+  it('are published chunkItems at a time, in page order, the joined drive’s walk included, before the cursor moves', async () => {
+    const at = '2026-01-01T00:00:00Z';
+    const fileChange = (id: string): DriveChange => ({
+      changeType: 'file',
+      time: at,
+      removed: false,
+      fileId: id,
+      file: file(id),
+    });
+    const page: DriveChange[] = [
+      ...['f1', 'f2', 'f3', 'f4', 'f5'].map(fileChange),
+      // The user joined drive-1: its three items are walked with the page.
+      { changeType: 'drive', time: at, driveId: 'drive-1', drive: { id: 'drive-1', name: 'Team' } },
+    ];
+    const calls: string[][] = [];
+    const progressAfterCalls: number[] = [];
+    const run = deps([]);
+    await runIncrementalSync(
+      {
+        ...run,
+        chunkItems: 2,
+        drive: {
+          ...run.drive,
+          listChanges: async () => ({ changes: page, nextPageToken: null, newStartPageToken: '9' }),
+        },
+        records: {
+          ...run.records,
+          change: (change) => [
+            {
+              resource_type: 'file',
+              resource_id: change.fileId ?? `drive:${change.driveId}`,
+            } as OutboundRecord,
+          ],
+        },
+        publisher: {
+          publish: async (records) => {
+            calls.push(records.map((r) => r.resource_id));
+          },
+        },
+      },
+      scope,
+      '0',
+      {},
+      () => progressAfterCalls.push(calls.length),
+      new AbortController().signal,
+    );
+    expect(calls).toEqual([['f1', 'f2'], ['f3', 'f4'], ['f5', 'drive:drive-1'], ['d1', 'd2'], ['d3']]);
+    // The cursor moved once, after the page's last chunk.
+    expect(progressAfterCalls).toEqual([5]);
+  });
+});
