@@ -1,6 +1,7 @@
 /**
  * `npm run bench` runs the emulator and worker benchmarks, one after the other, each in a
- * process of its own; `npm run bench -- worker` (or `emulator`, `scale`, `fleet`) runs one, and whatever follows the name goes to
+ * process of its own; `npm run bench -- worker` (or `emulator`, `scale`, `fleet`, or `junk`:
+ * memory after 100,000 triggers for unknown connections) runs one, and whatever follows the name goes to
  * it (`npm run bench -- worker --scale 0.1`). Each benchmark prints its figures and writes
  * them to bench/results/<name>.md; this runner then writes bench/results/latest.md: the
  * date, the machine, and the sections of the benchmarks that just ran.
@@ -18,12 +19,17 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-const benchmarks = {
+const benchmarks: Record<
+  'emulator' | 'worker' | 'scale' | 'fleet' | 'junk',
+  { file: string; defaultArgs: readonly string[]; nodeArgs?: readonly string[] }
+> = {
   emulator: { file: 'emulator.ts', defaultArgs: ['--scale', '0.2', '--max-seconds', '15'] },
-  worker: { file: 'worker.ts', defaultArgs: [] as string[] },
-  scale: { file: 'scale.ts', defaultArgs: [] as string[] },
-  fleet: { file: 'scale-fleet.ts', defaultArgs: [] as string[] },
-} as const;
+  worker: { file: 'worker.ts', defaultArgs: [] },
+  scale: { file: 'scale.ts', defaultArgs: [] },
+  fleet: { file: 'scale-fleet.ts', defaultArgs: [] },
+  // Its heap figures are taken after full collections, which need gc().
+  junk: { file: 'junk-triggers.ts', defaultArgs: [], nodeArgs: ['--expose-gc'] },
+};
 type Name = keyof typeof benchmarks;
 
 function isName(value: string | undefined): value is Name {
@@ -31,9 +37,9 @@ function isName(value: string | undefined): value is Name {
 }
 
 function run(name: Name, args: readonly string[]): Promise<number> {
-  const { file } = benchmarks[name];
+  const { file, nodeArgs = [] } = benchmarks[name];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...process.execArgv, join(here, file), ...args], {
+    const child = spawn(process.execPath, [...process.execArgv, ...nodeArgs, join(here, file), ...args], {
       stdio: 'inherit',
     });
     child.once('error', reject);
@@ -48,7 +54,7 @@ export function machineFacts(): string {
 
 async function main(): Promise<void> {
   const [first, ...rest] = process.argv.slice(2);
-  // The scale and fleet benches take minutes of their own: they run when named.
+  // The scale, fleet and junk-trigger benches take minutes of their own: they run when named.
   const selected: Name[] = isName(first) ? [first] : ['emulator', 'worker'];
   if (first !== undefined && !isName(first)) {
     console.error(`unknown benchmark "${first}": use one of ${Object.keys(benchmarks).join(', ')}`);

@@ -9,6 +9,7 @@ import {
   itemRetryDecision,
   pageVerdict,
 } from '../machines/item-isolation.js';
+import { keysetForCheckpoint } from '../machines/keyset-walk.js';
 import { endedByDriveCascade, trackLostDrives } from '../machines/normalize.js';
 import {
   corporaInOptions,
@@ -795,7 +796,7 @@ function resumeAt(corpus: string, position: CorpusPosition): FullSyncResume {
     phase: 'files',
     corpus,
     pageToken: position.pageToken,
-    after: position.after ? { since: position.after.since, seen: [...position.after.seen] } : null,
+    after: position.after ? keysetForCheckpoint(position.after) : null,
     ...(position.walk === 'pages' ? { walk: 'pages' as const } : {}),
     ...(position.narrow ? { narrow: true } : {}),
   };

@@ -25,7 +25,8 @@ export const fullSyncResumeSchema = z.object({
   pageToken: z.string().nullable(),
   /**
    * Files phase, keyset walk (src/machines/keyset-walk.ts): everything of the corpus
-   * created before `since` was listed, and `seen` of its second. Absent or null: from the
+   * created before `since` was listed, and `seen` of its second (at most 1,000 of them; a
+   * resume lists that second again and skips only those kept). Absent or null: from the
    * corpus's start (a checkpoint of an older worker resumes from its page token alone).
    */
   after: z

@@ -614,11 +614,12 @@ export const connectionMachine = setup({
     authLost: ({ event }) => event.type === 'SYNC.FAILED' && event.failure.classification === 'auth',
     // The control plane does not know a connection that never synced: nothing of it is kept
     // (a parked actor and its checkpoint per junk id would grow without bound). One that
-    // synced before is parked instead: its cursor is worth keeping for a reconnect.
+    // synced before is parked instead: its cursor is worth keeping for a reconnect. A cursor
+    // that only came with the trigger (`last_cursor`) does not count: the platform holds it
+    // and sends it again, and a junk trigger may carry one.
     unknownNeverSynced: ({ context, event }) =>
       event.type === 'SYNC.FAILED' &&
       event.failure.code === 'unknown_connection' &&
-      context.cursor === null &&
       context.lastSync === null,
     worthRetrying: ({ context, event }) =>
       event.type === 'SYNC.FAILED' &&
@@ -720,6 +721,7 @@ export const connectionMachine = setup({
         'SYNC.DONE': { target: 'idle', actions: ['completeSync', 'stamp', announceCompletion] },
         'SYNC.FAILED': [
           { guard: 'cursorRefused', target: 'full-syncing', actions: ['restartFull', 'stamp'] },
+          { guard: 'unknownNeverSynced', target: 'disconnecting', actions: [reportFailure, 'stamp'] },
           { guard: 'authLost', target: 'parked', actions: [reportFailure, 'park', 'stamp'] },
           { guard: 'worthRetrying', target: 'backing-off', actions: ['scheduleBackoff', 'stamp'] },
           { target: 'idle', actions: [reportFailure, 'giveUp', 'stamp'] },

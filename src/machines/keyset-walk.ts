@@ -84,6 +84,27 @@ export function advanceKeyset<T extends KeysetItem>(
   return { kind: 'ordered', fresh, next };
 }
 
+/**
+ * How many ids of one second a checkpoint keeps. Drive ids are about 33–44 characters, so
+ * this keeps a position within ~50 KB, whatever the corpus: 100,000 items created in one
+ * second would otherwise make a checkpoint of megabytes, one the broker refuses.
+ */
+export const MAX_SEEN_IN_CHECKPOINT = 1_000;
+
+/**
+ * The position as a checkpoint stores it: `seen` cut to `max` ids. The live walk keeps its
+ * whole `seen` in memory and stays exact; a walk resumed from a cut position lists that
+ * second again and skips only the ids kept, so the second's other items already listed come
+ * once more (duplicates, which records' idempotency keys absorb) and none is missed —
+ * `seen` only ever decides what to skip.
+ */
+export function keysetForCheckpoint(
+  position: KeysetPosition,
+  max = MAX_SEEN_IN_CHECKPOINT,
+): { since: string; seen: string[] } {
+  return { since: position.since, seen: position.seen.slice(0, max) };
+}
+
 /** Whether `next` is further on than `previous`: the walk made progress. */
 export function keysetMoved(previous: KeysetPosition | null, next: KeysetPosition | null): boolean {
   if (next === null) return false;

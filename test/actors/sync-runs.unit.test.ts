@@ -20,6 +20,7 @@ import type { FullSyncResume } from '../../src/contract/checkpoint.js';
 import type { DriveChange, DriveFile } from '../../src/contract/drive-resources.js';
 import type { OutboundRecord } from '../../src/contract/records.js';
 import { ClassifiedError } from '../../src/machines/classify.js';
+import { MAX_SEEN_IN_CHECKPOINT } from '../../src/machines/keyset-walk.js';
 
 /**
  * The full-sync page loop over a stand-in Drive of two corpora (My Drive and one shared
@@ -45,7 +46,11 @@ function file(id: string, second = 0): DriveFile {
 const at = (second: number) =>
   new Date(Date.UTC(2025, 0, 1, 0, 0, second)).toISOString().replace('.000Z', 'Z');
 
-function standInDrive(listed: string[], items: Record<string, DriveFile[]> = corpora): DriveReader {
+function standInDrive(
+  listed: string[],
+  items: Record<string, DriveFile[]> = corpora,
+  pageSize = 2,
+): DriveReader {
   return {
     getStartPageToken: async () => '100',
     listDrives: async () => ({ items: [{ id: 'drive-1', name: 'Team' }], nextPageToken: null }),
@@ -57,8 +62,8 @@ function standInDrive(listed: string[], items: Record<string, DriveFile[]> = cor
         (f) => bound === undefined || Date.parse(f.createdTime as string) >= Date.parse(bound),
       );
       const offset = pageToken === null ? 0 : Number(pageToken);
-      const next = offset + 2 < matching.length ? String(offset + 2) : null;
-      return { items: matching.slice(offset, offset + 2), nextPageToken: next };
+      const next = offset + pageSize < matching.length ? String(offset + pageSize) : null;
+      return { items: matching.slice(offset, offset + pageSize), nextPageToken: next };
     },
     listChanges: async () => ({ changes: [], nextPageToken: null, newStartPageToken: '101' }),
     getFile: async (fileId) => {
@@ -89,9 +94,9 @@ function standInDrive(listed: string[], items: Record<string, DriveFile[]> = cor
   };
 }
 
-function deps(listed: string[], items?: Record<string, DriveFile[]>): SyncRunDeps {
+function deps(listed: string[], items?: Record<string, DriveFile[]>, pageSize?: number): SyncRunDeps {
   return {
-    drive: standInDrive(listed, items),
+    drive: standInDrive(listed, items, pageSize),
     records: {
       drive: () => [],
       file: (f) => [{ resource_type: 'file', resource_id: f.id } as OutboundRecord],
@@ -798,6 +803,62 @@ describe('sub-page progress', () => {
     expect(published).toEqual(['u4', 'u5', 'u6']);
     expect(listed[0]).toBe(`user:createdTime >= '${at(3)}'`);
   });
+});
+
+describe('a second of many items', () => {
+  // 1,500 items created within one second (ties included), then a few later: more ids of one
+  // second than a checkpoint keeps.
+  const crowd = Array.from({ length: 1_500 }, (_, i) => ({
+    ...file(`s${String(i).padStart(4, '0')}`),
+    createdTime: new Date(Date.UTC(2025, 0, 1, 0, 0, 1, Math.floor(i / 3))).toISOString(),
+  }));
+  const items = { user: [...crowd, file('late1', 2), file('late2', 3)], 'drive-1': [] };
+  const all = items.user.map((f) => f.id);
+
+  async function walk(resume: FullSyncResume | null) {
+    const published: string[] = [];
+    const checkpoints: Array<{ resume: FullSyncResume; publishedBefore: number }> = [];
+    await runFullSync(
+      {
+        ...deps([], items, 250),
+        publisher: {
+          publish: async (records) => {
+            published.push(...records.map((r) => r.resource_id));
+          },
+        },
+      },
+      { ...scope, includeSharedDrives: false },
+      { startPageToken: '100', resume, counts: {} },
+      (p) => checkpoints.push({ resume: p.resume, publishedBefore: published.length }),
+      new AbortController().signal,
+    );
+    return { published, checkpoints };
+  }
+
+  it('checkpoints at most 1,000 ids of the second, and the live walk lists each item once', async () => {
+    const { published, checkpoints } = await walk({ phase: 'files', corpus: null, pageToken: null });
+    expect(published).toEqual(all);
+    const seenSizes = checkpoints.map((c) => c.resume.after?.seen.length ?? 0);
+    expect(Math.max(...seenSizes)).toBe(MAX_SEEN_IN_CHECKPOINT);
+    for (const c of checkpoints) expect(JSON.stringify(c.resume).length).toBeLessThan(64 * 1024);
+  }, 30_000);
+
+  it('resumed from a checkpoint past the bound, it lists that second again: duplicates, none missed', async () => {
+    const first = await walk({ phase: 'files', corpus: null, pageToken: null });
+    // A crash after 1,250 of the second's items: the checkpoint holds 1,000 of their ids.
+    const crash = first.checkpoints.find((c) => c.publishedBefore >= 1_250);
+    if (!crash) throw new Error('no checkpoint past 1,250 items');
+    expect(crash.resume.after?.seen).toHaveLength(MAX_SEEN_IN_CHECKPOINT);
+    const before = first.published.slice(0, crash.publishedBefore);
+    const after = await walk(crash.resume);
+    // Exact: every item listed before the crash or after the resume, and each once per walk.
+    expect(new Set([...before, ...after.published])).toEqual(new Set(all));
+    expect(new Set(after.published).size).toBe(after.published.length);
+    // What comes again is the second's items taken before the crash but not kept in the checkpoint.
+    const again = after.published.filter((id) => before.includes(id));
+    expect(again).toHaveLength(crash.publishedBefore - MAX_SEEN_IN_CHECKPOINT);
+    expect(again.some((id) => crash.resume.after?.seen.includes(id))).toBe(false);
+  }, 30_000);
 });
 
 describe('a change page’s records', () => {

@@ -1,6 +1,6 @@
-import { ConfigResourceTypes, Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniqueName } from '../setup/kafka-broker.global.js';
+import { until } from '../support/until.js';
 import { WorkerWorld } from '../support/worker-world.js';
 
 /**
@@ -18,24 +18,7 @@ describe('hostile inbound ids (embedded broker, Drive emulator)', () => {
 
   beforeAll(async () => {
     world = await WorkerWorld.start({ files: 10, users: 1 }, 14);
-    // The broker's default 1 MB would refuse our hostile values before the worker saw them.
-    const admin = new Kafka({
-      clientId: 'e2e-admin',
-      brokers: world.brokers,
-      logLevel: logLevel.NOTHING,
-    }).admin();
-    await admin.connect();
-    await admin.alterConfigs({
-      validateOnly: false,
-      resources: [
-        {
-          type: ConfigResourceTypes.TOPIC,
-          name: world.topics.trigger,
-          configEntries: [{ name: 'max.message.bytes', value: String(16 * 1024 * 1024) }],
-        },
-      ],
-    });
-    await admin.disconnect();
+    await world.allowInboundValues(16 * 1024 * 1024);
     const [user] = await world.emulator.admin.listUsers();
     if (!user) throw new Error('no users');
     await world.emulator.admin.mapConnection(CONNECTION, user.id);
@@ -96,29 +79,7 @@ describe('hostile inbound ids (embedded broker, Drive emulator)', () => {
     const state = world.reader.all(world.topics.state);
     expect(state.every((m) => (m.key ?? '').length <= 256)).toBe(true);
     // Every trigger's offset committed, the hostile ones included: no lag left behind.
-    const admin = new Kafka({
-      clientId: 'e2e-admin',
-      brokers: world.brokers,
-      logLevel: logLevel.NOTHING,
-    }).admin();
-    await admin.connect();
-    try {
-      const lag = async () => {
-        const ends = await admin.fetchTopicOffsets(world.topics.trigger);
-        const [committed] = await admin.fetchOffsets({
-          groupId: world.groupId,
-          topics: [world.topics.trigger],
-        });
-        return ends.reduce((sum, end) => {
-          const at = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1';
-          return sum + Number(end.high) - Math.max(0, Number(at));
-        }, 0);
-      };
-      const deadline = Date.now() + 30_000;
-      while ((await lag()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));
-      expect(await lag()).toBe(0);
-    } finally {
-      await admin.disconnect();
-    }
+    await until(async () => (await world.inboundLag()) === 0, 'no inbound lag', 30_000, 250);
+    expect(await world.inboundLag()).toBe(0);
   }, 120_000);
 });

@@ -1,64 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { webhookMessageSchema } from '../../src/contract/inbound.js';
 import { type HttpFixture, httpFixture } from '../http/http-fixture.js';
+import { fuzzCount, fuzzSeed, nastyString, seededRandom } from '../support/seeded-random.js';
 
 /**
  * Random requests to every route of the Fastify app: fixed seed and count in `npm test`;
  * FUZZ_SEED and FUZZ_COUNT replay or widen a run. Held to: never a 5xx, liveness 200 after,
  * and nothing produced that the webhook topic's schema refuses.
  */
-const seed =
-  process.env.FUZZ_SEED !== undefined
-    ? Number(process.env.FUZZ_SEED)
-    : process.env.FUZZ_RANDOM === '1'
-      ? Math.floor(Math.random() * 2 ** 31)
-      : 1414;
-// Printed so a failing random run can be replayed.
-console.log(`HTTP fuzz seed ${seed}`);
-const count = Number(process.env.FUZZ_COUNT ?? 600);
-
-/** mulberry32: small, seedable, good enough to pick inputs. */
-function prng(start: number): () => number {
-  let a = start >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = prng(seed);
-const pick = <T>(items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;
-const int = (max: number) => Math.floor(random() * max);
-
-/** Strings of the kinds that broke things before: long, controls, surrogates, dots, non-ASCII. */
-function nastyString(): string {
-  switch (int(9)) {
-    case 0:
-      return 'x'.repeat(1 + int(5_000));
-    case 1:
-      return pick(['.', '..', '%2e', '%2e%2e', '%2F', '%00', '%E2%80%AE']);
-    case 2:
-      return String.fromCharCode(...Array.from({ length: 1 + int(20) }, () => int(0x20)));
-    case 3:
-      return `conn_${'\uD800'}`;
-    case 4:
-      return `conn_${int(1_000)}`;
-    case 5:
-      return 'é'.repeat(1 + int(300));
-    case 6:
-      return JSON.stringify({ a: [1, { b: null }] });
-    case 7:
-      return '';
-    default:
-      return Array.from({ length: 1 + int(64) }, () => String.fromCharCode(0x21 + int(0x5e))).join('');
-  }
-}
+const seed = fuzzSeed('HTTP', 1414);
+const count = fuzzCount(600);
+const random = seededRandom(seed);
+const { pick, int } = random;
+const nasty = () => nastyString(random);
 
 function pathSegment(): string {
-  return encodeURIComponent(nastyString().replace(/[\uD800-\uDFFF]/g, '?')).slice(0, 2_000) || 'x';
+  return encodeURIComponent(nasty().replace(/[\uD800-\uDFFF]/g, '?')).slice(0, 2_000) || 'x';
 }
 
 function body(): string | undefined {
@@ -66,13 +23,13 @@ function body(): string | undefined {
     case 0:
       return undefined;
     case 1:
-      return nastyString();
+      return nasty();
     case 2:
-      return JSON.stringify({ kind: 'api#channel', extra: nastyString() });
+      return JSON.stringify({ kind: 'api#channel', extra: nasty() });
     case 3:
       return '{"unterminated": ';
     case 4:
-      return JSON.stringify(Array.from({ length: int(2_000) }, () => nastyString().slice(0, 20)));
+      return JSON.stringify(Array.from({ length: int(2_000) }, () => nasty().slice(0, 20)));
     default:
       return 'x'.repeat(int(200_000));
   }
@@ -90,8 +47,8 @@ function googHeaders(): Record<string, string> {
     'x-goog-channel-expiration',
   ];
   for (const name of names) {
-    if (random() < 0.6) {
-      const value = pick([nastyString(), 'change', 'sync', 'update', String(int(1e6))]);
+    if (random.next() < 0.6) {
+      const value = pick([nasty(), 'change', 'sync', 'update', String(int(1e6))]);
       // HTTP header values carry no controls and nothing outside Latin-1; inject refuses them.
       headers[name] = value.replace(/[^\x20-\x7e]/g, '?').slice(0, 8_000);
     }
@@ -108,7 +65,9 @@ type Request = {
 
 function request(): Request {
   const query =
-    random() < 0.3 ? `?${pick(['state', 'limit', 'offset', 'token', 'customer_id'])}=${pathSegment()}` : '';
+    random.next() < 0.3
+      ? `?${pick(['state', 'limit', 'offset', 'token', 'customer_id'])}=${pathSegment()}`
+      : '';
   switch (int(11)) {
     case 0:
       return { method: 'GET', url: `/${query}` };

@@ -121,8 +121,9 @@ const syncOutcomes = (mode: 'full' | 'incremental', context: ConnectionContext):
     { type: 'SYNC.FAILED', failure: authFailure() },
     { type: 'SYNC.FAILED', failure: cursorRefused() },
     { type: 'SYNC.FAILED', failure: notFound() },
-    // A connection the control plane does not know: ended if it never synced, else parked.
-    ...(mode === 'full' ? [{ type: 'SYNC.FAILED', failure: unknownConnection() } as const] : []),
+    // A connection the control plane does not know: ended if this worker never finished a
+    // sync of it (a trigger's cursor does not count), else parked.
+    { type: 'SYNC.FAILED', failure: unknownConnection() },
     {
       type: `xstate.error.actor.${mode === 'full' ? 'fullSync' : 'incrementalSync'}`,
       error: new Error('crash'),

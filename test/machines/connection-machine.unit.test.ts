@@ -382,8 +382,24 @@ describe('parked', () => {
     expect(h.actor.getSnapshot().status).toBe('done');
   });
 
+  it('does not keep an unknown connection whose only cursor came with the trigger', async () => {
+    const h = createHarness({ checkpoint: checkpoint() });
+    h.send(trigger('incremental', 'm1', '77'));
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: unknownConnection() });
+    expect(h.state()).toBe('disconnecting');
+    expect(h.errors.map((e) => e.failure.code)).toEqual(['unknown_connection']);
+    h.disconnects[0]?.resolve();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(h.actor.getSnapshot().status).toBe('done');
+  });
+
   it('parks a connection the control plane does not know any more when it synced before', () => {
-    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    const h = createHarness({
+      checkpoint: checkpoint({
+        cursor: '5',
+        lastSync: { syncId: 's0', mode: 'full', finishedAt: T0.toISOString(), counts: { file: 1 } },
+      }),
+    });
     h.send(trigger('full_sync'));
     h.lastRun().send({ type: 'SYNC.FAILED', failure: unknownConnection() });
     expect(h.state()).toBe('parked');

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { advanceKeyset, keysetBound, keysetMoved, secondOf } from '../../src/machines/keyset-walk.js';
+import {
+  advanceKeyset,
+  keysetBound,
+  keysetForCheckpoint,
+  keysetMoved,
+  secondOf,
+} from '../../src/machines/keyset-walk.js';
 
 const item = (id: string, createdTime?: string) => ({ id, createdTime });
 
@@ -49,5 +55,15 @@ describe('the keyset walk', () => {
     ).toBe('unordered');
     expect(advanceKeyset(null, [item('w')]).kind).toBe('unordered');
     expect(secondOf('2025-01-01T00:00:07.999+01:00')).toBe('2024-12-31T23:00:07Z');
+  });
+
+  it('a checkpoint keeps at most the bound of the second’s ids, and a walk from it skips only those', () => {
+    const position = { since: '2025-01-01T00:00:02Z', seen: ['a', 'b', 'c', 'd'] };
+    const kept = keysetForCheckpoint(position, 2);
+    expect(kept).toEqual({ since: '2025-01-01T00:00:02Z', seen: ['a', 'b'] });
+    const page = ['a', 'b', 'c', 'd', 'e'].map((id) => item(id, '2025-01-01T00:00:02.500Z'));
+    const step = advanceKeyset(kept, page);
+    expect(step.kind === 'ordered' && step.fresh.map((i) => i.id)).toEqual(['c', 'd', 'e']);
+    expect(keysetForCheckpoint(position)).toEqual(position);
   });
 });

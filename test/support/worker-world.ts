@@ -1,6 +1,13 @@
 import type { drive_v3 } from '@googleapis/drive';
 import * as google from '@googleapis/drive';
-import { Kafka, logLevel, type Producer } from 'kafkajs';
+import {
+  ConfigResourceTypes,
+  Kafka,
+  logLevel,
+  type Message,
+  type Producer,
+  type RecordMetadata,
+} from 'kafkajs';
 import { type Config, loadConfig } from '../../src/config.js';
 import type { ErrorRecord, OutboundRecord } from '../../src/contract/records.js';
 import { type EmbeddedS3, startEmbeddedS3 } from '../../src/embedded/s3-server.js';
@@ -162,6 +169,63 @@ export class WorkerWorld {
     });
   }
 
+  /** Messages as given (any key, value, headers, partition) onto one of the world's topics. */
+  async produce(topic: 'trigger' | 'webhook', messages: Message[]): Promise<RecordMetadata[]> {
+    return this.producer.send({ topic: this.topics[topic], messages });
+  }
+
+  /**
+   * Lets the inbound topics take values up to `bytes`: the broker's default 1 MB would refuse
+   * hostile values before any worker saw them.
+   */
+  allowInboundValues(bytes: number): Promise<void> {
+    return this.setMaxMessageBytes(['trigger', 'webhook'], bytes);
+  }
+
+  /**
+   * The broker's `max.message.bytes` of some of the world's topics. AlterConfigs replaces a
+   * topic's whole configuration, so each keeps its role's own settings (the state topic's compaction).
+   */
+  async setMaxMessageBytes(roles: readonly TopicRole[], bytes: number): Promise<void> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      await admin.alterConfigs({
+        validateOnly: false,
+        resources: roles.map((role) => ({
+          type: ConfigResourceTypes.TOPIC,
+          name: this.topics[role],
+          configEntries: [
+            ...Object.entries(topicConfigsFor(role)).map(([name, value]) => ({ name, value })),
+            { name: 'max.message.bytes', value: String(bytes) },
+          ],
+        })),
+      });
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
+  /** Messages of the inbound topics past the worker group's committed offsets (high watermark minus committed). */
+  async inboundLag(): Promise<number> {
+    const admin = this.kafka.admin();
+    await admin.connect();
+    try {
+      let lag = 0;
+      for (const topic of [this.topics.trigger, this.topics.webhook]) {
+        const ends = await admin.fetchTopicOffsets(topic);
+        const [committed] = await admin.fetchOffsets({ groupId: this.groupId, topics: [topic] });
+        for (const end of ends) {
+          const at = committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1';
+          lag += Number(end.high) - Math.max(Number(end.low), Number(at));
+        }
+      }
+      return lag;
+    } finally {
+      await admin.disconnect();
+    }
+  }
+
   trigger(connectionId: string, triggerType: string, extra: Record<string, unknown> = {}) {
     return this.send('trigger', connectionId, {
       message_id: uniqueName('msg'),
@@ -221,6 +285,5 @@ export class WorkerWorld {
     await step('test producer', () => this.producer.disconnect());
     await step('emulator', () => this.emulator.close());
     await step('s3rver', async () => this.s3?.close());
-    void this.kafka;
   }
 }

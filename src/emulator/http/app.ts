@@ -1,5 +1,6 @@
 import { gunzipSync, inflateSync } from 'node:zlib';
 import Fastify, { type FastifyInstance } from 'fastify';
+import { MAX_ID_LENGTH } from '../../contract/bounds.js';
 import { DriveApiError, driveErrors } from '../errors.js';
 import { registerAdminRoutes } from './admin.js';
 import { registerBatchRoute } from './batch.js';
@@ -42,7 +43,9 @@ export function buildEmulatorApp(runtime: EmulatorRuntime): EmulatorApp {
   const app = Fastify({
     logger: false,
     bodyLimit: BODY_LIMIT_BYTES,
-    routerOptions: { ignoreDuplicateSlashes: true },
+    // Fastify's default (100) would answer 414 for connection ids the contract accepts (up to
+    // 256 characters, each percent-encoded at worst), where the control plane it stands in for answers.
+    routerOptions: { ignoreDuplicateSlashes: true, maxParamLength: 3 * MAX_ID_LENGTH },
   });
   const notifier = new PushNotifier(runtime);
 
