@@ -3,7 +3,7 @@ import { createChannelServices } from './actors/channel-services.js';
 import { createConnectionActorFactory } from './actors/connection-actor.js';
 import { createInboundHandler } from './actors/inbound-handler.js';
 import type { ReadinessCheck } from './actors/inspection.js';
-import { createQuotaGovernor } from './actors/quota-governor.js';
+import { createQuotaGovernor, type QuotaGovernor } from './actors/quota-governor.js';
 import { ConnectionSupervisor } from './actors/supervisor.js';
 import { SyncSlots } from './actors/sync-slots.js';
 import type { Config } from './config.js';
@@ -23,6 +23,8 @@ import { errorRecord } from './machines/records.js';
 export interface RunningWorker {
   readonly supervisor: ConnectionSupervisor<ConnectionEvent>;
   readonly consumer: InboundConsumer;
+  /** The Drive quota governor; its project bucket holds this member's share of the project's budget. */
+  readonly governor: QuotaGovernor;
   /** The worker's producer; the webhook ingress publishes through it too. */
   readonly sink: MessageSink;
   /** What `/health/ready` checks: consumer joined, producer connected, checkpoints restored. */
@@ -220,6 +222,14 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     handle,
     logger,
     onRevoked: (partitions) => revoke(partitions),
+    // GDRIVE_QUOTA_PROJECT_PER_MINUTE is the project's: the group's members share it.
+    onGroupMembers: (members) => {
+      governor.shareProject(members);
+      logger.info(
+        { members, projectShare: governor.snapshot().project.configuredPerMinute },
+        "this member's share of the project's Drive budget",
+      );
+    },
     onAssignment: async (assignment) => {
       checkpointsRestored = false;
       // Co-partitioned: the numbers held are the same in every inbound topic.
@@ -301,6 +311,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   return {
     supervisor: connections,
     consumer,
+    governor,
     sink,
     readiness,
     async stop() {
