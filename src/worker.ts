@@ -20,6 +20,17 @@ import type { Logger } from './logger.js';
 import { type ConnectionEvent, ownDeadlineOf } from './machines/connection-machine.js';
 import { errorRecord } from './machines/records.js';
 
+export interface WorkerFootprint {
+  readonly checkpoints: number;
+  readonly residentActors: number;
+  readonly sleepingConnections: number;
+  readonly liveActors: number;
+  readonly notificationSpells: number;
+  readonly cachedTokens: number;
+  readonly overlapChannels: number;
+  readonly rememberedMessages: number;
+}
+
 export interface RunningWorker {
   readonly supervisor: ConnectionSupervisor<ConnectionEvent>;
   readonly consumer: InboundConsumer;
@@ -29,6 +40,11 @@ export interface RunningWorker {
   readonly sink: MessageSink;
   /** What `/health/ready` checks: consumer joined, producer connected, checkpoints restored. */
   readonly readiness: readonly ReadinessCheck[];
+  /**
+   * What this worker holds in memory per connection, structure by structure: only what it
+   * owns (checkpoints of its partitions, actors, and the maps kept for them).
+   */
+  footprint(): WorkerFootprint;
   /**
    * Graceful stop: stops fetching, lets in-flight work reach a page boundary (at most half
    * of `shutdownGraceMs`), writes the checkpoints, commits and leaves the group, flushes
@@ -133,6 +149,8 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   const connections = new ConnectionSupervisor<ConnectionEvent>(factory, table, logger, {
     idleEvictionMs: config.worker.idleEvictionMs,
     ownDeadline: (checkpoint) => ownDeadlineOf(checkpoint, channelWakeUps),
+    // An evicted connection asks for a token again when it wakes.
+    onEvicted: (connectionId) => tokens.forget(connectionId),
   });
   supervisor = connections;
 
@@ -275,16 +293,25 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   }
   consumerRef = consumer;
   revoke = (partitions) => {
-    // Writes first (refused from now on, queued ones included), then the actors.
+    // Writes first (refused from now on, queued ones included), then the actors, then
+    // whatever else is kept per connection of those partitions: their new owner holds it now.
     table.release(partitions);
     connections.revoke(partitions);
+    const gone = new Set(partitions);
+    const wasOwned = (connectionId: string) => gone.has(table.partitionOf(connectionId));
+    tokens.forgetWhere(wasOwned);
+    channelOverlap.forgetWhere(wasOwned);
+    handle.forgetWhere(wasOwned);
   };
   await consumer.start();
 
   // Swept at half the eviction age (a minute at most), so an actor leaves memory within
   // 1.5 times that age of its last activity.
   const eviction = setInterval(
-    () => connections.evictIdle(),
+    () => {
+      connections.evictIdle();
+      channelOverlap.sweep();
+    },
     Math.min(60_000, Math.max(500, config.worker.idleEvictionMs / 2)),
   );
   eviction.unref();
@@ -314,6 +341,16 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     governor,
     sink,
     readiness,
+    footprint: () => ({
+      checkpoints: table.size(),
+      residentActors: connections.residentCount,
+      sleepingConnections: connections.sleepingCount,
+      liveActors: factory.held().actors,
+      notificationSpells: factory.held().notificationSpells,
+      cachedTokens: tokens.cachedTokens(),
+      overlapChannels: channelOverlap.size,
+      rememberedMessages: handle.remembered(),
+    }),
     async stop() {
       clearInterval(eviction);
       if (deferredWatch) clearInterval(deferredWatch);

@@ -145,7 +145,10 @@ async function untilAcknowledged(
  */
 export function createConnectionActorFactory(
   deps: ConnectionServicesDeps,
-): ConnectionActorFactory<ConnectionEvent> {
+): ConnectionActorFactory<ConnectionEvent> & {
+  /** What the factory holds per live actor, for the worker's footprint. */
+  held(): { readonly actors: number; readonly notificationSpells: number };
+} {
   const now = deps.now ?? (() => new Date());
   const notificationQuiet =
     deps.notificationQuiet ??
@@ -535,6 +538,7 @@ export function createConnectionActorFactory(
   });
 
   return {
+    held: () => ({ actors: lives.size, notificationSpells: notificationQuiet.size }),
     create(checkpoint) {
       const input: ConnectionInput = {
         checkpoint,
