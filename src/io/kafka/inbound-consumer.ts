@@ -547,6 +547,8 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     async stop() {
       running = false;
       clearInterval(leaseWatch);
+      // A member count's connection may still be opening: let it, then close it.
+      await adminConnecting?.catch(() => undefined);
       if (adminConnected) await admin.disconnect().catch(() => undefined);
       await consumer.disconnect();
       joined = false;
