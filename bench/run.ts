@@ -1,6 +1,6 @@
 /**
- * `npm run bench` runs every benchmark, one after the other, each in a process of its own;
- * `npm run bench -- worker` (or `emulator`) runs one, and whatever follows the name goes to
+ * `npm run bench` runs the emulator and worker benchmarks, one after the other, each in a
+ * process of its own; `npm run bench -- worker` (or `emulator`, `scale`, `fleet`) runs one, and whatever follows the name goes to
  * it (`npm run bench -- worker --scale 0.1`). Each benchmark prints its figures and writes
  * them to bench/results/<name>.md; this runner then writes bench/results/latest.md: the
  * date, the machine, and the sections of the benchmarks that just ran.
@@ -21,6 +21,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 const benchmarks = {
   emulator: { file: 'emulator.ts', defaultArgs: ['--scale', '0.2', '--max-seconds', '15'] },
   worker: { file: 'worker.ts', defaultArgs: [] as string[] },
+  scale: { file: 'scale.ts', defaultArgs: [] as string[] },
+  fleet: { file: 'scale-fleet.ts', defaultArgs: [] as string[] },
 } as const;
 type Name = keyof typeof benchmarks;
 
@@ -46,9 +48,10 @@ export function machineFacts(): string {
 
 async function main(): Promise<void> {
   const [first, ...rest] = process.argv.slice(2);
+  // The scale and fleet benches take minutes of their own: they run when named.
   const selected: Name[] = isName(first) ? [first] : ['emulator', 'worker'];
   if (first !== undefined && !isName(first)) {
-    console.error(`unknown benchmark "${first}": use ${Object.keys(benchmarks).join(' or ')}`);
+    console.error(`unknown benchmark "${first}": use one of ${Object.keys(benchmarks).join(', ')}`);
     process.exit(2);
   }
   const started = performance.now();

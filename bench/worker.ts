@@ -11,13 +11,22 @@
  *   3. GDRIVE_BATCH_REQUESTS off and on (whether batching happened is read from the
  *      emulator's `batch` counter);
  *   4. the worker's produce path (MessageSink) against raw kafkajs sendBatch;
- *   5. webhook-to-record latency through push channels and the worker's webhook ingress.
+ *   5. webhook-to-record latency through push channels and the worker's webhook ingress;
+ *   6. a small write (a checkpoint) behind another connection's multi-megabyte page, with
+ *      the sink's requests one at a time and with its default concurrency;
+ *   7. a worker's peak memory over a full sync with content, pages of 1,000 files against
+ *      pages of 100 (each run a worker process of its own);
+ *   8. section 1's full sync at Q with batching off, on against an emulator answering a
+ *      batch's parts one after another, and on against one answering them all at once.
  *
- *   npx tsx bench/worker.ts [--scale 1] [--sections 1,2,3,4,5]
+ *   npx tsx bench/worker.ts [--scale 1] [--sections 1,2,3,4,5,6,7,8] [--pacing-quota 60000]
  *
+ * `--pacing-quota` is section 8's Q (section 1's by default): a lower one keeps the runs
+ * bound by the quota rather than by the CPU on a loaded machine.
  * `--scale` multiplies every corpus size (0.1 for a quick look). Timings are printed,
  * never asserted. The figures are also written to bench/results/worker.md.
  */
+import { spawn } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -26,17 +35,19 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { startApacheKafka } from '../src/embedded/apache-kafka.js';
-import type { CorpusRequest, GeneratedCorpusSummary } from '../src/emulator/admin-client.js';
+import type { BatchMode, CorpusRequest, GeneratedCorpusSummary } from '../src/emulator/admin-client.js';
 import { Murmur2Partitioner } from '../src/io/kafka/murmur2-partitioner.js';
 import { type TopicRole, topicConfigsFor } from '../src/io/kafka/topic-layout.js';
 import { quietKnownWarnings } from '../src/quiet-warnings.js';
 import { drainQuota, latencyDescription, setBenchLatency } from './support/emulator-load.js';
 import { type EmulatorProcess, startEmulatorProcess } from './support/emulator-process.js';
+import type { MemoryRunResult, MemoryRunSpec } from './support/memory-run.js';
 import { type MinimumCalls, minimumCallsFor, minimumFormula, sumMinimum } from './support/minimum-calls.js';
 import {
   type ProduceRow,
   type ProduceSample,
   produceCases,
+  runHeadOfLineBench,
   runProduceBench,
 } from './support/produce-path.js';
 import { fmt, markdownOf, type Table, textOf } from './support/table.js';
@@ -57,6 +68,11 @@ const PARTITIONS = 4;
 const UNGOVERNED = '10000000';
 const NO_QUOTA = 1e9;
 const PRODUCE_REPETITIONS = 3;
+const HEAD_OF_LINE_REPETITIONS = 7;
+const HEAD_OF_LINE_TOPICS = {
+  records: 'bench-head-of-line-records',
+  state: 'bench-head-of-line-state',
+} as const;
 
 /** The shape of every corpus here: four users, one shared drive all four are members of. */
 function corpusRequest(seed: number, files: number): CorpusRequest {
@@ -355,6 +371,87 @@ async function batchSection(bench: Bench, files: number): Promise<Table> {
   };
 }
 
+// ------------------------------------------------------------------ 6. batching at quota Q
+
+interface PacingVariant {
+  readonly name: string;
+  readonly run: string;
+  readonly batched: boolean;
+  readonly mode: BatchMode;
+}
+
+const PACING_VARIANTS: readonly PacingVariant[] = [
+  { name: 'GDRIVE_BATCH_REQUESTS=false', run: 'pace-off', batched: false, mode: 'serial' },
+  { name: 'batching on, emulator serves parts serially', run: 'pace-serial', batched: true, mode: 'serial' },
+  {
+    name: 'batching on, emulator serves parts in parallel',
+    run: 'pace-parallel',
+    batched: true,
+    mode: 'parallel',
+  },
+];
+
+async function batchPacingSection(bench: Bench, files: number, quota: number): Promise<Table> {
+  const corpus = await prepareCorpus(bench, corpusRequest(42, files));
+  const rows: string[][] = [];
+  try {
+    for (const variant of PACING_VARIANTS) {
+      await bench.emulator.admin.setBatchMode(variant.mode);
+      // Fresh buckets for every variant: each starts from the same full minute's budget.
+      await bench.emulator.admin.setQuota({ perUserPerMinute: quota, perProjectPerMinute: quota });
+      const run = await runFullSyncs({
+        environment: environmentFor(bench, variant.run, {
+          GDRIVE_BATCH_REQUESTS: String(variant.batched),
+          GDRIVE_QUOTA_USER_PER_MINUTE: String(quota),
+          GDRIVE_QUOTA_PROJECT_PER_MINUTE: String(quota),
+        }),
+        admin: bench.emulator.admin,
+        follower: bench.follower,
+        producer: bench.producer,
+        connections: corpus.connections,
+        timeoutMs: 900_000,
+      });
+      await run.worker.stop();
+      const granted = grantedPerMinute(run);
+      rows.push([
+        variant.name,
+        fmt.seconds(run.seconds),
+        fmt.int(run.driveCalls),
+        fmt.fixed(run.driveCalls / corpus.minimum.items, 2),
+        fmt.int(run.batchRequests),
+        run.batchRequests > 0 ? fmt.fixed(run.driveCalls / run.batchRequests, 1) : '–',
+        fmt.int(granted),
+        fmt.fixed(granted / quota, 2),
+        fmt.int(run.rateLimited),
+        fmt.int(run.records),
+      ]);
+    }
+  } finally {
+    await bench.emulator.admin.setBatchMode('serial');
+  }
+  return {
+    title: `6. Batching at quota Q: ${fmt.int(corpus.minimum.items)} items, 4 connections, Q = ${fmt.int(quota)}/min (emulator and governor), batching off / on against a serial / a parallel emulator`,
+    columns: [
+      'variant',
+      'time',
+      'Drive calls',
+      'calls/item',
+      'batch requests',
+      'parts per batch request',
+      'rate granted /min',
+      'rate / Q',
+      'rate-limit answers',
+      'records',
+    ],
+    rows,
+    notes: [
+      `Emulator latency: ${latencyDescription}; the emulator's batch mode set through PUT /_emulator/settings/batch. Page size 1,000.`,
+      'Batch requests in flight and parts per batch follow the governor’s rate and the batch latency observed (src/machines/batch-pacing.ts). Each variant starts a fresh worker, so its first page is planned from the assumption (serial, 50 ms a part), not from what an earlier variant measured.',
+      'Parts per batch request counts every Drive call, the unbatched ones (files.list, changes, continued pages) included.',
+    ],
+  };
+}
+
 // ------------------------------------------------------------------ 4. produce path
 
 async function produceSection(
@@ -383,7 +480,164 @@ async function produceSection(
     ]),
     notes: [
       `Same broker, records (as section 1 produced them), keys, headers, gzip and acks = all; a topic per case and variant; median of ${PRODUCE_REPETITIONS} interleaved passes.`,
-      'The sink keeps one produce request in flight and merges what queues meanwhile; raw kafkajs sends every sender’s batch at once.',
+      'The sink keeps one request in flight per key (connection), up to 5 at once, and merges what queues meanwhile; raw kafkajs sends every sender’s batch at once.',
+    ],
+  };
+}
+
+// ------------------------------------------------------------------ 6. head of line
+
+async function headOfLineSection(bench: Bench, pageMessages: number, recordBytes: number): Promise<Table> {
+  const kafkaConfig = workerConfig(environmentFor(bench, 'produce', {})).kafka;
+  const rows = await runHeadOfLineBench({
+    kafkaConfig,
+    recordsTopic: HEAD_OF_LINE_TOPICS.records,
+    stateTopic: HEAD_OF_LINE_TOPICS.state,
+    pageMessages,
+    recordBytes,
+    repetitions: HEAD_OF_LINE_REPETITIONS,
+  });
+  const [before, after] = rows;
+  if (!before || !after) throw new Error('the head-of-line bench returned no rows');
+  return {
+    title: `6. A checkpoint behind another connection’s page of ${fmt.int(pageMessages)} records × ${fmt.int(recordBytes)} bytes (${fmt.fixed((pageMessages * recordBytes) / 1e6, 1)} MB): the checkpoint’s acknowledgement`,
+    columns: [
+      'produce requests in flight',
+      'checkpoint acknowledged after',
+      'page acknowledged after',
+      'checkpoint before page',
+    ],
+    rows: [
+      ...rows.map((row) => [
+        row.maxInFlightRequests === 1
+          ? '1 (one request at a time, as before)'
+          : `${row.maxInFlightRequests} (default)`,
+        `${fmt.int(row.smallWriteMs)} ms`,
+        `${fmt.int(row.pageMs)} ms`,
+        `${row.smallFirst} of ${HEAD_OF_LINE_REPETITIONS}`,
+      ]),
+      [
+        'checkpoint wait, before / after',
+        `${fmt.fixed(before.smallWriteMs / after.smallWriteMs, 1)} ×`,
+        `${fmt.fixed(before.pageMs / after.pageMs, 2)} ×`,
+        '',
+      ],
+    ],
+    notes: [
+      `Idempotent producer on one broker; median of ${HEAD_OF_LINE_REPETITIONS} interleaved runs per variant; the checkpoint is sent once the page’s first request is out.`,
+      'kafkajs sends an idempotent producer’s requests to one broker one at a time, so with concurrency the checkpoint still waits for the page request already on the wire (≤ 900 kB), not for the page.',
+    ],
+  };
+}
+
+// ------------------------------------------------------------------ 7. memory per sync
+
+const MEMORY_VARIANTS = [
+  { pageSize: 100, chunkItems: 100 },
+  { pageSize: 1000, chunkItems: 100 },
+  { pageSize: 1000, chunkItems: 1000 },
+] as const;
+
+/** One worker process syncing `connectionId` with content; its memory figures. */
+function memoryRun(spec: MemoryRunSpec): Promise<MemoryRunResult> {
+  const script = join(dirname(fileURLToPath(import.meta.url)), 'support', 'memory-run.ts');
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [...process.execArgv, '--expose-gc', script, JSON.stringify(spec)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const line = out.trim().split('\n').pop() ?? '';
+      if (code !== 0 || !line.startsWith('{'))
+        reject(new Error(`memory run ${spec.run} exited with ${code}`));
+      else resolve(JSON.parse(line) as MemoryRunResult);
+    });
+  });
+}
+
+async function memorySection(bench: Bench, files: number, maxFileBytes: number): Promise<Table> {
+  const { admin } = bench.emulator;
+  await admin.reset();
+  await admin.setQuota({ perUserPerMinute: NO_QUOTA, perProjectPerMinute: NO_QUOTA });
+  // Binary files only, each under KAFKA_MAX_INLINE_BYTES once in base64: every payload inline, none in S3.
+  const summary = await admin.generateCorpus({
+    seed: 71,
+    users: 1,
+    files,
+    maxFileBytes,
+    workspaceFraction: 0,
+    sharedDrives: 0,
+    folderFraction: 0.02,
+  });
+  const user = summary.users[0];
+  if (!user) throw new Error('the memory corpus has no user');
+  const results: MemoryRunResult[] = [];
+  for (const [i, variant] of MEMORY_VARIANTS.entries()) {
+    const connectionId = `conn_memory_${i}`;
+    await admin.mapConnection(connectionId, user.user.id);
+    results.push(
+      await memoryRun({
+        brokers: bench.brokers,
+        emulatorUrl: bench.emulator.url,
+        run: `memory-${i}`,
+        connectionId,
+        env: { GDRIVE_PAGE_SIZE: String(variant.pageSize), SYNC_CHUNK_ITEMS: String(variant.chunkItems) },
+        timeoutMs: 600_000,
+      }),
+    );
+  }
+  const mb = (bytes: number) => `${fmt.fixed(bytes / 1024 ** 2, 1)} MB`;
+  const rssAbove = (r: MemoryRunResult) => r.peakRssBytes - r.baselineRssBytes;
+  const heapAbove = (r: MemoryRunResult) => r.peakHeapBytes - r.baselineHeapBytes;
+  const [small, large, whole] = results as [MemoryRunResult, MemoryRunResult, MemoryRunResult];
+  return {
+    title: `7. Peak memory of one worker over a full sync with content: ${fmt.int(files)} binary files of 0–${fmt.int(maxFileBytes / 1000)} kB, every payload inline`,
+    columns: [
+      'GDRIVE_PAGE_SIZE / SYNC_CHUNK_ITEMS',
+      'peak RSS above idle',
+      'peak heap above idle',
+      'records',
+      'content reads',
+      'sync',
+    ],
+    rows: [
+      ...MEMORY_VARIANTS.map((variant, i) => {
+        const r = results[i] as MemoryRunResult;
+        return [
+          `${fmt.int(variant.pageSize)} / ${fmt.int(variant.chunkItems)}`,
+          mb(rssAbove(r)),
+          mb(heapAbove(r)),
+          fmt.int(r.records),
+          fmt.int(r.contentReads),
+          r.outcome === 'ok' ? fmt.seconds(r.seconds) : 'failed',
+        ];
+      }),
+      [
+        'pages of 1,000 / pages of 100, chunks of 100',
+        `${fmt.fixed(rssAbove(large) / rssAbove(small), 2)} ×`,
+        `${fmt.fixed(heapAbove(large) / heapAbove(small), 2)} ×`,
+        '',
+        '',
+      ],
+      [
+        'chunks of 1,000 / chunks of 100, pages of 1,000',
+        `${fmt.fixed(rssAbove(whole) / rssAbove(large), 2)} ×`,
+        `${fmt.fixed(heapAbove(whole) / heapAbove(large), 2)} ×`,
+        '',
+        '',
+      ],
+    ],
+    notes: [
+      'Each run is a worker process of its own (idle figures after a GC, then sampled every 10 ms); the same corpus, its own topics.',
+      'A page is built and published SYNC_CHUNK_ITEMS items at a time, so what a sync holds is bounded by the chunk (and KAFKA_MAX_INLINE_BYTES per payload), not by the page.',
     ],
   };
 }
@@ -445,6 +699,7 @@ function machineFacts(): string {
 export async function runWorkerBenchmark(options: {
   readonly scale: number;
   readonly sections: ReadonlySet<number>;
+  readonly pacingQuota?: number;
 }): Promise<Table[]> {
   const n = (count: number) => Math.max(40, Math.round(count * options.scale));
   const files = n(20_000);
@@ -453,7 +708,17 @@ export async function runWorkerBenchmark(options: {
   const governorQuota = 12_000;
   const batchFiles = n(4_000);
 
-  const runs = ['sync', 'governor-0', 'governor-1', 'governor-2', 'batch-false', 'batch-true', 'latency'];
+  const runs = [
+    'sync',
+    'governor-0',
+    'governor-1',
+    'governor-2',
+    'batch-false',
+    'batch-true',
+    'latency',
+    ...MEMORY_VARIANTS.map((_, i) => `memory-${i}`),
+    ...PACING_VARIANTS.map((variant) => variant.run),
+  ];
   const runTopics: RunTopics[] = runs.map(topicsFor);
   const produceTopics = produceCases.flatMap((_, i) => [`bench-produce-${i}-sink`, `bench-produce-${i}-raw`]);
   const kafka = await startApacheKafka({ brokers: 1, heapMb: 1024 });
@@ -466,6 +731,7 @@ export async function runWorkerBenchmark(options: {
       })),
     ),
     ...produceTopics.map((name) => ({ name, partitions: PARTITIONS })),
+    ...Object.values(HEAD_OF_LINE_TOPICS).map((name) => ({ name, partitions: PARTITIONS })),
   ]);
   const emulator = await startEmulatorProcess();
   const follower = await TopicFollower.start(kafka.bootstrapServers, [
@@ -507,6 +773,14 @@ export async function runWorkerBenchmark(options: {
       tables.push(await section('4 produce', () => produceSection(bench, sample, 30_000)));
     if (options.sections.has(5))
       tables.push(await section('5 latency', () => latencySection(bench, 12, 300)));
+    if (options.sections.has(6))
+      tables.push(await section('6 head of line', () => headOfLineSection(bench, 1_000, 4_000)));
+    if (options.sections.has(7))
+      tables.push(await section('7 memory', () => memorySection(bench, n(3_000), 60_000)));
+    if (options.sections.has(8))
+      tables.push(
+        await section('8 batch pacing', () => batchPacingSection(bench, files, options.pacingQuota ?? quota)),
+      );
   } finally {
     await producer.disconnect();
     await follower.stop();
@@ -530,12 +804,17 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       scale: { type: 'string', default: '1' },
-      sections: { type: 'string', default: '1,2,3,4,5' },
+      sections: { type: 'string', default: '1,2,3,4,5,6,7,8' },
+      'pacing-quota': { type: 'string' },
     },
   });
   const sections = new Set(values.sections.split(',').map(Number));
   const started = performance.now();
-  const tables = await runWorkerBenchmark({ scale: Number(values.scale), sections });
+  const tables = await runWorkerBenchmark({
+    scale: Number(values.scale),
+    sections,
+    ...(values['pacing-quota'] !== undefined ? { pacingQuota: Number(values['pacing-quota']) } : {}),
+  });
   const seconds = (performance.now() - started) / 1000;
   console.log(`\nworker bench: ${fmt.seconds(seconds)}\n`);
   for (const table of tables) console.log(`${textOf(table)}\n`);

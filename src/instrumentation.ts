@@ -20,6 +20,16 @@ export interface InstrumentationEvents {
   'drive.rate_limited': { method: string; status: number; reason: string | null };
   /** A connection entered backing-off. */
   'sync.backoff': { classification: string; delayMs: number };
+  /**
+   * A connection got a resident actor: rebuilt from its checkpoint (`checkpoint`: restored,
+   * woken at its own deadline, or sent a message after eviction) or a new one (`fresh`).
+   */
+  'connection.activated': { connectionId: string; from: 'checkpoint' | 'fresh' };
+  /**
+   * An assignment's checkpoints are in the table and its connections placed: those with work
+   * to resume started, the rest asleep until their own deadline or their next message.
+   */
+  'checkpoints.restored': { partitions: number; started: number; sleeping: number; durationMs: number };
   'sync.started': { connectionId: string; mode: 'full' | 'incremental' };
   'sync.finished': {
     connectionId: string;
@@ -32,6 +42,8 @@ export interface InstrumentationEvents {
   'errors.produced': { classification: string };
   /** A file's extra (or content) left out because the file vanished after its page was listed. */
   'sync.extra_skipped': { extra: string; reason: 'not_found' };
+  /** An inbound message handed to the handler, before anything is made of it. */
+  'message.received': { topic: string };
   /** Inbound messages: processed, skipped (other integration, duplicate, stale channel) or failed validation. */
   'message.processed': { topic: string; outcome: 'handled' | 'skipped' | 'invalid' | 'failed' };
   's3.offloaded': { bytes: number };

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { ChannelOverlap } from './actors/channel-overlap.js';
 import { createChannelServices } from './actors/channel-services.js';
 import { createConnectionActorFactory } from './actors/connection-actor.js';
@@ -8,6 +9,7 @@ import { ConnectionSupervisor } from './actors/supervisor.js';
 import { SyncSlots } from './actors/sync-slots.js';
 import type { Config } from './config.js';
 import { resolveSyncOptions } from './contract/inbound.js';
+import { publish } from './instrumentation.js';
 import { createAccessTokenClient } from './io/control-plane/access-token-client.js';
 import { createDriveApi, createGovernedDriveGateway } from './io/drive/drive-reader.js';
 import { createCheckpointTable } from './io/kafka/checkpoint-table.js';
@@ -17,6 +19,7 @@ import { createMessageSink, type MessageSink, MessagesRefusedError } from './io/
 import { ensureTopicLayout } from './io/kafka/topic-layout.js';
 import { openPayloadStore } from './io/s3/s3-client.js';
 import type { Logger } from './logger.js';
+import { BatchPacer } from './machines/batch-pacing.js';
 import { type ConnectionEvent, ownDeadlineOf } from './machines/connection-machine.js';
 import { errorRecord } from './machines/records.js';
 
@@ -138,6 +141,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
       exportMimeMap: config.drive.exportMimeMap,
     },
     batchRequests: config.drive.batchRequests,
+    batchPacer: new BatchPacer(),
     itemMaxAttempts: config.drive.itemMaxAttempts,
     chunkItems: config.worker.chunkItems,
     ownerEpochOf,
@@ -250,6 +254,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     },
     onAssignment: async (assignment) => {
       checkpointsRestored = false;
+      const began = performance.now();
       // Co-partitioned: the numbers held are the same in every inbound topic.
       const held = [...new Set([...assignment.values()].flat())].sort((a, b) => a - b);
       // Anything owned and not held any more (a previous claim that raced a rebalance) goes.
@@ -259,9 +264,15 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
       // Partitions with messages their previous owner left uncommitted resume their
       // connections only once those are handled (a `disconnect` among them comes first).
       const backlog = await consumerRef?.backlog(held);
-      connections.restore(held, [...(backlog?.keys() ?? [])]);
+      const { started } = connections.restore(held, [...(backlog?.keys() ?? [])]);
       deferResume(backlog ?? new Map());
       checkpointsRestored = true;
+      publish('checkpoints.restored', {
+        partitions: held.length,
+        started,
+        sleeping: connections.sleepingCount,
+        durationMs: performance.now() - began,
+      });
     },
   });
   /** The deferred resumptions of the latest assignment; a newer assignment drops them. */

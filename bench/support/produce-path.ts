@@ -1,8 +1,13 @@
+import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { CompressionTypes, type Message } from 'kafkajs';
 import type { Config } from '../../src/config.js';
 import { createKafka } from '../../src/io/kafka/kafka-client.js';
-import { createMessageSink, type OutboundMessage } from '../../src/io/kafka/message-sink.js';
+import {
+  createMessageSink,
+  DEFAULT_MAX_IN_FLIGHT_REQUESTS,
+  type OutboundMessage,
+} from '../../src/io/kafka/message-sink.js';
 import { Murmur2Partitioner } from '../../src/io/kafka/murmur2-partitioner.js';
 import { createLogger } from '../../src/logger.js';
 
@@ -164,4 +169,88 @@ async function timed(work: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
   await work();
   return (performance.now() - started) / 1000;
+}
+
+export interface HeadOfLineRow {
+  /** Produce requests in flight the sink was given. */
+  readonly maxInFlightRequests: number;
+  /** Median time from the small write's `send` to its acknowledgement. */
+  readonly smallWriteMs: number;
+  /** Median time from the page's `send` to its acknowledgement. */
+  readonly pageMs: number;
+  /** Runs in which the small write was acknowledged before the page. */
+  readonly smallFirst: number;
+}
+
+/**
+ * One connection's page (`pageMessages` records of about `recordBytes` each) and, once the
+ * page's first request is out, another connection's checkpoint: how long the checkpoint
+ * waits, with the sink's requests one at a time (as it was) and with its default concurrency.
+ * Interleaved repetitions, medians.
+ */
+export async function runHeadOfLineBench(options: {
+  readonly kafkaConfig: Config['kafka'];
+  readonly recordsTopic: string;
+  readonly stateTopic: string;
+  readonly pageMessages: number;
+  readonly recordBytes: number;
+  readonly repetitions: number;
+}): Promise<HeadOfLineRow[]> {
+  const logger = createLogger({ level: 'silent', format: 'json' });
+  const kafka = createKafka({ ...options.kafkaConfig, clientId: 'bench-head-of-line' }, logger);
+  const variants = [1, DEFAULT_MAX_IN_FLIGHT_REQUESTS];
+  const sinks = await Promise.all(
+    variants.map((maxInFlightRequests) =>
+      createMessageSink(kafka, { idempotent: true, maxInFlightRequests }),
+    ),
+  );
+  // Hex of random bytes: compresses about as JSON records with ids and names do (2–3 ×), not to nothing.
+  const body = (i: number) =>
+    JSON.stringify({ n: i, data: randomBytes(Math.ceil(options.recordBytes / 2)).toString('hex') });
+  const page: OutboundMessage[] = Array.from({ length: options.pageMessages }, (_, i) => ({
+    topic: options.recordsTopic,
+    key: 'conn_big_page',
+    value: body(i),
+    headers: { 'content-type': 'application/json', 'resource-type': 'file' },
+  }));
+  const checkpoint: OutboundMessage = {
+    topic: options.stateTopic,
+    key: 'conn_small',
+    value: JSON.stringify({ cursor: '12345' }),
+    headers: { 'content-type': 'application/json' },
+  };
+  const samples = variants.map(() => ({ small: [] as number[], page: [] as number[], smallFirst: 0 }));
+  try {
+    for (const sink of sinks) await sink.send([page[0] as OutboundMessage, checkpoint]);
+    for (let rep = 0; rep < options.repetitions; rep++) {
+      for (let v = 0; v < variants.length; v++) {
+        const index = rep % 2 === 0 ? v : variants.length - 1 - v;
+        const sink = sinks[index] as (typeof sinks)[number];
+        const sample = samples[index] as (typeof samples)[number];
+        let pageDone = false;
+        const pageStarted = performance.now();
+        const pageSent = sink.send(page).then(() => {
+          pageDone = true;
+          return performance.now() - pageStarted;
+        });
+        await new Promise((resolve) => setImmediate(resolve));
+        const smallStarted = performance.now();
+        await sink.send([checkpoint]);
+        sample.small.push(performance.now() - smallStarted);
+        if (!pageDone) sample.smallFirst++;
+        sample.page.push(await pageSent);
+      }
+    }
+  } finally {
+    await Promise.all(sinks.map((sink) => sink.close()));
+  }
+  return variants.map((maxInFlightRequests, i) => {
+    const sample = samples[i] as (typeof samples)[number];
+    return {
+      maxInFlightRequests,
+      smallWriteMs: median(sample.small),
+      pageMs: median(sample.page),
+      smallFirst: sample.smallFirst,
+    };
+  });
 }

@@ -42,8 +42,13 @@ export interface WorkerEnvironment {
 
 /** The worker's configuration exactly as production reads it: `loadConfig` over an environment. */
 export function workerConfig(environment: WorkerEnvironment): Config {
+  return loadConfig(workerVariables(environment));
+}
+
+/** The environment variables of a bench worker (for a worker in a process of its own). */
+export function workerVariables(environment: WorkerEnvironment): Record<string, string> {
   const { topics } = environment;
-  return loadConfig({
+  return {
     KAFKA_BOOTSTRAP_SERVERS: environment.brokers.join(','),
     KAFKA_CONSUMER_GROUP_ID: `bench-${environment.run}-group`,
     KAFKA_CLIENT_ID: `bench-${environment.run}-worker`,
@@ -58,7 +63,7 @@ export function workerConfig(environment: WorkerEnvironment): Config {
     CONTROL_PLANE_BASE_URL: environment.emulatorUrl,
     LOG_LEVEL: 'silent',
     ...environment.env,
-  });
+  };
 }
 
 export async function startBenchWorker(config: Config): Promise<RunningWorker> {

@@ -9,6 +9,7 @@ import { createDriveReader } from '../io/drive/drive-reader.js';
 import { type MessageSink, MessagesRefusedError, recordHeaders } from '../io/kafka/message-sink.js';
 import { OWNER_EPOCH_HEADER } from '../io/kafka/owner-epoch.js';
 import type { Logger } from '../logger.js';
+import type { BatchPacer } from '../machines/batch-pacing.js';
 import {
   ClassifiedError,
   type ClassifiedFailure,
@@ -87,6 +88,8 @@ export interface ConnectionServicesDeps {
   } | null;
   /** GDRIVE_BATCH_REQUESTS: per-file extras of a page read in Drive batch requests. */
   readonly batchRequests?: boolean;
+  /** The process's batch pacing (one for all connections, so what one run learnt serves all). */
+  readonly batchPacer?: BatchPacer;
   /** GDRIVE_ITEM_MAX_ATTEMPTS: reads of one item's failing extra before it is reported. */
   readonly itemMaxAttempts?: number;
   /** SYNC_CHUNK_ITEMS: a walked page's items published and checkpointed this many at a time. */
@@ -301,6 +304,7 @@ export function createConnectionActorFactory(
         governor: deps.governor,
         signal: controller.signal,
         batchRequests: deps.batchRequests ?? false,
+        ...(deps.batchPacer ? { batchPacer: deps.batchPacer } : {}),
       });
       const runDeps: SyncRunDeps = {
         drive,

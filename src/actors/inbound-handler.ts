@@ -113,6 +113,7 @@ export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>): In
   }
 
   async function handleInbound(record: InboundRecord): Promise<void> {
+    publish('message.received', { topic: record.topic });
     const interpretation = interpretInbound(record.topic, record.value, deps.integrationId, deps.topics);
     const sourceOf = (messageId: string | null): MessageSource => ({
       topic: record.topic,

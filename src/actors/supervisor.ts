@@ -1,5 +1,6 @@
 import { isDeepStrictEqual } from 'node:util';
 import type { ConnectionCheckpoint } from '../contract/checkpoint.js';
+import { publish } from '../instrumentation.js';
 import type { Logger } from '../logger.js';
 import type { ConnectionInspector, ConnectionView, TransitionRecord } from './inspection.js';
 import { WakeSchedule } from './wake-schedule.js';
@@ -457,7 +458,8 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
       if (partition !== null) existing.partition = partition;
       return existing;
     }
-    const checkpoint = this.store.get(connectionId) ?? fresh();
+    const stored = this.store.get(connectionId);
+    const checkpoint = stored ?? fresh();
     // Resident again: its actor keeps its own deadlines from now on.
     if (this.sleepers.delete(connectionId)) this.armWakeTimer();
     const handle = this.factory.create(checkpoint);
@@ -472,6 +474,7 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
     };
     this.residents.set(connectionId, resident);
     handle.onTransition((transition) => this.onTransition(connectionId, resident, transition));
+    publish('connection.activated', { connectionId, from: stored ? 'checkpoint' : 'fresh' });
     return resident;
   }
 

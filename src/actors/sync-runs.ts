@@ -143,13 +143,19 @@ export async function runFullSync(
   let resume: FullSyncResume = from.resume ?? { phase: 'drives', corpus: null, pageToken: null };
   if (from.startPageToken === null) report(resume);
 
+  // The member drives this life listed from the first page on: the walk below needs exactly
+  // them, so it lists again only when an earlier life listed some of the pages.
+  let listedDrives: string[] | null = null;
   if (resume.phase === 'drives') {
     let pageToken = resume.pageToken;
     if (wantsSharedDrives(scope)) {
+      const fromFirstPage = pageToken === null;
+      const listed: string[] = [];
       do {
         throwIfAborted(signal);
         const page = await withSlot(deps, scope, signal, async () => {
           const drives = await deps.drive.listDrives(pageToken);
+          for (const drive of drives.items) listed.push(drive.id);
           const records = drives.items
             .filter((d) => driveInScope(scope, d.id) && !(scope.backfill && driveWasInScope(scope, d.id)))
             .flatMap((d) => deps.records.drive(d));
@@ -163,13 +169,16 @@ export async function runFullSync(
           : { phase: 'files', corpus: null, pageToken: null };
         report(resume);
       } while (pageToken);
+      if (fromFirstPage) listedDrives = listed;
     } else {
       resume = { phase: 'files', corpus: null, pageToken: null };
     }
   }
 
   if (resume.phase === 'files') {
-    const memberDrives = wantsSharedDrives(scope) ? await memberDriveIds(deps, signal) : [];
+    const memberDrives = wantsSharedDrives(scope)
+      ? (listedDrives ?? (await memberDriveIds(deps, signal)))
+      : [];
     const plan = scope.scopeFrom
       ? planScopeChange(scope.scopeFrom, scope.options, scope.includeSharedDrives, memberDrives)
       : null;
@@ -272,11 +281,19 @@ async function runChangeLoop(
     throwIfAborted(signal);
     const page = await withSlot(deps, scope, signal, async () => {
       const changes = await deps.drive.listChanges(pageToken);
-      const { records, listed } = await recordsForChanges(deps, scope, changes.changes, lostDriveIds, signal);
-      await deps.publisher.publish(records, scope.correlationId);
-      return { records, changes, listed };
+      let pageCounts = counts;
+      // Published as they are built, a chunk at a time: a page's records (its content, the
+      // subtrees and shared drives it brings) are never all held at once. The cursor still
+      // moves per page, so a crash repeats the page.
+      const emit: EmitRecords = async (records) => {
+        if (records.length === 0) return;
+        await deps.publisher.publish(records, scope.correlationId);
+        pageCounts = addCounts(pageCounts, records);
+      };
+      const { listed } = await publishChanges(deps, scope, changes.changes, lostDriveIds, signal, emit);
+      return { counts: pageCounts, changes, listed };
     });
-    counts = addCounts(counts, page.records);
+    counts = page.counts;
     unconfirmed = settle(
       unconfirmed,
       page.changes.changes.flatMap((change) => (change.fileId ? [change.fileId] : [])),
@@ -346,43 +363,72 @@ async function recordsForFiles(
   return perFile.flat();
 }
 
-async function recordsForChanges(
+/** Publishes records built from a page, in the order given; resolves once acknowledged. */
+type EmitRecords = (records: readonly OutboundRecord[]) => Promise<void>;
+
+/** `items` in slices of at most `size` (absent or null: one slice). */
+function slices<T>(items: readonly T[], size: number | null | undefined): T[][] {
+  if (!size || items.length <= size) return [items.slice()];
+  const out: T[][] = [];
+  for (let start = 0; start < items.length; start += size) out.push(items.slice(start, start + size));
+  return out;
+}
+
+/** File records of `files`, built and emitted `chunkItems` files at a time. */
+async function emitFiles(
+  deps: SyncRunDeps,
+  scope: SyncRunScope,
+  files: readonly DriveFile[],
+  signal: AbortSignal,
+  emit: EmitRecords,
+): Promise<void> {
+  for (const chunk of slices(files, deps.chunkItems)) {
+    throwIfAborted(signal);
+    await emit(await recordsForFiles(deps, scope, chunk, signal));
+  }
+}
+
+async function publishChanges(
   deps: SyncRunDeps,
   scope: SyncRunScope,
   changes: readonly DriveChange[],
   lostDriveIds: Set<string>,
   signal: AbortSignal,
-): Promise<{ records: OutboundRecord[]; listed: DriveFile[] }> {
+  emit: EmitRecords,
+): Promise<{ listed: DriveFile[] }> {
   const everyItem = latestChangePerItem(changes);
   const inScope = everyItem.filter((change) => changeInScope(scope, change));
   trackLostDrives(lostDriveIds, inScope);
   const latest = inScope.filter((change) => !endedByDriveCascade(change, lostDriveIds));
   // An item now in a drive out of scope (moved there, or the scope narrowed) may be live
   // downstream: it gets a delete. Deleting what the consumer never had is harmless.
-  const leftScope = everyItem.flatMap((change) =>
-    change.changeType !== 'drive' && change.file && !changeInScope(scope, change)
-      ? deps.records.removed(change.file.mimeType === FOLDER ? 'folder' : 'file', change.file.id)
-      : [],
+  await emit(
+    everyItem.flatMap((change) =>
+      change.changeType !== 'drive' && change.file && !changeInScope(scope, change)
+        ? deps.records.removed(change.file.mimeType === FOLDER ? 'folder' : 'file', change.file.id)
+        : [],
+    ),
   );
   const liveFileOf = (change: DriveChange): DriveFile | null =>
     change.changeType !== 'drive' && !change.removed && change.file && !change.file.trashed
       ? change.file
       : null;
-  const live = latest.flatMap((change) => liveFileOf(change) ?? []);
-  const extras = await readPageExtras(deps, scope, live, signal);
-  const perChange = await mapWithConcurrency(latest, deps.extrasConcurrency, async (change) => {
-    const file = liveFileOf(change);
-    if (!file) return deps.records.change(change, {});
-    const records = deps.records.change(change, extras.byFile.get(file.id) ?? {});
-    return withContent(deps, scope, file, records, extras.givenUp, signal);
-  });
-  await settleGivenUp(deps, extras.givenUp, itemsWithCalls(deps, scope, live));
-  const below = await recordsBelowFolders(deps, scope, latest, signal);
-  const joined = await walkJoinedDrives(deps, scope, latest, signal);
-  return {
-    records: [...leftScope, ...perChange.flat(), ...below.records, ...joined.records],
-    listed: [...below.listed, ...joined.listed],
-  };
+  for (const chunk of slices(latest, deps.chunkItems)) {
+    throwIfAborted(signal);
+    const live = chunk.flatMap((change) => liveFileOf(change) ?? []);
+    const extras = await readPageExtras(deps, scope, live, signal);
+    const perChange = await mapWithConcurrency(chunk, deps.extrasConcurrency, async (change) => {
+      const file = liveFileOf(change);
+      if (!file) return deps.records.change(change, {});
+      const records = deps.records.change(change, extras.byFile.get(file.id) ?? {});
+      return withContent(deps, scope, file, records, extras.givenUp, signal);
+    });
+    await settleGivenUp(deps, extras.givenUp, itemsWithCalls(deps, scope, live));
+    await emit(perChange.flat());
+  }
+  const below = await publishBelowFolders(deps, scope, latest, signal, emit);
+  const joined = await publishJoinedDrives(deps, scope, latest, signal, emit);
+  return { listed: [...below, ...joined] };
 }
 
 /**
@@ -391,19 +437,19 @@ async function recordsForChanges(
  * change does not tell a join from a rename or a new setting, so any drive change in scope
  * walks its drive (by keyset, like a full sync's corpus); drive changes are rare.
  */
-async function walkJoinedDrives(
+async function publishJoinedDrives(
   deps: SyncRunDeps,
   scope: SyncRunScope,
   latest: readonly DriveChange[],
   signal: AbortSignal,
-): Promise<{ records: OutboundRecord[]; listed: DriveFile[] }> {
-  if (!wantsSharedDrives(scope)) return { records: [], listed: [] };
+  emit: EmitRecords,
+): Promise<DriveFile[]> {
+  if (!wantsSharedDrives(scope)) return [];
   const driveIds = latest.flatMap((change) =>
     change.changeType === 'drive' && !change.removed && change.driveId && driveInScope(scope, change.driveId)
       ? [change.driveId]
       : [],
   );
-  const records: OutboundRecord[] = [];
   const listed: DriveFile[] = [];
   for (const driveId of driveIds) {
     let position: CorpusPosition | null = CORPUS_START;
@@ -411,11 +457,11 @@ async function walkJoinedDrives(
       throwIfAborted(signal);
       const step = await readCorpusPage(deps.drive, { kind: 'drive', driveId }, position);
       listed.push(...step.fresh);
-      records.push(...(await recordsForFiles(deps, scope, step.fresh, signal)));
+      await emitFiles(deps, scope, step.fresh, signal, emit);
       position = step.next;
     }
   }
-  return { records, listed };
+  return listed;
 }
 
 /**
@@ -424,24 +470,25 @@ async function walkJoinedDrives(
  * Read in full, as a walk reads them: a restored or moved-in item is new downstream, and the
  * change gives no earlier state to tell those from a share.
  */
-async function recordsBelowFolders(
+async function publishBelowFolders(
   deps: SyncRunDeps,
   scope: SyncRunScope,
   latest: readonly DriveChange[],
   signal: AbortSignal,
-): Promise<{ records: OutboundRecord[]; listed: DriveFile[] }> {
+  emit: EmitRecords,
+): Promise<DriveFile[]> {
   const folders = foldersToRefresh(latest);
-  if (folders.length === 0) return { records: [], listed: [] };
+  if (folders.length === 0) return [];
   const named = new Set(latest.flatMap((change) => (change.fileId ? [change.fileId] : [])));
   const below = (await listSubtrees(deps.drive, folders, signal)).filter((file) => !named.has(file.id));
-  const outOfScope = below
-    .filter((file) => !driveInScope(scope, file.driveId))
-    .flatMap((file) => deps.records.removed(file.mimeType === FOLDER ? 'folder' : 'file', file.id));
+  await emit(
+    below
+      .filter((file) => !driveInScope(scope, file.driveId))
+      .flatMap((file) => deps.records.removed(file.mimeType === FOLDER ? 'folder' : 'file', file.id)),
+  );
   const inScope = below.filter((file) => driveInScope(scope, file.driveId));
-  return {
-    records: [...outOfScope, ...(await recordsForFiles(deps, scope, inScope, signal))],
-    listed: inScope,
-  };
+  await emitFiles(deps, scope, inScope, signal, emit);
+  return inScope;
 }
 
 /**

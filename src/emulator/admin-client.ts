@@ -1,4 +1,7 @@
+import type { BatchMode } from './http/runtime.js';
 import type { RealismPatch, RealismSettings } from './realism.js';
+
+export type { BatchMode } from './http/runtime.js';
 
 /** Typed client of the emulator's admin API (`/_emulator/...`), for tests, benchmarks and the demo. */
 
@@ -31,6 +34,7 @@ export interface GeneratedCorpusSummary {
 export interface CorpusRequest {
   readonly seed?: number;
   readonly users?: number;
+  readonly firstUserShare?: number;
   readonly files?: number;
   readonly folderDepth?: number;
   readonly folderFraction?: number;
@@ -63,6 +67,7 @@ export interface EmulatorStateSummary {
   readonly nextChangeToken: string;
   readonly tokenLifetimeSeconds: number;
   readonly quota: { readonly perUserPerMinute: number; readonly perProjectPerMinute: number };
+  readonly batchMode: BatchMode;
 }
 
 export interface ChannelSummary {
@@ -135,6 +140,11 @@ export class EmulatorAdminClient {
     return this.call('PUT', '/settings/realism', settings);
   }
 
+  /** Batch parts answered one after another (`serial`, the default) or all at once (`parallel`). */
+  async setBatchMode(mode: BatchMode): Promise<BatchMode> {
+    return (await this.call<{ mode: BatchMode }>('PUT', '/settings/batch', { mode })).mode;
+  }
+
   /** Maps a platform connection id to a user, for the control plane's access-token endpoint. */
   mapConnection(connectionId: string, userId: string): Promise<void> {
     return this.call('POST', '/connections', { connectionId, userId });
@@ -185,9 +195,11 @@ export class EmulatorAdminClient {
     return this.call('DELETE', '/counters');
   }
 
+  /** Buckets start full (a minute's budget); `projectBucketEmpty` starts the project's empty. */
   setQuota(quota: {
     perUserPerMinute?: number;
     perProjectPerMinute?: number;
+    projectBucketEmpty?: boolean;
   }): Promise<EmulatorStateSummary['quota']> {
     return this.call('PUT', '/quota', quota);
   }

@@ -12,6 +12,7 @@ const { values } = parseArgs({
     'token-lifetime': { type: 'string', default: '3600' },
     // Full pages, one log entry per edit, instant push: for benchmarks, not for proving a client.
     'no-realism': { type: 'boolean', default: false },
+    'batch-mode': { type: 'string', default: 'serial' },
   },
 });
 
@@ -24,12 +25,19 @@ function integer(name: string, raw: string | undefined): number {
   return value;
 }
 
+const batchMode = values['batch-mode'];
+if (batchMode !== 'serial' && batchMode !== 'parallel') {
+  process.stderr.write('--batch-mode must be serial or parallel\n');
+  process.exit(2);
+}
+
 const emulator = await startDriveEmulator({
   port: integer('port', values.port),
   host: values.host ?? '127.0.0.1',
   seed: integer('seed', values.seed),
   tokenLifetimeSeconds: integer('token-lifetime', values['token-lifetime']),
   realism: !values['no-realism'],
+  batchMode,
   corpus: {
     files: integer('files', values.files),
     users: Math.max(1, integer('users', values.users)),

@@ -31,8 +31,9 @@ class TokenBucket {
   constructor(
     private capacity: number,
     now: number,
+    tokens = capacity,
   ) {
-    this.tokens = capacity;
+    this.tokens = tokens;
     this.last = now;
   }
 
@@ -95,10 +96,15 @@ export class CallControl {
     this.fileCounters.clear();
   }
 
-  setQuota(settings: Partial<QuotaSettings>): QuotaSettings {
+  /**
+   * Buckets start full (a minute's budget) unless `projectBucketEmpty`: then the project's
+   * grants exactly its rate from now on, as if a busy minute had just spent it.
+   */
+  setQuota(settings: Partial<QuotaSettings>, projectBucketEmpty = false): QuotaSettings {
     this.quota = { ...this.quota, ...settings };
     this.userBuckets.clear();
-    this.projectBucket = new TokenBucket(this.quota.perProjectPerMinute, this.clock());
+    const capacity = this.quota.perProjectPerMinute;
+    this.projectBucket = new TokenBucket(capacity, this.clock(), projectBucketEmpty ? 0 : capacity);
     return this.quota;
   }
 

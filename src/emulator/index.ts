@@ -2,11 +2,12 @@ import type { AddressInfo } from 'node:net';
 import { EmulatorAdminClient } from './admin-client.js';
 import { userWithTokens } from './http/admin.js';
 import { buildEmulatorApp } from './http/app.js';
-import { EmulatorRuntime } from './http/runtime.js';
+import { type BatchMode, EmulatorRuntime } from './http/runtime.js';
 import { REALISM_ON, type RealismPatch, withRealism } from './realism.js';
 import { type CorpusOptions, generateCorpus } from './store/generator.js';
 
 export { EmulatorAdminClient } from './admin-client.js';
+export type { BatchMode } from './http/runtime.js';
 export type { RealismPatch, RealismSettings } from './realism.js';
 export type { CorpusOptions } from './store/generator.js';
 
@@ -29,6 +30,8 @@ export interface DriveEmulatorOptions {
    * object turns single parts off.
    */
   readonly realism?: boolean | RealismPatch;
+  /** How a batch request's parts are answered: `serial` (default) or `parallel`. */
+  readonly batchMode?: BatchMode;
 }
 
 export interface DemoCredentials {
@@ -54,6 +57,7 @@ export async function startDriveEmulator(options: DriveEmulatorOptions = {}): Pr
   const seed = options.seed ?? 42;
   const runtime = new EmulatorRuntime(seed, options.tokenLifetimeSeconds ?? 3600);
   if (options.realism !== undefined) runtime.realism = withRealism(REALISM_ON, options.realism);
+  if (options.batchMode !== undefined) runtime.batchMode = options.batchMode;
   if (options.quota) {
     runtime.control.setQuota({
       ...(options.quota.perUserPerMinute !== undefined

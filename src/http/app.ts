@@ -68,7 +68,7 @@ export async function buildHttpApp(deps: HttpAppDeps): Promise<HttpApp> {
     return503OnClosing: true,
     // Fastify's default (100) would answer 414 for connection ids the Kafka side accepts:
     // room for the longest id, every character percent-encoded; the schema judges the rest.
-    maxParamLength: 3 * MAX_ID_LENGTH,
+    routerOptions: { maxParamLength: 3 * MAX_ID_LENGTH },
     bodyLimit: HTTP_BODY_LIMIT_BYTES,
     // A request whose headers and body do not arrive within the timeout gets 408, so a client
     // trickling bytes cannot hold a socket and a handler forever; idle keep-alive sockets close.

@@ -7,6 +7,7 @@ import {
   ConnectionSupervisor,
 } from '../../src/actors/supervisor.js';
 import type { ConnectionCheckpoint } from '../../src/contract/checkpoint.js';
+import { subscribe } from '../../src/instrumentation.js';
 import { createLogger } from '../../src/logger.js';
 import { blankCheckpoint } from '../support/stand-in-connections.js';
 
@@ -184,6 +185,27 @@ describe('ConnectionSupervisor', () => {
     expect(supervisor.evictIdle()).toBe(1);
     expect(handles.get('idle-one')?.stopped).toBe(true);
     expect(supervisor.list().map((v) => v.connectionId)).toEqual(['busy-one']);
+  });
+
+  it('reports each actor it creates, rebuilt from a checkpoint or new', async () => {
+    let clock = 0;
+    const activated: string[] = [];
+    const off = subscribe('connection.activated', ({ connectionId, from }) =>
+      activated.push(`${connectionId} ${from}`),
+    );
+    try {
+      const { supervisor } = setup(new MemoryStore(), () => clock);
+      await supervisor.dispatch('a', { type: 'sync' }, () => checkpoint('a'), 0);
+      await supervisor.dispatch('a', { type: 'done', cursor: '1' }, () => checkpoint('a'), 0);
+      clock = 2000;
+      expect(supervisor.evictIdle()).toBe(1);
+      await supervisor.dispatch('a', { type: 'sync' }, () => checkpoint('a'), 0);
+      // A resident actor is not created again.
+      await supervisor.dispatch('a', { type: 'done', cursor: '2' }, () => checkpoint('a'), 0);
+      expect(activated).toEqual(['a fresh', 'a checkpoint']);
+    } finally {
+      off();
+    }
   });
 
   it('keeps an actor whose latest checkpoint the table has not read back yet', async () => {

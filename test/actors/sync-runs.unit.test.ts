@@ -137,6 +137,39 @@ describe('runFullSync resume points', () => {
     expect(progress.at(-2)).toEqual({ phase: 'catch_up', corpus: null, pageToken: '100' });
   });
 
+  it('lists the shared drives once when it walks them in the same life, again only when resumed past that list', async () => {
+    const countingDrives = () => {
+      const base = deps([]);
+      const counter = { calls: 0 };
+      const drive: DriveReader = {
+        ...base.drive,
+        listDrives: (pageToken) => {
+          counter.calls++;
+          return base.drive.listDrives(pageToken);
+        },
+      };
+      return { deps: { ...base, drive }, counter };
+    };
+    const fresh = countingDrives();
+    await runFullSync(
+      fresh.deps,
+      scope,
+      { startPageToken: null, resume: null, counts: {} },
+      () => undefined,
+      new AbortController().signal,
+    );
+    expect(fresh.counter.calls).toBe(1);
+    const resumed = countingDrives();
+    await runFullSync(
+      resumed.deps,
+      scope,
+      { startPageToken: '100', resume: { phase: 'files', corpus: null, pageToken: null }, counts: {} },
+      () => undefined,
+      new AbortController().signal,
+    );
+    expect(resumed.counter.calls).toBe(1);
+  });
+
   it('resumed after My Drive’s last page, it does not walk My Drive again', async () => {
     const listed: string[] = [];
     await runFullSync(
@@ -764,5 +797,58 @@ describe('sub-page progress', () => {
     );
     expect(published).toEqual(['u4', 'u5', 'u6']);
     expect(listed[0]).toBe(`user:createdTime >= '${at(3)}'`);
+  });
+});
+
+describe('a change page’s records', () => {
+  it('are published chunkItems at a time, in page order, the joined drive’s walk included, before the cursor moves', async () => {
+    const at = '2026-01-01T00:00:00Z';
+    const fileChange = (id: string): DriveChange => ({
+      changeType: 'file',
+      time: at,
+      removed: false,
+      fileId: id,
+      file: file(id),
+    });
+    const page: DriveChange[] = [
+      ...['f1', 'f2', 'f3', 'f4', 'f5'].map(fileChange),
+      // The user joined drive-1: its three items are walked with the page.
+      { changeType: 'drive', time: at, driveId: 'drive-1', drive: { id: 'drive-1', name: 'Team' } },
+    ];
+    const calls: string[][] = [];
+    const progressAfterCalls: number[] = [];
+    const run = deps([]);
+    await runIncrementalSync(
+      {
+        ...run,
+        chunkItems: 2,
+        drive: {
+          ...run.drive,
+          listChanges: async () => ({ changes: page, nextPageToken: null, newStartPageToken: '9' }),
+        },
+        records: {
+          ...run.records,
+          change: (change) => [
+            {
+              resource_type: 'file',
+              resource_id: change.fileId ?? `drive:${change.driveId}`,
+            } as OutboundRecord,
+          ],
+        },
+        publisher: {
+          publish: async (records) => {
+            calls.push(records.map((r) => r.resource_id));
+          },
+        },
+      },
+      scope,
+      '0',
+      {},
+      () => progressAfterCalls.push(calls.length),
+      new AbortController().signal,
+    );
+    expect(calls).toEqual([['f1', 'f2'], ['f3', 'f4'], ['f5', 'drive:drive-1'], ['d1', 'd2'], ['d3']]);
+    // The cursor moved once, after the page's last chunk.
+    expect(progressAfterCalls).toEqual([5]);
   });
 });

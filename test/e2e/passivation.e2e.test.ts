@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChannelState, ConnectionCheckpoint } from '../../src/contract/checkpoint.js';
+import { subscribe } from '../../src/instrumentation.js';
 import { createLogger } from '../../src/logger.js';
 import { type RunningWorker, startWorker } from '../../src/worker.js';
 import { WorkerWorld } from '../support/worker-world.js';
@@ -21,6 +22,15 @@ describe('passivation with push channels (embedded broker, Drive emulator)', () 
   let world: WorkerWorld;
   let worker: RunningWorker;
   let notificationSink: Server;
+  /** How the connection's actors came to be: `fresh` or rebuilt from its `checkpoint`. */
+  const activations: string[] = [];
+  const restores: Array<{ partitions: number; started: number; sleeping: number }> = [];
+  const unsubscribers = [
+    subscribe('connection.activated', ({ connectionId, from }) => {
+      if (connectionId === CONNECTION) activations.push(from);
+    }),
+    subscribe('checkpoints.restored', (restored) => restores.push(restored)),
+  ];
 
   const channelHistory = (): ChannelState[] => {
     const seen = new Map<string, ChannelState>();
@@ -53,6 +63,7 @@ describe('passivation with push channels (embedded broker, Drive emulator)', () 
   });
 
   afterAll(async () => {
+    for (const off of unsubscribers) off();
     await world?.stop();
     await new Promise((resolve) => notificationSink?.close(resolve));
   });
@@ -76,6 +87,13 @@ describe('passivation with push channels (embedded broker, Drive emulator)', () 
     console.info(`samples: ${sampledAsleep} evicted, ${sampledResident} resident`);
     // Most of a channel's 15 s life is spent out of memory.
     expect(sampledAsleep).toBeGreaterThan(sampledResident);
+    // The worker's first assignment, over an empty state topic: nothing to start or to wake.
+    expect(restores.length).toBeGreaterThanOrEqual(1);
+    expect(restores[0]).toMatchObject({ started: 0, sleeping: 0 });
+    expect(restores[0]?.partitions).toBeGreaterThan(0);
+    // Created for the trigger, then rebuilt from its checkpoint for each renewal at least.
+    expect(activations[0]).toBe('fresh');
+    expect(activations.filter((from) => from === 'checkpoint').length).toBeGreaterThanOrEqual(2);
 
     const history = channelHistory();
     for (let i = 1; i < history.length; i++) {

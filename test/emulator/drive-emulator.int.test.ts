@@ -351,6 +351,7 @@ describe('errors in Drive envelope', () => {
     expect(await emulator.admin.fileCounters(target)).toEqual({ 'drive.revisions.list': 4 });
     expect(await emulator.admin.fileCounters(bystander)).toEqual({ 'drive.revisions.list': 1 });
 
+    await emulator.admin.resetCounters();
     await emulator.admin.setQuota({ perUserPerMinute: 2 });
     await drive.files.list({});
     await drive.files.list({});
@@ -364,7 +365,20 @@ describe('errors in Drive envelope', () => {
       status: 403,
       reason: 'rateLimitExceeded',
     });
+    // An empty project bucket refuses at once, and grants again as it refills (60 a minute: 1 a second).
+    await emulator.admin.setQuota({ perProjectPerMinute: 60, projectBucketEmpty: true });
+    expect(await driveError(drive.files.list({}))).toMatchObject({
+      status: 403,
+      reason: 'rateLimitExceeded',
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    expect((await drive.files.list({})).status).toBe(200);
     await emulator.admin.setQuota({ perProjectPerMinute: 12_000 });
+    expect(await emulator.admin.counters()).toMatchObject({
+      'drive.files.list': 7,
+      'quota.userRateLimitExceeded': 1,
+      'quota.rateLimitExceeded': 2,
+    });
 
     expect(creds.accessToken.startsWith('ya29.')).toBe(true);
   });

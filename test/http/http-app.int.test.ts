@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
+import { MAX_ID_LENGTH } from '../../src/contract/bounds.js';
 import { channelTokenFor } from '../../src/contract/channel-token.js';
 import { webhookMessageSchema } from '../../src/contract/inbound.js';
 import { type HttpFixture, httpFixture } from './http-fixture.js';
@@ -191,6 +192,21 @@ describe('connections', () => {
     const unknown = await app.inject({ url: '/connections/nope' });
     expect(unknown.statusCode).toBe(404);
     expect(unknown.json().error).toBe('not_found');
+  });
+
+  it('routes the longest id the contract allows, fully percent-encoded, to the connection (not 414)', async () => {
+    const longest = '%'.repeat(MAX_ID_LENGTH);
+    const inspector = seeded();
+    inspector.add(longest, 'idle', {});
+    fixture = await httpFixture({ inspector });
+    const param = encodeURIComponent(longest);
+    expect(param.length).toBe(3 * MAX_ID_LENGTH);
+    const url = `/connections/${param}`;
+    const found = await fixture.app.inject({ url });
+    expect(found.statusCode).toBe(200);
+    expect(found.json()).toMatchObject({ connection: { connectionId: longest } });
+    const tooLong = await fixture.app.inject({ url: `/connections/${'a'.repeat(MAX_ID_LENGTH + 1)}` });
+    expect(tooLong.statusCode).toBe(400);
   });
 
   it('answers 404 for the event stream of an unknown connection', async () => {

@@ -21,7 +21,10 @@ export interface DriveTruth {
 }
 
 /** Every item and shared drive the user sees (My Drive, shared drives, shared with me), through googleapis. */
-export async function visibleTo(world: WorkerWorld, accessToken: string): Promise<DriveTruth> {
+export async function visibleTo(
+  world: Pick<WorkerWorld, 'driveAs'>,
+  accessToken: string,
+): Promise<DriveTruth> {
   const { drive, auth } = world.driveAs(accessToken);
   const files: VisibleItem[] = [];
   let pageToken: string | undefined;

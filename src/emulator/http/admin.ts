@@ -7,7 +7,7 @@ import { generateCorpus } from '../store/generator.js';
 import type { UserRecord } from '../store/types.js';
 import { DriveWorld } from '../store/world.js';
 import type { PushNotifier } from './push.js';
-import type { EmulatorRuntime } from './runtime.js';
+import type { BatchMode, EmulatorRuntime } from './runtime.js';
 
 /** Everything Drive's own API cannot do lives under this prefix, which Google never uses. */
 export const ADMIN_PREFIX = '/_emulator';
@@ -23,6 +23,7 @@ const expireSchema = z.object({ accessToken: z.string().min(1) });
 const quotaSchema = z.object({
   perUserPerMinute: z.number().int().positive().optional(),
   perProjectPerMinute: z.number().int().positive().optional(),
+  projectBucketEmpty: z.boolean().optional(),
 });
 const probability = z.number().min(0).max(1).optional();
 const faultProbabilitySchema = z.object({ '429': probability, '500': probability, '503': probability });
@@ -41,12 +42,14 @@ const faultScriptSchema = z.object({
 });
 const latencySchema = z.object({ ms: z.number().int().min(0) });
 const exportSizeSchema = z.object({ bytes: z.number().int().positive().nullable() });
+const batchSettingsSchema = z.object({ mode: z.enum(['serial', 'parallel']) satisfies z.ZodType<BatchMode> });
 const resetSchema = z.object({ seed: z.number().int().optional() });
 const count = z.number().int().min(0);
 const density = z.number().min(0);
 export const corpusSchema = z.object({
   seed: z.number().int().optional(),
   users: z.number().int().min(1).optional(),
+  firstUserShare: z.number().min(0).max(1).optional(),
   files: count.optional(),
   folderDepth: count.optional(),
   folderFraction: z.number().min(0).max(1).optional(),
@@ -126,7 +129,17 @@ export function registerAdminRoutes(
     tokenLifetimeSeconds: runtime.identity.tokenLifetimeSeconds,
     quota: runtime.control.quotaSettings(),
     realism: runtime.realism,
+    batchMode: runtime.batchMode,
   }));
+
+  app.get(`${p}/settings/batch`, async () => ({ mode: runtime.batchMode }));
+
+  app.put(`${p}/settings/batch`, async (request, reply) => {
+    const body = parse(batchSettingsSchema, request.body, reply);
+    if (!body) return reply;
+    runtime.batchMode = body.mode;
+    return { mode: runtime.batchMode };
+  });
 
   app.get(`${p}/settings/realism`, async () => runtime.realism);
 
@@ -248,10 +261,13 @@ export function registerAdminRoutes(
   app.put(`${p}/quota`, async (request, reply) => {
     const body = parse(quotaSchema, request.body, reply);
     if (!body) return reply;
-    return runtime.control.setQuota({
-      ...(body.perUserPerMinute !== undefined ? { perUserPerMinute: body.perUserPerMinute } : {}),
-      ...(body.perProjectPerMinute !== undefined ? { perProjectPerMinute: body.perProjectPerMinute } : {}),
-    });
+    return runtime.control.setQuota(
+      {
+        ...(body.perUserPerMinute !== undefined ? { perUserPerMinute: body.perUserPerMinute } : {}),
+        ...(body.perProjectPerMinute !== undefined ? { perProjectPerMinute: body.perProjectPerMinute } : {}),
+      },
+      body.projectBucketEmpty ?? false,
+    );
   });
 
   app.put(`${p}/faults/:method`, async (request, reply) => {

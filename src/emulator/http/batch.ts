@@ -29,7 +29,8 @@ function errorPart(error: DriveApiError): { status: number; headers: Record<stri
 /**
  * `POST /batch/drive/v3`: each part is replayed through the server itself (Fastify's
  * inject), so it is counted, quota-charged, fault-injected and logged exactly like a
- * direct call, with the outer Authorization unless the part carries its own.
+ * direct call, with the outer Authorization unless the part carries its own. Parts run
+ * one after another or all at once, per `runtime.batchMode`.
  */
 export function registerBatchRoute(app: FastifyInstance, runtime: EmulatorRuntime): void {
   app.post('/batch/drive/v3', async (request, reply) => {
@@ -41,8 +42,7 @@ export function registerBatchRoute(app: FastifyInstance, runtime: EmulatorRuntim
       throw driveErrors.badRequest(`A batch request cannot contain more than ${MAX_BATCH_PARTS} requests.`);
     }
     const outerAuthorization = request.headers.authorization;
-    const answers = [];
-    for (const [index, part] of parts.entries()) {
+    const answerPart = async (part: (typeof parts)[number], index: number) => {
       const partHeaders = part.headers as Record<string, string | undefined>;
       const contentId = contentIdOf(partHeaders);
       let answer: { status: number; headers: Record<string, string>; body: Buffer };
@@ -71,7 +71,7 @@ export function registerBatchRoute(app: FastifyInstance, runtime: EmulatorRuntim
           error instanceof DriveApiError ? error : driveErrors.badRequest('Malformed batch part.'),
         );
       }
-      answers.push({
+      return {
         headers: {
           'Content-Type': 'application/http',
           // Google answers `<response-ID>` for a part sent as `<ID>`, angle brackets kept; a
@@ -79,8 +79,12 @@ export function registerBatchRoute(app: FastifyInstance, runtime: EmulatorRuntim
           'Content-ID': `<response-${contentId ?? `item-${index + 1}`}>`,
         },
         body: buildEmbeddedHttpResponse(answer.status, answer.headers, answer.body),
-      });
-    }
+      };
+    };
+    // Either way the answer lists the parts in request order.
+    const answers = [];
+    if (runtime.batchMode === 'parallel') answers.push(...(await Promise.all(parts.map(answerPart))));
+    else for (const [index, part] of parts.entries()) answers.push(await answerPart(part, index));
     const responseBoundary = `batch_${randomBytes(12).toString('hex')}`;
     return reply
       .code(200)

@@ -107,8 +107,15 @@ export async function admitCall(
   fileId?: string,
 ): Promise<void> {
   const verdict = runtime.control.charge(user.id);
-  if (verdict === 'user') throw driveErrors.userRateLimitExceeded();
-  if (verdict === 'project') throw driveErrors.rateLimitExceeded();
+  // Counted apart from the methods, so a run's refusals are read from the emulator's side.
+  if (verdict === 'user') {
+    runtime.control.count('quota.userRateLimitExceeded');
+    throw driveErrors.userRateLimitExceeded();
+  }
+  if (verdict === 'project') {
+    runtime.control.count('quota.rateLimitExceeded');
+    throw driveErrors.rateLimitExceeded();
+  }
   const fault = runtime.control.drawFault(methodId, fileId);
   if (fault !== undefined) {
     if (fault === 429) throw driveErrors.tooManyRequests();

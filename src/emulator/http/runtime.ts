@@ -5,6 +5,12 @@ import type { FileRecord } from '../store/types.js';
 import { DriveWorld } from '../store/world.js';
 
 /** Cached full result of a files.list query, paged by offset. */
+/**
+ * How a batch request's parts are answered: one after another (`serial`), or all at once
+ * (`parallel`). Google documents neither; a client has to do well against both.
+ */
+export type BatchMode = 'serial' | 'parallel';
+
 export interface CachedList {
   readonly generation: number;
   readonly ids: readonly string[];
@@ -22,6 +28,8 @@ export class EmulatorRuntime {
   readonly listCache = new Map<string, CachedList>();
   /** Google's looseness (short pages, coalesced changes, jittery push): on unless turned off. */
   realism: RealismSettings = REALISM_ON;
+  /** Serial until Google's own behaviour is known; kept across `/reset`, like realism. */
+  batchMode: BatchMode = 'serial';
   private readonly worldListeners = new Set<(world: DriveWorld) => void>();
 
   constructor(

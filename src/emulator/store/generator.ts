@@ -14,6 +14,11 @@ import { DriveWorld } from './world.js';
 export interface CorpusOptions {
   /** Users with a My Drive each (the first is the "demo" user). Default 3. */
   readonly users?: number;
+  /**
+   * Fraction of the My Drive items that go to the first user's My Drive, the rest spread
+   * evenly over the others: one huge Drive among many tiny ones. Unset: every user alike.
+   */
+  readonly firstUserShare?: number;
   /** Items (folders included) across all My Drives and shared drives. Default 200. */
   readonly files?: number;
   /** Deepest folder nesting below a root. Default 3. */
@@ -193,6 +198,15 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Gener
       users.push(world.createUser(`${first.toLowerCase()}${suffix}@${domain}`, `${first} ${last}`));
     }
     const organizer = users[0] as UserRecord;
+    const firstUserShare = options.firstUserShare;
+    const others = users.length > 1 ? users.slice(1) : users;
+    // Unset, the draw is the one corpora of a seed always had, so they keep their items.
+    const ownerOf = (): UserRecord =>
+      firstUserShare === undefined
+        ? world.random.pick(users)
+        : world.random.chance(firstUserShare)
+          ? organizer
+          : world.random.pick(others);
     const driveIds: string[] = [];
     for (let d = 0; d < driveCount; d++) {
       const drive = world.createSharedDrive(organizer, `${world.random.pick(TOPICS)} Team ${d + 1}`);
@@ -215,8 +229,9 @@ export function generateCorpus(seed: number, options: CorpusOptions = {}): Gener
     for (let n = 0; n < fileCount; n++) {
       world.advanceFixedClock(world.random.int(1_000, 3_600_000));
       const inDrive = driveIds.length > 0 && world.random.chance(driveFraction);
-      const rootId = inDrive ? world.random.pick(driveIds) : world.random.pick(users).rootFolderId;
-      const creator = inDrive ? organizer : (users.find((u) => u.rootFolderId === rootId) ?? organizer);
+      const owner = inDrive ? null : ownerOf();
+      const rootId = owner === null ? world.random.pick(driveIds) : owner.rootFolderId;
+      const creator = owner ?? organizer;
       const candidates = folders.get(rootId) ?? [];
       const parent = world.random.pick(candidates);
       const isFolder = parent.depth < depth && world.random.chance(folderFraction);

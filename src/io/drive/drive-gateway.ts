@@ -153,6 +153,9 @@ export interface DriveCallReport extends DriveCallContext {
 /** Told after every Drive HTTP request (batch parts included), e.g. so the governor adapts. */
 export type AfterDriveCall = (report: DriveCallReport) => void;
 
+/** Told when a batch request was answered: its parts and the time from send to answer. */
+export type AfterDriveBatch = (report: { readonly parts: number; readonly durationMs: number }) => void;
+
 export type DriveBatchRequest =
   | { readonly method: 'drive.files.get'; readonly fileId: string }
   | { readonly method: 'drive.permissions.list'; readonly fileId: string; readonly pageToken?: string | null }
@@ -252,6 +255,8 @@ export interface DriveGatewayOptions {
   readonly api?: drive_v3.Drive;
   readonly beforeCall?: BeforeDriveCall;
   readonly afterCall?: AfterDriveCall;
+  /** E.g. so that batch pacing learns how long Drive takes with a batch. */
+  readonly afterBatch?: AfterDriveBatch;
   /** Aborts waits and requests in flight (e.g. on shutdown). */
   readonly signal?: AbortSignal;
   /** Deadline of one metadata call. Default 60 s. */
@@ -324,6 +329,11 @@ export function createDriveGateway(options: DriveGatewayOptions): DriveGateway {
   const api = options.api ?? createDriveApi(rootUrl);
   const beforeCall = options.beforeCall ?? (async () => {});
   const afterCall = options.afterCall ?? (() => {});
+  const afterBatch = options.afterBatch ?? (() => {});
+  // Concurrent batches take their parts' places in the governor one batch after another:
+  // each leaves as soon as its own parts may go, instead of all of them together when the
+  // last of their interleaved places comes.
+  let collecting: Promise<void> = Promise.resolve();
   const timeoutMs = options.timeoutMs ?? 60_000;
   const contentTimeoutMs = options.contentTimeoutMs ?? 600_000;
 
@@ -697,9 +707,14 @@ export function createDriveGateway(options: DriveGatewayOptions): DriveGateway {
     let pending = requests.map((_, index) => index);
     for (let attempt = 0; pending.length > 0; attempt++) {
       const token = await tokens.getToken(connectionId, { forceRefresh: attempt > 0 });
-      for (const index of pending) {
-        await beforeCall((requests[index] as R).method, { connectionId, googleUser: token.googleUser });
-      }
+      const sending = pending;
+      const collected = collecting.then(async () => {
+        for (const index of sending) {
+          await beforeCall((requests[index] as R).method, { connectionId, googleUser: token.googleUser });
+        }
+      });
+      collecting = collected.catch(() => {});
+      await collected;
       const started = performance.now();
       let answers: BatchAnswer[];
       try {
@@ -710,6 +725,7 @@ export function createDriveGateway(options: DriveGatewayOptions): DriveGateway {
           timeoutMs,
           ...(signal ? { signal } : {}),
         });
+        afterBatch({ parts: pending.length, durationMs: performance.now() - started });
       } catch (thrown) {
         const failure: CallFailure =
           thrown instanceof BatchHttpFailure

@@ -8,6 +8,7 @@ import type {
   FileExtras,
 } from '../../actors/ports.js';
 import { type QuotaGovernor, rateLimitScopeOf } from '../../actors/quota-governor.js';
+import { BatchPacer, type BatchPlan } from '../../machines/batch-pacing.js';
 import type { AccessTokenProvider } from '../control-plane/access-token-client.js';
 import {
   type AfterDriveCall,
@@ -32,6 +33,11 @@ export interface DriveReaderOptions {
   readonly rootUrl?: string;
   /** GDRIVE_BATCH_REQUESTS: per-file lists grouped into batch requests (`batchExtras`). */
   readonly batchRequests?: boolean;
+  /**
+   * Sizes batches and how many go at once, from the governor's rate and the batch latency
+   * observed; one per process, so that what one run learnt serves the next. A fresh one otherwise.
+   */
+  readonly batchPacer?: BatchPacer;
   /** Follow-up calls (continued pages, parts retried alone) in flight at once. Default 8. */
   readonly followUpConcurrency?: number;
 }
@@ -73,12 +79,28 @@ export function createGovernedDriveGateway(options: DriveReaderOptions): DriveGa
     pageSize: options.pageSize,
     ...(options.signal ? { signal: options.signal } : {}),
     ...(options.governor ? governorHooks(options.governor, options.signal) : {}),
+    ...(options.batchPacer
+      ? { afterBatch: (report) => options.batchPacer?.observe(report.parts, report.durationMs) }
+      : {}),
   });
+}
+
+/**
+ * Calls a second the governor lets this process make: the project bucket's current rate,
+ * and no more than one user's configured rate (the connection's own user may be slower;
+ * planning for more than it gets only leaves batches waiting for their places). Infinity
+ * without a governor.
+ */
+export function governedCallsPerSecond(governor: QuotaGovernor | null): number {
+  if (!governor) return Number.POSITIVE_INFINITY;
+  const { project, users } = governor.snapshot();
+  return Math.min(project.ratePerMinute, users.configuredPerMinute) / 60;
 }
 
 /** The connection actor's port (src/actors/ports.ts) over the gateway. */
 export function createDriveReader(options: DriveReaderOptions): DriveReader {
-  const gateway = createGovernedDriveGateway(options);
+  const pacer = options.batchRequests ? (options.batchPacer ?? new BatchPacer()) : undefined;
+  const gateway = createGovernedDriveGateway({ ...options, ...(pacer ? { batchPacer: pacer } : {}) });
   return {
     getStartPageToken: () => gateway.getStartPageToken(),
     listDrives: (pageToken) => gateway.listDrives(pageToken),
@@ -90,10 +112,12 @@ export function createDriveReader(options: DriveReaderOptions): DriveReader {
     allComments: (fileId) => gateway.listAllComments(fileId),
     exportFile: (fileId, mimeType, maxBytes) => gateway.exportFile(fileId, mimeType, { maxBytes }),
     downloadFile: (fileId, maxBytes) => gateway.downloadFile(fileId, maxBytes),
-    ...(options.batchRequests
+    ...(pacer
       ? {
           batchExtras: (requests: readonly ExtraRequest[]) =>
-            readExtrasBatched(gateway, requests, options.followUpConcurrency ?? 8),
+            readExtrasBatched(gateway, requests, options.followUpConcurrency ?? 8, (parts) =>
+              pacer.plan(parts, governedCallsPerSecond(options.governor)),
+            ),
         }
       : {}),
   };
@@ -106,8 +130,8 @@ const BATCH_METHOD_OF = {
 } as const satisfies Record<ExtraKind, DriveBatchRequest['method']>;
 
 /**
- * Each extra's first page through `batchGet` (100 parts a request, every part through the
- * quota governor); then, one call at a time as the unbatched path makes them, the pages
+ * Each extra's first page through `batchGet` (every part through the quota governor), in
+ * batches as large and as many at once as `planFor` says (src/machines/batch-pacing.ts); then, one call at a time as the unbatched path makes them, the pages
  * after a first page that had a `nextPageToken`. A part that failed is its outcome's error,
  * classified like the same direct call's (the sync run reads a retryable one again alone).
  */
@@ -115,23 +139,23 @@ export async function readExtrasBatched(
   gateway: DriveGateway,
   requests: readonly ExtraRequest[],
   followUpConcurrency: number,
+  planFor: (parts: number) => BatchPlan,
 ): Promise<ExtraOutcome[]> {
   if (requests.length === 0) return [];
   const parts: DriveBatchRequest[] = requests.map((request) => ({
     method: BATCH_METHOD_OF[request.extra],
     fileId: request.fileId,
   }));
-  // A large page makes several batch requests: a few at once, as the unbatched path keeps
-  // several calls in flight (each part still waits for its place in the quota governor).
+  const plan = planFor(parts.length);
+  const size = Math.max(1, Math.min(MAX_BATCH_PARTS, plan.partsPerBatch));
   const chunks: DriveBatchRequest[][] = [];
-  for (let start = 0; start < parts.length; start += MAX_BATCH_PARTS)
-    chunks.push(parts.slice(start, start + MAX_BATCH_PARTS));
+  for (let start = 0; start < parts.length; start += size) chunks.push(parts.slice(start, start + size));
   const answered = new Array<DriveBatchResult[]>(chunks.length);
   await inLanes(
     chunks.map((chunk, index) => async () => {
       answered[index] = await gateway.batchGet(chunk);
     }),
-    BATCHES_IN_FLIGHT,
+    plan.batchesInFlight,
   );
   const answers = answered.flat();
   const outcomes = new Array<ExtraOutcome>(requests.length);
@@ -162,9 +186,6 @@ export async function readExtrasBatched(
   await inLanes(followUps, followUpConcurrency);
   return outcomes;
 }
-
-/** Batch requests of one page in flight at once. */
-const BATCHES_IN_FLIGHT = 4;
 
 /** Runs `tasks` with at most `lanes` of them at once; the first failure rejects. */
 async function inLanes(tasks: ReadonlyArray<() => Promise<void>>, lanes: number): Promise<void> {

@@ -16,7 +16,9 @@ export interface OutboundMessage {
 
 /**
  * Produces messages. `send` resolves only once Kafka acknowledged every one of its messages
- * (acks = all); messages of an earlier `send` are never written after those of a later one.
+ * (acks = all); a key's messages of an earlier `send` are never written after its messages of
+ * a later one (one connection's records, checkpoints and error records keep their order;
+ * other keys' may pass them).
  */
 export interface MessageSink {
   send(messages: readonly OutboundMessage[]): Promise<void>;
@@ -168,6 +170,11 @@ export interface MessageSinkOptions {
    * tracing a duplicate or a late write to its pod).
    */
   readonly headers?: Readonly<Record<string, string>>;
+  /**
+   * Produce requests in flight at once, each for other keys (default
+   * `DEFAULT_MAX_IN_FLIGHT_REQUESTS`); 1 sends everything one request after another.
+   */
+  readonly maxInFlightRequests?: number;
 }
 
 export const DEFAULT_MAX_REQUEST_BYTES = 900_000;
@@ -181,8 +188,8 @@ const MESSAGE_OVERHEAD_BYTES = 64;
 interface PendingSend {
   readonly messages: readonly OutboundMessage[];
   readonly sizes: readonly number[];
-  /** Index of the first message not yet taken into a request. */
-  next: number;
+  /** Messages neither acknowledged nor refused yet. */
+  remaining: number;
   failed: boolean;
   /** Indexes of messages not written for being too large. */
   readonly refused: number[];
@@ -190,10 +197,12 @@ interface PendingSend {
   reject(error: unknown): void;
 }
 
-interface RequestSlice {
+/** One message waiting in its key's lane. */
+interface LaneEntry {
   readonly send: PendingSend;
-  readonly from: number;
-  readonly to: number;
+  readonly index: number;
+  /** Arrival order across every lane: the oldest waiting message goes first. */
+  readonly seq: number;
 }
 
 /** Estimated bytes of a message in a record batch: key, value, headers and per-record framing. */
@@ -214,13 +223,24 @@ class SinkClosedError extends Error {
 }
 
 /**
+ * The default number of produce requests in flight at once, each for other keys. kafkajs
+ * sends an idempotent producer's requests to one broker one at a time (a lock per broker
+ * around each request, whatever `maxInFlightRequests` says), so on one broker these queue
+ * in kafkajs in arrival order: a small write waits for at most the requests already
+ * handed over, each at most `maxRequestBytes`, never for a whole page of another key.
+ */
+export const DEFAULT_MAX_IN_FLIGHT_REQUESTS = 5;
+
+/**
  * The producer behind the worker's MessageSink.
  *
- * Batching without waiting: at most one produce request is in flight per sink; while it
- * is, later `send` calls queue up and all go out together in the next request (calls made
- * in the same tick share one request too). A lone call is sent at once; under load,
- * requests grow instead of multiplying. One request in flight also keeps the order of
- * `send` calls on the broker, even across kafkajs's retries.
+ * One lane per key (a connection's messages, all on one partition): a key has at most one
+ * produce request in flight, so its messages are written in the order they were sent, even
+ * across kafkajs's retries; requests for other keys go out meanwhile, up to
+ * `maxInFlightRequests` at once, so one connection's large page never holds another's
+ * checkpoint. Batching without waiting: a request takes the oldest waiting messages of
+ * every idle lane up to the request size (calls made in the same tick share one request);
+ * under load, requests grow instead of multiplying.
  */
 /** The Kafka-backed sink, which can also say whether its producer is connected (readiness). */
 export interface KafkaMessageSink extends MessageSink {
@@ -237,9 +257,9 @@ export async function createMessageSink(
     // platform's producers (CONTRACT.md); ours, since kafkajs' is quadratic in key length.
     createPartitioner: Murmur2Partitioner,
     idempotent: options.idempotent,
-    // kafkajs serialises an idempotent producer's requests per broker already; one request
-    // in flight per connection is what KIP-98 asks of idempotent producers and costs nothing
-    // here, since the sink itself never has two requests in flight.
+    // kafkajs assigns an idempotent producer's sequence numbers under a lock per broker
+    // held for the whole request, and rolls them back when the request fails: that is safe
+    // only with one request per broker on the wire, which this keeps explicit.
     ...(options.idempotent ? { maxInFlightRequests: 1 } : {}),
     allowAutoTopicCreation: false,
     ...(!options.idempotent && options.retries !== undefined ? { retry: { retries: options.retries } } : {}),
@@ -262,68 +282,86 @@ export async function createMessageSink(
   // A lone message travels in a batch of its own: its framing counts against the limit.
   const largestMessage = maxMessageBytes - BATCH_OVERHEAD_BYTES;
   const maxRequestBytes = Math.min(options.maxRequestBytes ?? DEFAULT_MAX_REQUEST_BYTES, largestMessage);
-  const queue: PendingSend[] = [];
+  const maxInFlight = Math.max(1, options.maxInFlightRequests ?? DEFAULT_MAX_IN_FLIGHT_REQUESTS);
+  /** Waiting messages per key, in send order; a lane is deleted once empty. */
+  const lanes = new Map<string, LaneEntry[]>();
+  /** Keys with a request in flight: their next messages wait for its answer. */
+  const busy = new Set<string>();
   const unsettled = new Set<Promise<void>>();
-  let draining = false;
+  let arrivals = 0;
+  let inFlight = 0;
+  let dispatchScheduled = false;
   let closed = false;
 
-  /** Takes messages from the head of the queue up to the request size (at least one). */
-  function takeRequest(): RequestSlice[] {
-    const slices: RequestSlice[] = [];
-    let bytes = 0;
-    while (queue.length > 0) {
-      const head = queue[0] as PendingSend;
-      const from = head.next;
-      let to = from;
-      while (to < head.messages.length) {
-        const size = head.sizes[to] as number;
-        if (bytes > 0 && bytes + size > maxRequestBytes) break;
-        bytes += size;
-        to++;
-      }
-      if (to > from) slices.push({ send: head, from, to });
-      head.next = to;
-      if (to < head.messages.length) break;
-      queue.shift();
+  /**
+   * The next request: the idle lanes, oldest waiting message first, each taken from its
+   * head up to the request size (at least one message). Messages of failed sends are
+   * dropped on the way: the rest of a failed send is not produced.
+   */
+  function takeRequest(): LaneEntry[] {
+    const idle: Array<[string, LaneEntry[]]> = [];
+    for (const [key, lane] of lanes) {
+      while (lane.length > 0 && (lane[0] as LaneEntry).send.failed) lane.shift();
+      if (lane.length === 0) lanes.delete(key);
+      else if (!busy.has(key)) idle.push([key, lane]);
     }
-    return slices;
+    idle.sort(([, a], [, b]) => (a[0] as LaneEntry).seq - (b[0] as LaneEntry).seq);
+    const taken: LaneEntry[] = [];
+    let bytes = 0;
+    for (const [key, lane] of idle) {
+      let full = false;
+      const before = taken.length;
+      while (lane.length > 0) {
+        const head = lane[0] as LaneEntry;
+        if (head.send.failed) {
+          lane.shift();
+          continue;
+        }
+        const size = head.send.sizes[head.index] as number;
+        if (bytes > 0 && bytes + size > maxRequestBytes) {
+          full = true;
+          break;
+        }
+        bytes += size;
+        taken.push(head);
+        lane.shift();
+      }
+      if (taken.length > before) busy.add(key);
+      if (lane.length === 0) lanes.delete(key);
+      if (full) break;
+    }
+    return taken;
   }
 
-  function toTopicMessages(slices: readonly RequestSlice[]): TopicMessages[] {
+  function toTopicMessages(entries: readonly LaneEntry[]): TopicMessages[] {
     const byTopic = new Map<string, Message[]>();
-    for (const { send, from, to } of slices) {
-      for (let i = from; i < to; i++) {
-        if (send.refused.includes(i)) continue;
-        const message = send.messages[i] as OutboundMessage;
-        let list = byTopic.get(message.topic);
-        if (!list) {
-          list = [];
-          byTopic.set(message.topic, list);
-        }
-        list.push({
-          key: message.key,
-          value: message.value,
-          headers: { ...message.headers, ...extraHeaders },
-        });
+    for (const { send, index } of entries) {
+      const message = send.messages[index] as OutboundMessage;
+      let list = byTopic.get(message.topic);
+      if (!list) {
+        list = [];
+        byTopic.set(message.topic, list);
       }
+      list.push({
+        key: message.key,
+        value: message.value,
+        headers: { ...message.headers, ...extraHeaders },
+      });
     }
     return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
   }
 
-  function publishProduced(slices: readonly RequestSlice[]): void {
+  function publishProduced(entries: readonly LaneEntry[]): void {
     const topics = options.instrumentation;
     if (!topics) return;
     const records = new Map<string, number>();
-    for (const { send, from, to } of slices) {
-      for (let i = from; i < to; i++) {
-        if (send.refused.includes(i)) continue;
-        const message = send.messages[i] as OutboundMessage;
-        if (message.topic === topics.recordsTopic) {
-          const type = message.headers['resource-type'] ?? 'unknown';
-          records.set(type, (records.get(type) ?? 0) + 1);
-        } else if (message.topic === topics.errorsTopic) {
-          publish('errors.produced', { classification: classificationOf(message.value) });
-        }
+    for (const { send, index } of entries) {
+      const message = send.messages[index] as OutboundMessage;
+      if (message.topic === topics.recordsTopic) {
+        const type = message.headers['resource-type'] ?? 'unknown';
+        records.set(type, (records.get(type) ?? 0) + 1);
+      } else if (message.topic === topics.errorsTopic) {
+        publish('errors.produced', { classification: classificationOf(message.value) });
       }
     }
     for (const [resourceType, count] of records) {
@@ -331,13 +369,11 @@ export async function createMessageSink(
     }
   }
 
-  /** Settles the sends a request finished (their last message was taken). */
-  function settle(slices: readonly RequestSlice[]): void {
-    for (const { send, to } of slices) {
-      if (to !== send.messages.length || send.failed) continue;
-      if (send.refused.length === 0) send.resolve();
-      else send.reject(new MessagesRefusedError([...send.refused].sort((a, b) => a - b)));
-    }
+  /** Settles a send once none of its messages is waiting or in flight. */
+  function settleIfDone(send: PendingSend): void {
+    if (send.remaining > 0 || send.failed) return;
+    if (send.refused.length === 0) send.resolve();
+    else send.reject(new MessagesRefusedError([...send.refused].sort((a, b) => a - b)));
   }
 
   /**
@@ -345,76 +381,67 @@ export async function createMessageSink(
    * our estimate short): its messages go again one by one, in order, and a message refused
    * alone is refused for good instead of failing its send, which would be retried forever.
    */
-  async function sendOneByOne(slices: readonly RequestSlice[]): Promise<void> {
-    for (const slice of slices) {
-      for (let i = slice.from; i < slice.to; i++) {
-        if (slice.send.refused.includes(i)) continue;
-        const one: RequestSlice = { send: slice.send, from: i, to: i + 1 };
-        try {
-          await producer.sendBatch({ acks: -1, compression, topicMessages: toTopicMessages([one]) });
-          publishProduced([one]);
-        } catch (error) {
-          const type = kafkaErrorType(error);
-          if (type === null || !TOO_LARGE_ERRORS.has(type)) throw error;
-          options.logger?.warn(
-            { topic: slice.send.messages[i]?.topic, bytes: slice.send.sizes[i] },
-            'message refused by the broker as too large',
-          );
-          slice.send.refused.push(i);
-        }
-      }
-    }
-  }
-
-  async function drain(): Promise<void> {
-    while (queue.length > 0) {
-      const slices = takeRequest();
-      const live = slices.filter((s) => !s.send.failed);
-      if (live.length === 0) {
-        settle(slices);
-        continue;
-      }
-      const topicMessages = toTopicMessages(live);
-      if (topicMessages.length === 0) {
-        settle(live);
-        continue;
-      }
+  async function sendOneByOne(entries: readonly LaneEntry[]): Promise<void> {
+    for (const entry of entries) {
       try {
-        try {
-          await producer.sendBatch({ acks: -1, compression, topicMessages });
-          publishProduced(live);
-        } catch (error) {
-          const type = kafkaErrorType(error);
-          if (type === null || !TOO_LARGE_ERRORS.has(type)) throw error;
-          await sendOneByOne(live);
-        }
-        settle(live);
+        await producer.sendBatch({ acks: -1, compression, topicMessages: toTopicMessages([entry]) });
+        publishProduced([entry]);
       } catch (error) {
+        const type = kafkaErrorType(error);
+        if (type === null || !TOO_LARGE_ERRORS.has(type)) throw error;
         options.logger?.warn(
-          { err: error, messages: live.reduce((n, s) => n + s.to - s.from, 0) },
-          'produce request failed',
+          { topic: entry.send.messages[entry.index]?.topic, bytes: entry.send.sizes[entry.index] },
+          'message refused by the broker as too large',
         );
-        for (const { send } of live) {
-          if (send.failed) continue;
-          // The rest of a failed send is not produced: its caller retries the whole send.
-          send.failed = true;
-          send.reject(new KafkaProduceError(error));
-        }
-        const head = queue[0];
-        if (head?.failed) queue.shift();
+        entry.send.refused.push(entry.index);
       }
     }
   }
 
-  function scheduleDrain(): void {
-    if (draining) return;
-    draining = true;
+  async function produceRequest(entries: readonly LaneEntry[]): Promise<void> {
+    try {
+      try {
+        await producer.sendBatch({ acks: -1, compression, topicMessages: toTopicMessages(entries) });
+        publishProduced(entries);
+      } catch (error) {
+        const type = kafkaErrorType(error);
+        if (type === null || !TOO_LARGE_ERRORS.has(type)) throw error;
+        await sendOneByOne(entries);
+      }
+      for (const { send } of entries) send.remaining--;
+      for (const { send } of entries) settleIfDone(send);
+    } catch (error) {
+      options.logger?.warn({ err: error, messages: entries.length }, 'produce request failed');
+      for (const { send } of entries) {
+        if (send.failed) continue;
+        // The rest of a failed send is not produced: its caller retries the whole send.
+        send.failed = true;
+        send.reject(new KafkaProduceError(error));
+      }
+    }
+  }
+
+  function dispatch(): void {
+    while (inFlight < maxInFlight) {
+      const entries = takeRequest();
+      if (entries.length === 0) return;
+      const keys = new Set(entries.map((e) => (e.send.messages[e.index] as OutboundMessage).key));
+      inFlight++;
+      void produceRequest(entries).finally(() => {
+        inFlight--;
+        for (const key of keys) busy.delete(key);
+        if (lanes.size > 0) dispatch();
+      });
+    }
+  }
+
+  function scheduleDispatch(): void {
+    if (dispatchScheduled) return;
+    dispatchScheduled = true;
     // setImmediate: sends issued in the same tick go out in one request.
     setImmediate(() => {
-      drain().finally(() => {
-        draining = false;
-        if (queue.length > 0) scheduleDrain();
-      });
+      dispatchScheduled = false;
+      dispatch();
     });
   }
 
@@ -432,15 +459,25 @@ export async function createMessageSink(
             'message too large: not produced',
           );
         }
-        queue.push({
+        const send: PendingSend = {
           messages,
-          sizes: sizes.map((size) => (size > largestMessage ? 0 : size)),
-          next: 0,
+          sizes,
+          remaining: messages.length - refused.length,
           failed: false,
           refused,
           resolve,
           reject,
-        });
+        };
+        for (const [index, message] of messages.entries()) {
+          if ((sizes[index] as number) > largestMessage) continue;
+          let lane = lanes.get(message.key);
+          if (!lane) {
+            lane = [];
+            lanes.set(message.key, lane);
+          }
+          lane.push({ send, index, seq: arrivals++ });
+        }
+        settleIfDone(send);
       });
       const settled = promise.then(
         () => undefined,
@@ -448,7 +485,7 @@ export async function createMessageSink(
       );
       unsettled.add(settled);
       void settled.then(() => unsettled.delete(settled));
-      scheduleDrain();
+      scheduleDispatch();
       return promise;
     },
     async flush() {

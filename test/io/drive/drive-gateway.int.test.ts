@@ -14,6 +14,7 @@ import {
 } from '../../../src/io/control-plane/access-token-client.js';
 import { DriveCallError } from '../../../src/io/drive/drive-call-error.js';
 import {
+  type AfterDriveBatch,
   createDriveGateway,
   type DriveBatchRequest,
   type DriveGateway,
@@ -39,6 +40,7 @@ function gateway(
     pageSize?: number;
     connectionId?: string;
     beforeCall?: (method: DriveMethod) => Promise<void>;
+    afterBatch?: AfterDriveBatch;
   } = {},
 ): DriveGateway {
   return createDriveGateway({
@@ -47,6 +49,7 @@ function gateway(
     connectionId: options.connectionId ?? CONNECTION,
     pageSize: options.pageSize ?? 1000,
     ...(options.beforeCall ? { beforeCall: options.beforeCall } : {}),
+    ...(options.afterBatch ? { afterBatch: options.afterBatch } : {}),
   });
 }
 
@@ -468,6 +471,36 @@ describe('batch', () => {
     expect(results).toHaveLength(130);
     expect(results.every((r) => r.ok)).toBe(true);
     expect((await emulator.admin.counters()).batch).toBe(2);
+  });
+
+  it('concurrent batches take their quota places one batch after another; each answer is reported', async () => {
+    const places: string[] = [];
+    const batches: { parts: number; durationMs: number }[] = [];
+    const drive = gateway({
+      // A governor that makes every call wait a turn of the event loop.
+      beforeCall: async (method) => {
+        await new Promise((resolve) => setImmediate(resolve));
+        places.push(method);
+      },
+      afterBatch: (report) => batches.push(report),
+    });
+    const fileId = fileIds[0] as string;
+    const [gets, permissions] = await Promise.all([
+      drive.batchGet(Array.from({ length: 3 }, () => ({ method: 'drive.files.get' as const, fileId }))),
+      drive.batchGet(
+        Array.from({ length: 2 }, () => ({ method: 'drive.permissions.list' as const, fileId })),
+      ),
+    ]);
+    expect([...gets, ...permissions].every((r) => r.ok)).toBe(true);
+    expect(places).toEqual([
+      'drive.files.get',
+      'drive.files.get',
+      'drive.files.get',
+      'drive.permissions.list',
+      'drive.permissions.list',
+    ]);
+    expect(batches.map((b) => b.parts).sort()).toEqual([2, 3]);
+    expect(batches.every((b) => b.durationMs > 0)).toBe(true);
   });
 
   it('parts answered 401 get one forced token refresh and go again', async () => {

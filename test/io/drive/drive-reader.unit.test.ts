@@ -8,6 +8,7 @@ import type {
   DriveGateway,
 } from '../../../src/io/drive/drive-gateway.js';
 import { readExtrasBatched } from '../../../src/io/drive/drive-reader.js';
+import type { BatchPlan } from '../../../src/machines/batch-pacing.js';
 
 /**
  * How batched extras are completed: first pages from batch parts, further pages by plain
@@ -54,6 +55,8 @@ function standInGateway(
   } as unknown as DriveGateway;
 }
 
+const fullBatches = (): BatchPlan => ({ partsPerBatch: 100, batchesInFlight: 4 });
+
 describe('readExtrasBatched', () => {
   const requests: ExtraRequest[] = [
     { fileId: 'one-page', extra: 'permissions' },
@@ -94,7 +97,7 @@ describe('readExtrasBatched', () => {
       }
     });
 
-    const outcomes = await readExtrasBatched(gateway, requests, 2);
+    const outcomes = await readExtrasBatched(gateway, requests, 2, fullBatches);
 
     expect(calls).toEqual(['batch(4)', 'permissions three-pages p2', 'permissions three-pages p3']);
     expect(outcomes).toEqual([
@@ -130,9 +133,48 @@ describe('readExtrasBatched', () => {
           value: { items: [{ id: request.fileId, type: 'anyone', role: 'reader' }], nextPageToken: null },
         }) as DriveBatchResult,
     );
-    const outcomes = await readExtrasBatched(gateway, many, 8);
+    const outcomes = await readExtrasBatched(gateway, many, 8, fullBatches);
     expect(calls.sort()).toEqual(['batch(100)', 'batch(100)', 'batch(50)']);
     expect(outcomes.map((o) => (o.ok ? o.extras.permissions?.[0]?.id : null))).toEqual(
+      many.map((r) => r.fileId),
+    );
+  });
+
+  it('sends batches as large and as many at once as the plan for the page says', async () => {
+    const many: ExtraRequest[] = Array.from({ length: 50 }, (_, n) => ({
+      fileId: `f${n}`,
+      extra: 'comments',
+    }));
+    const sizes: number[] = [];
+    let inFlight = 0;
+    let mostInFlight = 0;
+    const gateway = {
+      batchGet: async (batch: readonly DriveBatchRequest[]) => {
+        sizes.push(batch.length);
+        inFlight++;
+        mostInFlight = Math.max(mostInFlight, inFlight);
+        await new Promise((resolve) => setTimeout(resolve, 1));
+        inFlight--;
+        return batch.map(
+          (request) =>
+            ({
+              method: 'drive.comments.list',
+              ok: true,
+              request,
+              value: { items: [{ id: request.fileId }], nextPageToken: null },
+            }) as unknown as DriveBatchResult,
+        );
+      },
+    } as unknown as DriveGateway;
+    const planned: number[] = [];
+    const outcomes = await readExtrasBatched(gateway, many, 8, (parts) => {
+      planned.push(parts);
+      return { partsPerBatch: 7, batchesInFlight: 3 };
+    });
+    expect(planned).toEqual([50]);
+    expect(sizes).toEqual([7, 7, 7, 7, 7, 7, 7, 1]);
+    expect(mostInFlight).toBe(3);
+    expect(outcomes.map((o) => (o.ok ? o.extras.comments?.[0]?.id : null))).toEqual(
       many.map((r) => r.fileId),
     );
   });
@@ -144,6 +186,7 @@ describe('readExtrasBatched', () => {
         standInGateway(calls, () => ({}) as DriveBatchResult),
         [],
         8,
+        fullBatches,
       ),
     ).toEqual([]);
     expect(calls).toEqual([]);

@@ -155,6 +155,10 @@ describe('the checkpoint table on the embedded broker', () => {
 
     // Read-your-writes, before (or whether or not) the table's consumer read them back.
     expect(writer.get('conn-3')?.cursor).toBe('second');
+    // Every read is a copy: what a caller does with it never reaches the table.
+    const copy = writer.get('conn-3');
+    if (copy) copy.cursor = 'changed by a caller';
+    expect(writer.get('conn-3')).toEqual(checkpoint('conn-3', 'second'));
     expect(writer.get('conn-7')).toBeUndefined();
     for (let i = 0; i < 7; i++) {
       expect(

@@ -27,7 +27,12 @@ afterEach(() => cleanups.runAll());
 const broker = sharedKafka();
 
 async function sinkOn(
-  options: { maxRequestBytes?: number; maxMessageBytes?: number; compression?: 'gzip' | 'none' } = {},
+  options: {
+    maxRequestBytes?: number;
+    maxMessageBytes?: number;
+    compression?: 'gzip' | 'none';
+    maxInFlightRequests?: number;
+  } = {},
 ) {
   const { logger } = capturingLogger();
   const sink = await createMessageSink(workerKafka(broker, logger), {
@@ -180,6 +185,87 @@ describe('the message sink on the embedded broker', () => {
     expect(new Set(seen.map((m) => m.batch)).size).toBeGreaterThanOrEqual(5);
   });
 
+  /**
+   * One key's page of `pageMessages` × 100 kB (several requests), then, once its first request
+   * is out, another key's single message to another topic (a checkpoint): which send was
+   * acknowledged first.
+   */
+  async function acknowledgementOrder(maxInFlightRequests: number, pageMessages: number): Promise<string[]> {
+    const records = uniqueName('sink-page');
+    const state = uniqueName('sink-checkpoint');
+    await broker.createTopic(records, 3);
+    await broker.createTopic(state, 3);
+    const sink = await sinkOn({ maxInFlightRequests });
+    // Warm: both topics' metadata is known before the race.
+    await sink.send([
+      { topic: records, key: 'warm', value: 'w', headers: {} },
+      { topic: state, key: 'warm', value: 'w', headers: {} },
+    ]);
+    const acknowledged: string[] = [];
+    const page = sink
+      .send(
+        Array.from({ length: pageMessages }, (_, i) => ({
+          topic: records,
+          key: 'conn-big',
+          value: `${i}:${noise(100_000)}`,
+          headers: {},
+        })),
+      )
+      .then(() => acknowledged.push('page'));
+    // The page's first request is handed over on the next turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
+    const checkpoint = sink
+      .send([{ topic: state, key: 'conn-small', value: '{"cursor":"1"}', headers: {} }])
+      .then(() => acknowledged.push('checkpoint'));
+    await Promise.all([page, checkpoint]);
+    expect((await kcatRead(broker, state)).map((m) => m.key)).toContain('conn-small');
+    return acknowledged;
+  }
+
+  it('acknowledges another connection’s checkpoint while one connection’s multi-megabyte page is still being produced', async () => {
+    // 40 × 100 kB: five requests or more of at most 900 kB, one after another for that key.
+    expect(await acknowledgementOrder(5, 40)).toEqual(['checkpoint', 'page']);
+    // The same with one request in flight: the checkpoint waits for the whole page.
+    expect(await acknowledgementOrder(1, 40)).toEqual(['page', 'checkpoint']);
+  });
+
+  it('keeps each key’s order with many requests in flight for many keys', async () => {
+    const topic = uniqueName('sink-lanes');
+    await broker.createTopic(topic, 3);
+    // Small requests, so every key's messages span several of them, interleaved with other keys'.
+    const sink = await sinkOn({ maxRequestBytes: 4_000 });
+    const keys = Array.from({ length: 12 }, (_, k) => `conn-${k}`);
+    const sends: Array<Promise<void>> = [];
+    for (let round = 0; round < 10; round++) {
+      for (const [k, key] of keys.entries()) {
+        // Some sends are one message (a checkpoint), some a page of several.
+        const size = (round + k) % 3 === 0 ? 1 : 6;
+        sends.push(
+          sink.send(
+            Array.from({ length: size }, (_, i) => ({
+              topic,
+              key,
+              value: `${round}.${i}:${'z'.repeat(300 + ((k * 97 + i * 31) % 500))}`,
+              headers: {},
+            })),
+          ),
+        );
+      }
+      // Later rounds arrive while earlier ones are in flight.
+      if (round % 3 === 2) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(sends);
+
+    const landed = await kcatRead(broker, topic);
+    for (const [k, key] of keys.entries()) {
+      const expected = Array.from({ length: 10 }, (_, round) =>
+        Array.from({ length: (round + k) % 3 === 0 ? 1 : 6 }, (_, i) => `${round}.${i}`),
+      ).flat();
+      const got = landed.filter((m) => m.key === key).map((m) => (m.value ?? '').split(':')[0]);
+      expect(got).toEqual(expected);
+    }
+  });
+
   /** Incompressible text: gzip must not bring it under a limit. */
   function noise(bytes: number): string {
     return randomBytes(Math.ceil(bytes / 2))
@@ -325,7 +411,7 @@ describe('the message sink when produce requests fail', () => {
     await ownBroker?.stop();
   });
 
-  async function failingSink(maxRequestBytes?: number) {
+  async function failingSink(maxRequestBytes?: number, maxInFlightRequests?: number) {
     const { logger } = capturingLogger();
     // One retry: a request fails for good after two attempts.
     const sink = await createMessageSink(workerKafka(ownBroker, logger), {
@@ -333,6 +419,7 @@ describe('the message sink when produce requests fail', () => {
       logger,
       retries: 1,
       ...(maxRequestBytes ? { maxRequestBytes } : {}),
+      ...(maxInFlightRequests ? { maxInFlightRequests } : {}),
     });
     cleanups.add(() => sink.close());
     return sink;
@@ -352,6 +439,31 @@ describe('the message sink when produce requests fail', () => {
 
     await sink.send([{ topic, key: 'k', value: 'after', headers: {} }]);
     expect((await kcatRead(ownBroker, topic)).map((m) => m.value)).toEqual(['before', 'after']);
+  });
+
+  it('keeps a key’s order when its request is retried while other keys’ requests go on', async () => {
+    const topic = uniqueName('sink-retry-order');
+    await ownBroker.createTopic(topic, 1);
+    const sink = await failingSink(25_000, 5);
+    const filler = 'y'.repeat(10_000);
+    await sink.send([{ topic, key: 'warm', value: 'warm', headers: {} }]);
+
+    // The first produce request fails once and is retried after the client's backoff.
+    await ownBroker.pushRequestErrors(KafkaApiKey.Produce, 1, KafkaErrorCode.NOT_ENOUGH_REPLICAS);
+    // Five requests for this key: whichever the broker fails, a later one must wait for it.
+    const page = sink.send(
+      Array.from({ length: 10 }, (_, i) => ({ topic, key: 'k', value: `${i}:${filler}`, headers: {} })),
+    );
+    const others = Array.from({ length: 4 }, (_, i) =>
+      sink.send([{ topic, key: `other-${i}`, value: `other-${i}`, headers: {} }]),
+    );
+    await Promise.all([page, ...others]);
+
+    const landed = await kcatRead(ownBroker, topic);
+    expect(landed.filter((m) => m.key === 'k').map((m) => Number((m.value ?? '').split(':')[0]))).toEqual(
+      Array.from({ length: 10 }, (_, i) => i),
+    );
+    expect(landed.filter((m) => m.key.startsWith('other-')).map((m) => m.value)).toHaveLength(4);
   });
 
   it('does not produce the rest of a large send once one of its requests failed', async () => {
