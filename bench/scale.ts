@@ -468,7 +468,7 @@ async function webhookScenario(bench: Bench, edits: number): Promise<Table> {
       notes: [
         `Emulator latency: ${latencyDescription}; ${result.spacingMs} ms between one edit’s record and the next edit. Measured from the edit call’s answer to the bench’s follower reading the record (bench/support/webhook-latency.ts).`,
         `Goal (webhook run at the round-trip floor): p99 ≤ 2 × one round trip + the broker’s fetch wait = ${ms(goal)} + the fetch wait (the embedded broker answers a fetch as soon as a message arrives). Measured p99 ${ms(result.p99Ms)}: ${result.p99Ms <= goal ? 'within' : `${fmt.fixed(result.p99Ms - goal, 0)} ms above`} the round-trip part.`,
-        'The worker measured is whatever main has: on main an incremental run waits until the connection’s notifications were quiet for 0.5 s before reading the change log (src/actors/channel-quiet.ts).',
+        'Edits one at a time leave the connection quiet between notifications: each run reads at once (src/actors/channel-quiet.ts; only a burst’s follow-up run waits for 0.5 s of quiet).',
       ],
     };
   } finally {

@@ -683,7 +683,7 @@ async function latencySection(bench: Bench, edits: number, spacingMs: number): P
     ],
     notes: [
       `Emulator latency: ${latencyDescription}; ${result.spacingMs} ms between one edit’s record and the next edit.`,
-      'An incremental run waits until the connection’s notifications were quiet for 0.5 s (src/actors/channel-quiet.ts): that wait is part of every sample.',
+      'One edit at a time leaves the connection quiet between notifications, so each incremental run starts at once (src/actors/channel-quiet.ts: only the follow-up run of a burst waits for 0.5 s of quiet).',
       'The broker is Apache Kafka (embedded, one node): a fetch is answered as soon as a message arrives, so “worker handled” carries no fetch wait.',
     ],
   };

@@ -51,6 +51,8 @@ export interface InstrumentationEvents {
   /** A webhook notification that reached no actor (CONTRACT.md: ignored and counted). */
   'webhook.ignored': { reason: 'unknown_connection' | 'channels_off' | 'stale_channel' };
   'quota.tokens': { scope: 'user' | 'project'; available: number };
+  /** This member's share of the project's Drive budget, after the consumer group changed. */
+  'quota.share': { members: number; perMinute: number };
 }
 
 export type InstrumentationEventName = keyof InstrumentationEvents;

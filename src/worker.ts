@@ -4,7 +4,7 @@ import { createChannelServices } from './actors/channel-services.js';
 import { createConnectionActorFactory } from './actors/connection-actor.js';
 import { createInboundHandler } from './actors/inbound-handler.js';
 import type { ReadinessCheck } from './actors/inspection.js';
-import { createQuotaGovernor } from './actors/quota-governor.js';
+import { createQuotaGovernor, type QuotaGovernor } from './actors/quota-governor.js';
 import { ConnectionSupervisor } from './actors/supervisor.js';
 import { SyncSlots } from './actors/sync-slots.js';
 import type { Config } from './config.js';
@@ -23,13 +23,31 @@ import { BatchPacer } from './machines/batch-pacing.js';
 import { type ConnectionEvent, ownDeadlineOf } from './machines/connection-machine.js';
 import { errorRecord } from './machines/records.js';
 
+export interface WorkerFootprint {
+  readonly checkpoints: number;
+  readonly residentActors: number;
+  readonly sleepingConnections: number;
+  readonly liveActors: number;
+  readonly notificationSpells: number;
+  readonly cachedTokens: number;
+  readonly overlapChannels: number;
+  readonly rememberedMessages: number;
+}
+
 export interface RunningWorker {
   readonly supervisor: ConnectionSupervisor<ConnectionEvent>;
   readonly consumer: InboundConsumer;
+  /** The Drive quota governor; its project bucket holds this member's share of the project's budget. */
+  readonly governor: QuotaGovernor;
   /** The worker's producer; the webhook ingress publishes through it too. */
   readonly sink: MessageSink;
   /** What `/health/ready` checks: consumer joined, producer connected, checkpoints restored. */
   readonly readiness: readonly ReadinessCheck[];
+  /**
+   * What this worker holds in memory per connection, structure by structure: only what it
+   * owns (checkpoints of its partitions, actors, and the maps kept for them).
+   */
+  footprint(): WorkerFootprint;
   /**
    * Graceful stop: stops fetching, lets in-flight work reach a page boundary (at most half
    * of `shutdownGraceMs`), writes the checkpoints, commits and leaves the group, flushes
@@ -135,6 +153,8 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   const connections = new ConnectionSupervisor<ConnectionEvent>(factory, table, logger, {
     idleEvictionMs: config.worker.idleEvictionMs,
     ownDeadline: (checkpoint) => ownDeadlineOf(checkpoint, channelWakeUps),
+    // An evicted connection asks for a token again when it wakes.
+    onEvicted: (connectionId) => tokens.forget(connectionId),
   });
   supervisor = connections;
 
@@ -224,6 +244,14 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     handle,
     logger,
     onRevoked: (partitions) => revoke(partitions),
+    // GDRIVE_QUOTA_PROJECT_PER_MINUTE is the project's: the group's members share it.
+    onGroupMembers: (members) => {
+      governor.shareProject(members);
+      logger.info(
+        { members, projectShare: governor.snapshot().project.configuredPerMinute },
+        "this member's share of the project's Drive budget",
+      );
+    },
     onAssignment: async (assignment) => {
       checkpointsRestored = false;
       const began = performance.now();
@@ -276,16 +304,25 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   }
   consumerRef = consumer;
   revoke = (partitions) => {
-    // Writes first (refused from now on, queued ones included), then the actors.
+    // Writes first (refused from now on, queued ones included), then the actors, then
+    // whatever else is kept per connection of those partitions: their new owner holds it now.
     table.release(partitions);
     connections.revoke(partitions);
+    const gone = new Set(partitions);
+    const wasOwned = (connectionId: string) => gone.has(table.partitionOf(connectionId));
+    tokens.forgetWhere(wasOwned);
+    channelOverlap.forgetWhere(wasOwned);
+    handle.forgetWhere(wasOwned);
   };
   await consumer.start();
 
   // Swept at half the eviction age (a minute at most), so an actor leaves memory within
   // 1.5 times that age of its last activity.
   const eviction = setInterval(
-    () => connections.evictIdle(),
+    () => {
+      connections.evictIdle();
+      channelOverlap.sweep();
+    },
     Math.min(60_000, Math.max(500, config.worker.idleEvictionMs / 2)),
   );
   eviction.unref();
@@ -312,8 +349,19 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
   return {
     supervisor: connections,
     consumer,
+    governor,
     sink,
     readiness,
+    footprint: () => ({
+      checkpoints: table.size(),
+      residentActors: connections.residentCount,
+      sleepingConnections: connections.sleepingCount,
+      liveActors: factory.held().actors,
+      notificationSpells: factory.held().notificationSpells,
+      cachedTokens: tokens.cachedTokens(),
+      overlapChannels: channelOverlap.size,
+      rememberedMessages: handle.remembered(),
+    }),
     async stop() {
       clearInterval(eviction);
       if (deferredWatch) clearInterval(deferredWatch);

@@ -45,4 +45,23 @@ export class ChannelOverlap {
   forget(connectionId: string): void {
     this.accepted.delete(connectionId);
   }
+
+  /** Forgets every connection the predicate names (a revoked partition's). */
+  forgetWhere(predicate: (connectionId: string) => boolean): void {
+    for (const connectionId of this.accepted.keys())
+      if (predicate(connectionId)) this.accepted.delete(connectionId);
+  }
+
+  /**
+   * Drops every expired entry. An evicted connection's entries are not read again until
+   * a notification comes, so without a sweep they would stay after they expired.
+   */
+  sweep(): void {
+    for (const connectionId of this.accepted.keys()) this.idsOf(connectionId);
+  }
+
+  /** Connections with an accepted extra channel now. */
+  get size(): number {
+    return this.accepted.size;
+  }
 }

@@ -71,7 +71,7 @@ export interface ConnectionServicesDeps {
     /** GDRIVE_CHANNEL_RENEW_MARGIN_SECONDS in ms; the machine caps it at 10% of a channel's life. */
     readonly renewMarginMs: number;
   } | null;
-  /** How long an incremental run lets a burst of notifications settle; defaults in channel-quiet.ts. */
+  /** When an incremental run that notifications asked for reads; defaults in channel-quiet.ts. */
   readonly notificationQuiet?: NotificationQuiet;
   readonly now?: () => Date;
   /**
@@ -148,7 +148,10 @@ async function untilAcknowledged(
  */
 export function createConnectionActorFactory(
   deps: ConnectionServicesDeps,
-): ConnectionActorFactory<ConnectionEvent> {
+): ConnectionActorFactory<ConnectionEvent> & {
+  /** What the factory holds per live actor, for the worker's footprint. */
+  held(): { readonly actors: number; readonly notificationSpells: number };
+} {
   const now = deps.now ?? (() => new Date());
   const notificationQuiet =
     deps.notificationQuiet ??
@@ -386,9 +389,11 @@ export function createConnectionActorFactory(
               },
               controller.signal,
             )
-          : // A burst of notifications settles first, so it costs one read (channel-quiet.ts).
-            notificationQuiet.settle(checkpoint.connectionId, controller.signal).then(() =>
-              runIncrementalSync(
+          : // A quiet connection's first notification reads at once; the rest of a burst
+            // settles first, so it costs one more read (channel-quiet.ts).
+            notificationQuiet.settle(checkpoint.connectionId, controller.signal).then(() => {
+              if (!controller.signal.aborted) sendBack({ type: 'SYNC.READING' });
+              return runIncrementalSync(
                 runDeps,
                 scope,
                 checkpoint.cursor ?? '',
@@ -402,8 +407,8 @@ export function createConnectionActorFactory(
                   }),
                 controller.signal,
                 activeSync.unconfirmed ?? [],
-              ),
-            );
+              );
+            });
       run
         .then(async (outcome) => {
           if (controller.signal.aborted) return outcome;
@@ -537,6 +542,7 @@ export function createConnectionActorFactory(
   });
 
   return {
+    held: () => ({ actors: lives.size, notificationSpells: notificationQuiet.size }),
     create(checkpoint) {
       const input: ConnectionInput = {
         checkpoint,
@@ -552,7 +558,10 @@ export function createConnectionActorFactory(
       lives.set(checkpoint.connectionId, life);
       const endLife = () => {
         life.stopped.abort();
-        if (lives.get(checkpoint.connectionId) === life) lives.delete(checkpoint.connectionId);
+        if (lives.get(checkpoint.connectionId) !== life) return;
+        lives.delete(checkpoint.connectionId);
+        // Out of memory now (evicted, revoked, ended): what it heard is moot.
+        notificationQuiet.forget(checkpoint.connectionId);
       };
       const actor = createActor(machine, {
         input,

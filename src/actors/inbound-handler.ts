@@ -57,8 +57,18 @@ export interface InboundHandlerDeps<Event> {
  * throws only when the effect could not be made durable (Kafka down), so the offset stays
  * uncommitted and the message comes again.
  */
-export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>) {
-  const recent = new LRUCache<string, true>({ max: Math.max(1, deps.recentMessageIds) });
+/** Handles one inbound message (see createInboundHandler), with the upkeep of its replay memory. */
+export interface InboundHandler {
+  (record: InboundRecord): Promise<void>;
+  /** Forgets the message ids remembered for the connections the predicate names (a revoked partition's). */
+  forgetWhere(predicate: (connectionId: string) => boolean): void;
+  /** Message ids remembered now. */
+  remembered(): number;
+}
+
+export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>): InboundHandler {
+  // Message id → its connection, so a revoked partition's ids can go with it.
+  const recent = new LRUCache<string, string>({ max: Math.max(1, deps.recentMessageIds) });
   const now = deps.now ?? (() => new Date());
 
   function freshCheckpoint(message: TriggerMessage | WebhookMessage): () => ConnectionCheckpoint {
@@ -102,7 +112,7 @@ export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>) {
     });
   }
 
-  return async function handleInbound(record: InboundRecord): Promise<void> {
+  async function handleInbound(record: InboundRecord): Promise<void> {
     publish('message.received', { topic: record.topic });
     const interpretation = interpretInbound(record.topic, record.value, deps.integrationId, deps.topics);
     const sourceOf = (messageId: string | null): MessageSource => ({
@@ -160,7 +170,7 @@ export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>) {
             problem:
               'message key does not route to its integration_connection_id: produce it keyed by the connection id',
           });
-          recent.set(message.message_id, true);
+          recent.set(message.message_id, connectionId);
           publish('message.processed', { topic: record.topic, outcome: 'invalid' });
           return;
         }
@@ -173,18 +183,18 @@ export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>) {
           const admission = admissionOf(interpretation.message);
           if (admission.kind !== 'accept') {
             await refuseWebhook(interpretation.message, admission, source);
-            recent.set(message.message_id, true);
+            recent.set(message.message_id, connectionId);
             return;
           }
           event = deps.webhookEvent(interpretation.message, source);
         }
         await deps.supervisor.dispatch(connectionId, event, freshCheckpoint(message), partition);
-        recent.set(message.message_id, true);
+        recent.set(message.message_id, connectionId);
         publish('message.processed', { topic: record.topic, outcome: 'handled' });
         return;
       }
     }
-  };
+  }
 
   async function refuseWebhook(
     message: WebhookMessage,
@@ -212,4 +222,13 @@ export function createInboundHandler<Event>(deps: InboundHandlerDeps<Event>) {
     publish('webhook.ignored', { reason: admission.reason });
     publish('message.processed', { topic: source.topic, outcome: 'skipped' });
   }
+
+  return Object.assign(handleInbound, {
+    forgetWhere(predicate: (connectionId: string) => boolean): void {
+      for (const [messageId, connectionId] of [...recent.entries()]) {
+        if (predicate(connectionId)) recent.delete(messageId);
+      }
+    },
+    remembered: () => recent.size,
+  });
 }

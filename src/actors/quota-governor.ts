@@ -22,6 +22,12 @@ import {
  * behind it, so a large `cost` is not starved by a stream of small ones.
  *
  * Time: one timer at most, set for the earliest moment a waiter can be served.
+ *
+ * The fleet: Google's project budget is shared by every replica, so the project bucket
+ * holds this member's share of it, the budget divided by the consumer group's members,
+ * recomputed after every rebalance (`shareProject`). Per-user buckets are not divided: a
+ * user's connections usually sit on one member, and when they do not, Google's
+ * userRateLimitExceeded answers slow that user's bucket down (README, configuration).
  */
 
 /** Which bucket a rate-limit answer is charged to. */
@@ -97,6 +103,11 @@ export interface QuotaSnapshot {
     readonly calls: number;
     readonly connections: number;
   };
+  /** The project's budget and the members it is shared by; `project.configuredPerMinute` is this member's share. */
+  readonly fleet: {
+    readonly members: number;
+    readonly projectPerMinute: number;
+  };
 }
 
 export interface QuotaGovernor {
@@ -109,6 +120,11 @@ export interface QuotaGovernor {
   snapshot(): QuotaSnapshot;
   /** One user's bucket, for the state page; undefined when it is pristine or unknown. */
   userState(googleUser: string): BucketState | undefined;
+  /**
+   * The consumer group has `members` members now: the project bucket's rate becomes the
+   * project's budget divided by them (tokens kept, see AdaptiveTokenBucket.reconfigure).
+   */
+  shareProject(members: number): void;
   /** Publishes `quota.tokens` now (for a metrics scrape); also done at most once a second on activity. */
   publishTokens(): void;
   /** Rejects every waiter with `reason` and refuses new calls; for shutdown. */
@@ -217,6 +233,7 @@ export function createQuotaGovernor(options: QuotaGovernorOptions): QuotaGoverno
   let timerDueAt = Number.POSITIVE_INFINITY;
   let lastPublishedAt = Number.NEGATIVE_INFINITY;
   let closed: Error | undefined;
+  let members = 1;
 
   function userQuota(googleUser: string): UserQuota {
     let quota = users.get(googleUser);
@@ -401,7 +418,18 @@ export function createQuotaGovernor(options: QuotaGovernorOptions): QuotaGoverno
         lowestAvailable,
       },
       waiting: { calls: waitingCalls, connections },
+      fleet: { members, projectPerMinute: options.projectPerMinute },
     };
+  }
+
+  function shareProject(count: number): void {
+    if (!Number.isInteger(count) || count < 1) throw new RangeError('members must be a positive integer');
+    members = count;
+    const at = now();
+    project.reconfigure(options.projectPerMinute / count, at);
+    publish('quota.share', { members: count, perMinute: project.configuredPerMinute });
+    // A larger share may let waiters go sooner than the timer armed for the old rate.
+    serve();
   }
 
   function close(reason: Error = new QuotaGovernorClosedError()): void {
@@ -428,7 +456,11 @@ export function createQuotaGovernor(options: QuotaGovernorOptions): QuotaGoverno
     reportSuccess,
     snapshot,
     userState: (googleUser) => users.get(googleUser)?.bucket.state(now()),
-    publishTokens: () => publishAt(now()),
+    publishTokens: () => {
+      publishAt(now());
+      publish('quota.share', { members, perMinute: project.configuredPerMinute });
+    },
+    shareProject,
     close,
   };
 }

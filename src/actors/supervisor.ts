@@ -84,6 +84,8 @@ export interface SupervisorOptions {
    * Without it, an actor with a channel or a backoff stays resident.
    */
   readonly ownDeadline?: (checkpoint: ConnectionCheckpoint) => number | null;
+  /** An idle actor left memory: what else is held for its connection (a cached token) may go too. */
+  readonly onEvicted?: (connectionId: string) => void;
 }
 
 /** setTimeout's largest delay; a longer one would fire at once. */
@@ -306,6 +308,7 @@ export class ConnectionSupervisor<Event> implements ConnectionInspector {
         resident.handle.stop();
         this.residents.delete(connectionId);
         this.sleep(checkpoint, resident.partition);
+        this.options.onEvicted?.(connectionId);
         evicted++;
       }
     }

@@ -41,6 +41,8 @@ export interface WorkerMetrics {
   readonly driveRateLimited: Counter<'method'>;
   readonly syncBackoffs: Counter<'classification'>;
   readonly quotaTokensAvailable: Gauge<'scope'>;
+  readonly quotaProjectShare: Gauge;
+  readonly consumerGroupMembers: Gauge;
   readonly syncsStarted: Counter<'mode'>;
   readonly syncs: Counter<'mode' | 'outcome'>;
   readonly syncDuration: Histogram<'mode'>;
@@ -154,6 +156,16 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
     name: `${metricPrefix}quota_tokens_available`,
     help: 'Drive request tokens available now (project bucket; lowest of the per-user buckets).',
     labelNames: ['scope'] as const,
+    registers,
+  });
+  const quotaProjectShare = new Gauge({
+    name: `${metricPrefix}quota_project_share_per_minute`,
+    help: "This worker's share of the project's Drive budget (GDRIVE_QUOTA_PROJECT_PER_MINUTE / consumer group members), calls a minute.",
+    registers,
+  });
+  const consumerGroupMembers = new Gauge({
+    name: `${metricPrefix}consumer_group_members`,
+    help: 'Members of the consumer group at the last rebalance, which share the project budget.',
     registers,
   });
   const syncsStarted = new Counter({
@@ -286,6 +298,10 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
     subscribe('drive.rate_limited', ({ method }) => driveRateLimited.inc({ method })),
     subscribe('sync.backoff', ({ classification }) => syncBackoffs.inc({ classification })),
     subscribe('quota.tokens', ({ scope, available }) => quotaTokensAvailable.set({ scope }, available)),
+    subscribe('quota.share', ({ members, perMinute }) => {
+      quotaProjectShare.set(perMinute);
+      consumerGroupMembers.set(members);
+    }),
     subscribe('sync.started', ({ mode }) => syncsStarted.inc({ mode })),
     subscribe('sync.finished', ({ mode, outcome, durationMs }) => {
       syncs.inc({ mode, outcome });
@@ -311,6 +327,8 @@ export function createWorkerMetrics(options: WorkerMetricsOptions = {}): WorkerM
     driveRateLimited,
     syncBackoffs,
     quotaTokensAvailable,
+    quotaProjectShare,
+    consumerGroupMembers,
     syncsStarted,
     syncs,
     syncDuration,

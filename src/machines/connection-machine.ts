@@ -5,6 +5,7 @@ import type {
   ChannelState,
   ConnectionCheckpoint,
   FullSyncResume,
+  PendingRun,
   SyncCounts,
 } from '../contract/checkpoint.js';
 import type { IncludeKind } from '../contract/inbound.js';
@@ -89,6 +90,12 @@ export interface ConnectionContext extends ConnectionCheckpoint {
   readonly lastFailure: ClassifiedFailure | null;
   /** The sync that just finished, for `syncCompleted`; not persisted (`lastSync` is). */
   readonly completed: CompletedSync | null;
+  /**
+   * `pending` itself (the same object) while only change notifications asked for it, so a
+   * read that starts after them serves it (SYNC.READING); not persisted: a restored pending
+   * run always runs.
+   */
+  readonly webhookPending: PendingRun | null;
 }
 
 export interface CompletedSync {
@@ -135,6 +142,12 @@ export type SyncDoneEvent = {
   readonly counts: SyncCounts;
 };
 export type SyncFailedEvent = { readonly type: 'SYNC.FAILED'; readonly failure: ClassifiedFailure };
+/**
+ * Sent by the incremental service right before its first read of the change log: a run
+ * only notifications asked for meanwhile is served by that read (Drive notifies after the
+ * change is in the log), so it is dropped.
+ */
+export type SyncReadingEvent = { readonly type: 'SYNC.READING' };
 
 export type ConnectionEvent =
   | TriggerEvent
@@ -147,11 +160,12 @@ export type ConnectionEvent =
   | SyncProgressEvent
   | SyncDoneEvent
   | SyncFailedEvent
+  | SyncReadingEvent
   /** Sent by `waitUntil` when its deadline is reached. */
   | { readonly type: 'DEADLINE' };
 
 /** Events a sync service sends back to the machine. */
-export type SyncServiceEvent = SyncProgressEvent | SyncDoneEvent | SyncFailedEvent;
+export type SyncServiceEvent = SyncProgressEvent | SyncDoneEvent | SyncFailedEvent | SyncReadingEvent;
 
 /** What a sync service is started with: the persisted state it resumes from. */
 export interface SyncServiceInput {
@@ -400,7 +414,11 @@ export const connectionMachine = setup({
         context.pending?.mode === 'full' || mode === 'full' ? 'full' : 'incremental';
       // The first request of a coalesced run names it; later ones join it.
       const correlationId = context.pending ? context.pending.correlationId : event.correlationId;
-      if (event.type === 'WEBHOOK_CHANGE') return { pending: { mode: pendingMode, correlationId } };
+      if (event.type === 'WEBHOOK_CHANGE') {
+        const pending = { mode: pendingMode, correlationId };
+        const onlyWebhooks = context.pending === null || context.pending === context.webhookPending;
+        return { pending, webhookPending: onlyWebhooks ? pending : context.webhookPending };
+      }
       const options = applyOptionsUpdate(context.options, {
         include: event.include,
         driveIds: event.driveIds,
@@ -445,6 +463,14 @@ export const connectionMachine = setup({
       pending: context.pending?.mode === 'incremental' ? null : context.pending,
       scopeFrom: null,
     })),
+    /** The read starting now serves a run only notifications asked for (see SyncReadingEvent). */
+    serveNotifiedRun: assign(({ context }) =>
+      context.pending !== null &&
+      context.pending === context.webhookPending &&
+      context.pending.mode === 'incremental'
+        ? { pending: null, webhookPending: null }
+        : {},
+    ),
     beginSyncIncremental: assign(({ context }) => ({
       activeSync: newActiveSync(context, 'incremental', context.pending?.correlationId ?? null),
       pending: null,
@@ -640,6 +666,7 @@ export const connectionMachine = setup({
     channelRetry: input.checkpoint.channelRetry ?? null,
     lastFailure: null,
     completed: null,
+    webhookPending: null,
   }),
   initial: 'restoring',
   on: {
@@ -718,6 +745,7 @@ export const connectionMachine = setup({
       },
       on: {
         'SYNC.PROGRESS': { actions: ['recordProgress', 'stamp'] },
+        'SYNC.READING': { actions: ['serveNotifiedRun', 'stamp'] },
         'SYNC.DONE': { target: 'idle', actions: ['completeSync', 'stamp', announceCompletion] },
         'SYNC.FAILED': [
           { guard: 'cursorRefused', target: 'full-syncing', actions: ['restartFull', 'stamp'] },

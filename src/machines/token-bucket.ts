@@ -77,12 +77,11 @@ export class AdaptiveTokenBucket {
   private lastRefillAt: number;
   private rate: number;
   private lastDecreaseAt = Number.NEGATIVE_INFINITY;
+  private settings: AdaptiveBucketSettings;
 
-  constructor(
-    private readonly settings: AdaptiveBucketSettings,
-    now: number,
-  ) {
+  constructor(settings: AdaptiveBucketSettings, now: number) {
     validateAdaptiveBucketSettings(settings);
+    this.settings = settings;
     this.rate = settings.configuredPerMinute;
     this.tokens = this.capacity;
     this.lastRefillAt = now;
@@ -143,6 +142,23 @@ export class AdaptiveTokenBucket {
     const deficit = this.needed(cost) - this.available(now);
     if (deficit <= EPSILON) return 0;
     return Math.max(1, Math.ceil(deficit / this.refillPerMs));
+  }
+
+  /**
+   * A new configured rate (this member's share of the project's budget changed). Tokens
+   * refilled so far are kept, up to the new capacity, and a debt stays a debt: a change of
+   * share never hands out a fresh burst nor forgives calls already made. A throttled rate
+   * keeps its fraction of the configured one.
+   */
+  reconfigure(configuredPerMinute: number, now: number): void {
+    if (configuredPerMinute === this.settings.configuredPerMinute) return;
+    const settings = { ...this.settings, configuredPerMinute };
+    validateAdaptiveBucketSettings(settings);
+    this.refill(now);
+    const fraction = this.rate / this.settings.configuredPerMinute;
+    this.settings = settings;
+    this.rate = configuredPerMinute * fraction;
+    this.tokens = Math.min(this.tokens, this.capacity);
   }
 
   /** Drive said "slow down". Returns whether the rate was lowered (false within the cooldown). */

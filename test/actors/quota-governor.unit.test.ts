@@ -250,6 +250,39 @@ describe('quota governor', () => {
     governor.close();
   });
 
+  it("takes its share of the project's budget, recomputed when the group's members change", async () => {
+    const shares: InstrumentationEvents['quota.share'][] = [];
+    const unsubscribe = subscribe('quota.share', (event) => shares.push(event));
+    const { governor, grants, call } = governed({ userPerMinute: 100_000, projectPerMinute: 1_220 });
+    governor.shareProject(2);
+    expect(shares).toEqual([{ members: 2, perMinute: 610 }]);
+    expect(governor.snapshot().fleet).toEqual({ members: 2, projectPerMinute: 1_220 });
+    expect(governor.snapshot().project.configuredPerMinute).toBe(610);
+    for (let i = 0; i < 3_000; i++) void call('conn-a', 'user-a');
+    await vi.advanceTimersByTimeAsync(60_000);
+    const half = grants.length;
+    expect(half).toBeLessThanOrEqual(610);
+    expect(half).toBeGreaterThanOrEqual(590);
+    // The other member left: the whole budget from now on, without a fresh burst.
+    expect(governor.snapshot().project.available).toBeLessThan(1);
+    governor.shareProject(1);
+    expect(governor.snapshot().project.available).toBeLessThan(1);
+    await vi.advanceTimersByTimeAsync(60_000);
+    const whole = grants.length - half;
+    expect(whole).toBeLessThanOrEqual(1_220);
+    expect(whole).toBeGreaterThanOrEqual(1_190);
+    expect(
+      busiestWindow(
+        grants.filter((g) => g.at < 60_000).map((g) => g.at),
+        60_000,
+      ),
+    ).toBeLessThanOrEqual(610);
+    expect(shares.at(-1)).toEqual({ members: 1, perMinute: 1_220 });
+    expect(() => governor.shareProject(0)).toThrow(RangeError);
+    unsubscribe();
+    governor.close();
+  });
+
   it('reports tokens, rates and waiters in its snapshot', async () => {
     const { governor, call } = governed({ userPerMinute: 610, projectPerMinute: 1_220 });
     expect(governor.snapshot()).toEqual({
@@ -262,6 +295,7 @@ describe('quota governor', () => {
         lowestAvailable: null,
       },
       waiting: { calls: 0, connections: 0 },
+      fleet: { members: 1, projectPerMinute: 1_220 },
     });
     for (let i = 0; i < 12; i++) void call('conn-a', 'user-a');
     void call('conn-b', 'user-b');

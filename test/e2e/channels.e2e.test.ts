@@ -65,6 +65,8 @@ describe('push channels end to end (embedded broker, Drive emulator, webhook ing
   const incrementalRuns: string[] = [];
   const ignored: string[] = [];
   let webhooksHandled = 0;
+  /** Webhooks handled ('heard') and change-log reads ('read'), in the order the worker did them. */
+  const heardAndRead: Array<'heard' | 'read'> = [];
 
   /** Every checkpoint of the connection that landed on the state topic, in order. */
   const states = () =>
@@ -157,6 +159,7 @@ describe('push channels end to end (embedded broker, Drive emulator, webhook ing
 
     unsubscribers.push(
       subscribe('drive.call', ({ method, outcome }) => {
+        if (method === 'drive.changes.list') heardAndRead.push('read');
         if (method === 'drive.changes.watch' || method === 'drive.channels.stop')
           channelCalls.push(`${method === 'drive.changes.watch' ? 'watch' : 'stop'}:${outcome}`);
       }),
@@ -166,7 +169,10 @@ describe('push channels end to end (embedded broker, Drive emulator, webhook ing
       }),
       subscribe('webhook.ignored', ({ reason }) => ignored.push(reason)),
       subscribe('message.processed', ({ topic, outcome }) => {
-        if (topic === world.topics.webhook && outcome === 'handled') webhooksHandled++;
+        if (topic === world.topics.webhook && outcome === 'handled') {
+          webhooksHandled++;
+          heardAndRead.push('heard');
+        }
       }),
     );
   });
@@ -279,6 +285,26 @@ describe('push channels end to end (embedded broker, Drive emulator, webhook ing
     expect(runs).toBeLessThanOrEqual(2);
     expect(counters['drive.changes.list']).toBeGreaterThanOrEqual(Math.max(1, runs));
     expect(counters['drive.changes.list']).toBeLessThanOrEqual(10);
+  });
+
+  it("reads at once on a quiet connection's first notification, while its burst goes on", async () => {
+    await eventually('the connection to settle', settled);
+    // Quiet for longer than the settle window (0.5 s) since the last notification.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const channel = currentChannel();
+    if (!channel) throw new Error('no channel');
+    heardAndRead.length = 0;
+    // A notification every 100 ms for at most 4 s: never quiet for 0.5 s, and shorter than
+    // the 5 s a waiting run waits at most, so only a run that did not wait reads meanwhile.
+    let sent = 0;
+    for (; sent < 40 && !heardAndRead.includes('read'); sent++) {
+      expect((await notify(channel, 50_000 + sent)).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // Read while the notifications went on, before the last one was even posted.
+    expect(heardAndRead).toContain('read');
+    expect(sent).toBeLessThan(40);
+    await eventually('the connection to settle', settled);
   });
 
   it('renews before expiry with no gap — new channel first, then the old one stopped — and no edit is lost', async () => {

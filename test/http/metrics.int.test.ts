@@ -23,6 +23,7 @@ const everyEvent: { [N in keyof InstrumentationEvents]: InstrumentationEvents[N]
   'webhook.latency': { seconds: 1.5 },
   'webhook.ignored': { reason: 'stale_channel' },
   'quota.tokens': { scope: 'user', available: 180 },
+  'quota.share': { members: 3, perMinute: 4000 },
 };
 
 function publishEveryEvent(): void {
@@ -91,6 +92,8 @@ describe('GET /metrics', () => {
     expect(sample(text, 'gdrive_worker_drive_rate_limited_total{method="changes.list"}')).toBe(2);
     expect(sample(text, 'gdrive_worker_sync_backoffs_total{classification="rate_limited"}')).toBe(2);
     expect(sample(text, 'gdrive_worker_quota_tokens_available{scope="user"}')).toBe(180);
+    expect(sample(text, 'gdrive_worker_quota_project_share_per_minute')).toBe(4000);
+    expect(sample(text, 'gdrive_worker_consumer_group_members')).toBe(3);
     expect(sample(text, 'gdrive_worker_syncs_started_total{mode="full"}')).toBe(2);
     expect(sample(text, 'gdrive_worker_syncs_total{mode="full",outcome="ok"}')).toBe(2);
     expect(sample(text, 'gdrive_worker_sync_duration_seconds_sum{mode="full"}')).toBe(190);

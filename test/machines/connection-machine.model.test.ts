@@ -117,6 +117,7 @@ const syncOutcomes = (mode: 'full' | 'incremental', context: ConnectionContext):
       : { type: 'SYNC.PROGRESS', cursor: '102', counts: { file: 7 } };
   const events: ModelEvent[] = [
     progress,
+    ...(mode === 'incremental' ? [{ type: 'SYNC.READING' } as const] : []),
     { type: 'SYNC.DONE', cursor: '103', counts: { file: 120 } },
     { type: 'SYNC.FAILED', failure: authFailure() },
     { type: 'SYNC.FAILED', failure: cursorRefused() },
@@ -288,6 +289,7 @@ type Path = StatePath<ConnectionSnapshot, ModelEvent>;
 async function perform(h: Harness, event: ModelEvent): Promise<void> {
   switch (event.type) {
     case 'SYNC.PROGRESS':
+    case 'SYNC.READING':
     case 'SYNC.DONE':
     case 'SYNC.FAILED': {
       const run = h.lastRun();

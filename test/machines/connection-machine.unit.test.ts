@@ -203,6 +203,31 @@ describe('coalescing', () => {
     expect(h.runs).toHaveLength(2);
   });
 
+  it('drops a run only notifications asked for once a read starts after them, never a trigger', () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
+    h.send({ type: 'WEBHOOK_CHANGE', correlationId: 'w0' });
+    for (let i = 1; i <= 500; i++) h.send({ type: 'WEBHOOK_CHANGE', correlationId: `w${i}` });
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '6', counts: {} });
+    // The follow-up waits for the burst to end; what is heard meanwhile its read serves.
+    for (let i = 501; i <= 600; i++) h.send({ type: 'WEBHOOK_CHANGE', correlationId: `w${i}` });
+    expect(h.checkpoint().pending).toEqual({ mode: 'incremental', correlationId: 'w501' });
+    h.lastRun().send({ type: 'SYNC.READING' });
+    expect(h.checkpoint().pending).toBeNull();
+    // Heard after the read started: a run of its own.
+    h.send({ type: 'WEBHOOK_CHANGE', correlationId: 'w601' });
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '7', counts: {} });
+    expect(h.runs).toHaveLength(3);
+    // A trigger among the notifications keeps its run, whatever read starts.
+    h.send(trigger('incremental', 'poll-1'));
+    h.send({ type: 'WEBHOOK_CHANGE', correlationId: 'w602' });
+    h.lastRun().send({ type: 'SYNC.READING' });
+    expect(h.checkpoint().pending).toEqual({ mode: 'incremental', correlationId: 'poll-1' });
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '8', counts: {} });
+    expect(h.runs).toHaveLength(4);
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '9', counts: {} });
+    expect(h.state()).toBe('idle');
+  });
+
   it('lets a full_sync request upgrade a pending incremental one', () => {
     const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }) });
     h.send(trigger('incremental'));

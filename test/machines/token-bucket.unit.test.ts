@@ -121,6 +121,37 @@ describe('AdaptiveTokenBucket', () => {
     expect(bucket.isPristine(1_000_000)).toBe(false);
   });
 
+  it('takes a new configured rate keeping its tokens, its debt and its throttle', () => {
+    const bucket = new AdaptiveTokenBucket(settings({ configuredPerMinute: 12_200 }), 0);
+    bucket.take(150, 0);
+    bucket.reconfigure(6_100, 0);
+    // Neither refilled to the new capacity nor emptied: the 50 tokens left are still there.
+    expect(bucket.state(0)).toEqual({
+      available: 50,
+      capacity: 100,
+      ratePerMinute: 6_100,
+      configuredPerMinute: 6_100,
+    });
+    bucket.reconfigure(12_200, 0);
+    expect(bucket.available(0)).toBe(50);
+    // A full bucket shrinks to the new capacity; a debt stays a debt.
+    expect(bucket.available(1_000)).toBe(200);
+    bucket.reconfigure(6_100, 1_000);
+    expect(bucket.available(1_000)).toBe(100);
+    bucket.take(400, 1_000);
+    bucket.reconfigure(24_400, 1_000);
+    expect(bucket.available(1_000)).toBe(-300);
+    // A throttled rate keeps its fraction of the configured one.
+    bucket.onRateLimited(2_000);
+    bucket.reconfigure(12_200, 2_000);
+    expect(bucket.ratePerMinute).toBeCloseTo(12_200 * 0.7, 6);
+    // At the new rate, no 60 s window holds more than it.
+    const throttled = new AdaptiveTokenBucket(settings({ configuredPerMinute: 12_200 }), 0);
+    throttled.reconfigure(4_000, 0);
+    expect(busiestWindow(drainGreedily(throttled, 0, 180_000), 60_000)).toBeLessThanOrEqual(4_000);
+    expect(() => throttled.reconfigure(0, 0)).toThrow(RangeError);
+  });
+
   it('refuses settings that make no sense', () => {
     expect(() => new AdaptiveTokenBucket(settings({ configuredPerMinute: 0 }), 0)).toThrow(RangeError);
     expect(() => new AdaptiveTokenBucket(settings({ burstSeconds: -1 }), 0)).toThrow(RangeError);

@@ -23,6 +23,16 @@ export interface AccessTokenProvider {
   getToken(connectionId: string, options?: AccessTokenRequestOptions): Promise<AccessToken>;
 }
 
+/** The client with its cache's upkeep: what the worker drops when a connection leaves memory. */
+export interface AccessTokenClient extends AccessTokenProvider {
+  /** Drops the connection's cached token; an answer already in flight for it is not cached either. */
+  forget(connectionId: string): void;
+  /** `forget` for every cached connection the predicate names (a revoked partition's). */
+  forgetWhere(predicate: (connectionId: string) => boolean): void;
+  /** Tokens cached now. */
+  cachedTokens(): number;
+}
+
 export interface AccessTokenClientOptions {
   /** Sent as `integration_id` (WORKER_INTEGRATION_ID). */
   readonly integrationId: string;
@@ -88,7 +98,7 @@ const DEFAULT_TIMEOUT_MS = 10_000;
 export function createAccessTokenClient(
   config: Config['controlPlane'],
   options: AccessTokenClientOptions,
-): AccessTokenProvider {
+): AccessTokenClient {
   const now = options.now ?? Date.now;
   const margin = options.refreshMarginMs ?? DEFAULT_REFRESH_MARGIN_MS;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
@@ -109,6 +119,8 @@ export function createAccessTokenClient(
   });
   const inFlight = new Map<string, Promise<AccessToken>>();
   let requestSequence = 0;
+  /** Connections forgotten while a request of theirs was in flight: answers up to that request are not cached. */
+  const forgottenUpTo = new Map<string, number>();
 
   function post(connectionId: string, forceRefresh: boolean): Promise<Answer> {
     const url = new URL(
@@ -198,7 +210,8 @@ export function createAccessTokenClient(
         scopes: parsed.data.scopes,
         googleUser: parsed.data.google_user,
       };
-      if ((cache.get(connectionId)?.sequence ?? 0) < sequence) cache.set(connectionId, { token, sequence });
+      const newest = Math.max(cache.get(connectionId)?.sequence ?? 0, forgottenUpTo.get(connectionId) ?? 0);
+      if (newest < sequence) cache.set(connectionId, { token, sequence });
       return token;
     }
     // Whatever we had is suspect now (revoked, unknown connection): never serve it again.
@@ -220,7 +233,24 @@ export function createAccessTokenClient(
     });
   }
 
+  const isInFlight = (connectionId: string) =>
+    inFlight.has(`force\n${connectionId}`) || inFlight.has(`plain\n${connectionId}`);
+
+  function forget(connectionId: string): void {
+    cache.delete(connectionId);
+    if (isInFlight(connectionId)) forgottenUpTo.set(connectionId, requestSequence);
+  }
+
   return {
+    forget,
+    forgetWhere(predicate) {
+      for (const connectionId of [...cache.keys()]) if (predicate(connectionId)) forget(connectionId);
+      for (const key of inFlight.keys()) {
+        const connectionId = key.slice(key.indexOf('\n') + 1);
+        if (predicate(connectionId)) forget(connectionId);
+      }
+    },
+    cachedTokens: () => cache.size,
     getToken(connectionId, requestOptions) {
       const forceRefresh = requestOptions?.forceRefresh ?? false;
       const cached = cache.get(connectionId)?.token;
@@ -231,9 +261,10 @@ export function createAccessTokenClient(
       const key = `${forceRefresh ? 'force' : 'plain'}\n${connectionId}`;
       const pending = inFlight.get(key);
       if (pending) return pending;
-      const request = fetchToken(connectionId, forceRefresh, ++requestSequence).finally(() =>
-        inFlight.delete(key),
-      );
+      const request = fetchToken(connectionId, forceRefresh, ++requestSequence).finally(() => {
+        inFlight.delete(key);
+        if (!isInFlight(connectionId)) forgottenUpTo.delete(connectionId);
+      });
       inFlight.set(key, request);
       return request;
     },

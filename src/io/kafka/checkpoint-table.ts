@@ -24,9 +24,12 @@ export interface CheckpointTable {
   claim(partitions: readonly number[]): Promise<void>;
   /**
    * At once: writes to those partitions are refused from now on, the queued ones included,
-   * and they are no longer read.
+   * they are no longer read, and their checkpoints leave memory (a later claim reads them
+   * again from the beginning).
    */
   release(partitions: readonly number[]): void;
+  /** Checkpoints held in memory (of the owned partitions and those being claimed). */
+  size(): number;
   /** The state partition of a connection (the standard partitioner on its id); after `start`. */
   partitionOf(connectionId: string): number;
   /** The partitions this member owns, with its epoch of each. */
@@ -279,6 +282,8 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
   }
 
   async function eachBatch({ batch, heartbeat }: EachBatchPayload): Promise<void> {
+    // A batch fetched before its partition was released: what it holds is not ours to keep.
+    if (!reading.has(batch.partition)) return;
     for (const message of batch.messages) {
       const header = message.headers?.[OWNER_EPOCH_HEADER];
       const epochHeader = Array.isArray(header) ? header[0]?.toString() : header?.toString();
@@ -288,9 +293,22 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
     await heartbeat();
   }
 
+  /** Drops what the table holds of a partition it no longer reads. */
+  function forgetPartition(partition: number): void {
+    for (const [key, entry] of entries) if (entry.partition === partition) entries.delete(key);
+    for (const [key, at] of staleTail) if (at === partition) staleTail.delete(key);
+    for (const key of pendingWrites.keys()) {
+      if (partitionCount !== null && partitionForKey(key, partitionCount) === partition)
+        pendingWrites.delete(key);
+    }
+    readUpTo.delete(partition);
+    // Judged again from the beginning when it is read again.
+    highestEpoch.delete(partition);
+  }
+
   consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
     // Batches kafkajs filtered out entirely (control records, compacted) still move the position.
-    if (payload.lastOffset !== null && payload.lastOffset !== undefined) {
+    if (payload.lastOffset !== null && payload.lastOffset !== undefined && reading.has(payload.partition)) {
       advance(payload.partition, BigInt(payload.lastOffset) + 1n);
       wakeWaiters();
     }
@@ -464,7 +482,17 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
     async claim(partitions) {
       const fresh = [...new Set(partitions)].filter((p) => !ownedEpochs.has(p));
       if (fresh.length === 0) return;
-      for (const p of fresh) reading.add(p);
+      const starts = new Map(
+        (await admin.fetchTopicOffsets(options.topic)).map((p) => [p.partition, p.low] as const),
+      );
+      for (const p of fresh) {
+        // Read from where the table's memory of it ends: the beginning, unless it is being
+        // read already (a claim in progress) or was never left.
+        if (assigned && !reading.has(p) && !readUpTo.has(p)) {
+          consumer.seek({ topic: options.topic, partition: p, offset: starts.get(p) ?? '0' });
+        }
+        reading.add(p);
+      }
       applyReading();
       await caughtUp(fresh);
       await Promise.all(fresh.map(claimOne));
@@ -479,8 +507,13 @@ export function createCheckpointTable(kafka: Kafka, options: CheckpointTableOpti
       for (const p of partitions) {
         ownedEpochs.delete(p);
         reading.delete(p);
+        forgetPartition(p);
       }
       applyReading();
+    },
+
+    size() {
+      return entries.size;
     },
 
     owned() {

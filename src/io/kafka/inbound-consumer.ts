@@ -49,6 +49,13 @@ export interface InboundConsumerOptions {
    * once, so whatever this member still does there must stop now.
    */
   readonly onRevoked?: (partitions: readonly number[]) => void;
+  /**
+   * After every group join, the number of members of the group's new generation (read
+   * with DescribeGroups: kafkajs keeps the assignment's userData to itself, so a member
+   * cannot learn it from the leader's assignment). Not called when the lookup fails; the
+   * next join tries again.
+   */
+  readonly onGroupMembers?: (members: number) => void;
   readonly logger: Logger;
   /** Partitions handled at once; one partition's messages are always handled one by one. Default 4. */
   readonly partitionsConsumedConcurrently?: number;
@@ -272,8 +279,40 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     target.attempt.catch(() => undefined);
   }
 
+  /** Joins so far: an answer about an older generation than the latest join is dropped. */
+  let joins = 0;
+  let adminConnecting: Promise<void> | null = null;
+  function connectAdmin(): Promise<void> {
+    adminConnecting ??= admin.connect().then(
+      () => {
+        adminConnected = true;
+      },
+      (error: unknown) => {
+        adminConnecting = null;
+        throw error;
+      },
+    );
+    return adminConnecting;
+  }
+
+  async function countMembers(join: number): Promise<void> {
+    if (!options.onGroupMembers) return;
+    try {
+      await connectAdmin();
+      const { groups } = await admin.describeGroups([options.groupId]);
+      const members = groups[0]?.members.length ?? 0;
+      // Between two joins the group may be rebalancing again: the next join counts anew.
+      if (join !== joins || !running || members < 1) return;
+      options.onGroupMembers(members);
+    } catch (error) {
+      logger.warn({ err: error }, 'could not count the consumer group members; the next join tries again');
+    }
+  }
+
   consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
     joined = true;
+    joins++;
+    void countMembers(joins);
     lastConfirmedAt = performance.now();
     const assignment = new Map(
       Object.entries(payload.memberAssignment).map(([topic, partitions]) => [topic, [...partitions]]),
@@ -508,6 +547,8 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
     async stop() {
       running = false;
       clearInterval(leaseWatch);
+      // A member count's connection may still be opening: let it, then close it.
+      await adminConnecting?.catch(() => undefined);
       if (adminConnected) await admin.disconnect().catch(() => undefined);
       await consumer.disconnect();
       joined = false;
@@ -518,10 +559,7 @@ export function createInboundConsumer(kafka: Kafka, options: InboundConsumerOpti
       const wanted = new Set(partitions);
       const result = new Map<number, Map<string, bigint>>();
       if (wanted.size === 0) return result;
-      if (!adminConnected) {
-        await admin.connect();
-        adminConnected = true;
-      }
+      await connectAdmin();
       const committed = await admin.fetchOffsets({ groupId: options.groupId, topics: [...options.topics] });
       for (const topic of options.topics) {
         const ends = await admin.fetchTopicOffsets(topic);

@@ -7,8 +7,8 @@ import path from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
+  type AccessTokenClient,
   AccessTokenError,
-  type AccessTokenProvider,
   createAccessTokenClient,
 } from '../../../src/io/control-plane/access-token-client.js';
 import { failureOf } from '../../../src/machines/classify.js';
@@ -117,7 +117,7 @@ const file = (name: string) => path.join(directory, name);
 
 function client(
   overrides: { tls?: boolean; now?: () => number; refreshMarginMs?: number; maxCachedTokens?: number } = {},
-): AccessTokenProvider {
+): AccessTokenClient {
   return createAccessTokenClient(
     {
       baseUrl,
@@ -287,6 +287,27 @@ describe('the control-plane access-token client', () => {
     await provider.getToken('conn_c');
     await provider.getToken('conn_b');
     expect(received.map((r) => r.connectionId)).toEqual(['conn_a', 'conn_b', 'conn_c', 'conn_b']);
+  });
+
+  it('forgets a connection (evicted, or its partition revoked), even one whose answer is still in flight', async () => {
+    const provider = client();
+    await provider.getToken('conn_a');
+    await provider.getToken('conn_b');
+    await provider.getToken('conn_c');
+    expect(provider.cachedTokens()).toBe(3);
+    provider.forget('conn_a');
+    provider.forgetWhere((id) => id === 'conn_b');
+    expect(provider.cachedTokens()).toBe(1);
+    answerDelayMs = 50;
+    const late = provider.getToken('conn_d');
+    provider.forgetWhere((id) => id === 'conn_d');
+    await late;
+    expect(provider.cachedTokens()).toBe(1);
+    answerDelayMs = 0;
+    await provider.getToken('conn_a');
+    await provider.getToken('conn_c');
+    expect(received.map((r) => r.connectionId)).toEqual(['conn_a', 'conn_b', 'conn_c', 'conn_d', 'conn_a']);
+    expect(provider.cachedTokens()).toBe(2);
   });
 
   it('lets concurrent callers share one request', async () => {

@@ -215,6 +215,19 @@ describe('the checkpoint table on the embedded broker', () => {
     await expect(
       table.write(checkpoint(keys.find((k) => partitionForKey(k, 4) === 0) ?? '', 'x')),
     ).rejects.toThrow(FencedWriteError);
+    expect(table.size()).toBe(expected.length);
+
+    // Released: nothing of that partition stays in memory; claimed again: read again from the start.
+    const onThree = keys.filter((k) => partitionForKey(k, 4) === 3);
+    table.release([3]);
+    expect(table.connectionsInPartitions([3])).toEqual([]);
+    expect(onThree.map((k) => table.get(k))).toEqual(onThree.map(() => undefined));
+    expect(table.size()).toBe(expected.length - onThree.length);
+    await table.claim([3]);
+    expect(cursorsOf(table.connectionsInPartitions([3]))).toEqual(
+      Object.fromEntries(onThree.map((k) => [k, 'v1'])),
+    );
+    expect(table.size()).toBe(expected.length);
   });
 
   it('fences a replaced owner: its later writes are never a key’s last value, and it learns it lost the partition', async () => {
