@@ -221,11 +221,13 @@ export const configDocs = {
   },
   GDRIVE_QUOTA_USER_PER_MINUTE: {
     default: '12000',
-    description: 'Request budget per Google user, shared by all actors.',
+    description:
+      'Request budget per Google user, shared by all actors of a worker (not divided across workers: see below).',
   },
   GDRIVE_QUOTA_PROJECT_PER_MINUTE: {
     default: '12000',
-    description: 'Request budget per Google Cloud project.',
+    description:
+      "Request budget of the whole Google Cloud project, **not of one worker**: the consumer group's members share it, each taking budget / members, recounted after every rebalance.",
   },
   GDRIVE_CONTENT_MAX_BYTES: {
     default: '104857600',
@@ -252,6 +254,11 @@ export const configDocs = {
   GDRIVE_CHANNEL_RENEW_MARGIN_SECONDS: {
     default: '3600',
     description: 'Renew a channel this long before it expires, at most 10% of the life Drive granted it.',
+  },
+  GDRIVE_NOTIFICATION_QUIET_MS: {
+    default: '500',
+    description:
+      "A quiet connection's first push notification is read at once; the run that follows it during a burst waits until no notification came for this long (5 s at most), so a burst costs two runs.",
   },
   GOOGLE_DRIVE_MOCK_MODE: {
     default: 'false',
@@ -378,6 +385,7 @@ const envSchema = z
     GDRIVE_CHANNEL_TOKEN_SECRET: secret.optional(),
     GDRIVE_CHANNEL_TTL_SECONDS: integer(60, 604_800).default(604_800),
     GDRIVE_CHANNEL_RENEW_MARGIN_SECONDS: integer(1, 86_400).default(3600),
+    GDRIVE_NOTIFICATION_QUIET_MS: integer(10, 4_000).default(500),
     GOOGLE_DRIVE_MOCK_MODE: booleanFromEnv.default(false),
     S3_BUCKET_NAME: z
       .string()
@@ -519,6 +527,7 @@ function toConfig(env: z.infer<typeof envSchema>) {
               renewMarginSeconds: env.GDRIVE_CHANNEL_RENEW_MARGIN_SECONDS,
             }
           : null,
+      notificationQuietMs: env.GDRIVE_NOTIFICATION_QUIET_MS,
       mockMode: env.GOOGLE_DRIVE_MOCK_MODE,
     },
     s3: {

@@ -143,6 +143,7 @@ export async function startWorker(options: { config: Config; logger: Logger }): 
     batchRequests: config.drive.batchRequests,
     batchPacer: new BatchPacer(),
     itemMaxAttempts: config.drive.itemMaxAttempts,
+    notificationQuietMs: config.drive.notificationQuietMs,
     chunkItems: config.worker.chunkItems,
     ownerEpochOf,
   });

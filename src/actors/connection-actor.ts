@@ -73,6 +73,8 @@ export interface ConnectionServicesDeps {
   } | null;
   /** When an incremental run that notifications asked for reads; defaults in channel-quiet.ts. */
   readonly notificationQuiet?: NotificationQuiet;
+  /** GDRIVE_NOTIFICATION_QUIET_MS, for the default `notificationQuiet`. */
+  readonly notificationQuietMs?: number;
   readonly now?: () => Date;
   /**
    * S3 for content and for records above KAFKA_MAX_INLINE_BYTES; null or absent: records go
@@ -156,7 +158,7 @@ export function createConnectionActorFactory(
   const notificationQuiet =
     deps.notificationQuiet ??
     new NotificationQuiet({
-      quietMs: DEFAULT_NOTIFICATION_QUIET_MS,
+      quietMs: deps.notificationQuietMs ?? DEFAULT_NOTIFICATION_QUIET_MS,
       maxWaitMs: DEFAULT_NOTIFICATION_MAX_WAIT_MS,
     });
 
