@@ -12,14 +12,13 @@
  * `--scale` multiplies every scenario's request count (0.1 for a quick look).
  */
 import { fork } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
-import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { startDriveEmulator } from '../src/emulator/index.js';
+import { runWhenEntry, writeResults } from './support/table.js';
 
 const TARGET_REQUESTS_PER_SECOND = 2_000;
 
@@ -463,14 +462,7 @@ async function main(): Promise<void> {
   };
   const report = await runEmulatorBenchmark(options);
   printReport(report, options.concurrency);
-  const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'emulator.md');
-  await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, markdownReport(report, options));
+  await writeResults('emulator', markdownReport(report, options));
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+runWhenEntry(import.meta.url, main);

@@ -18,11 +18,8 @@
  * Timings are printed, never asserted; the figures also go to bench/results/scale.md.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg } from 'node:os';
-import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as google from '@googleapis/drive';
 import { Kafka, logLevel, type Producer } from 'kafkajs';
@@ -34,7 +31,7 @@ import { type TopicRole, topicConfigsFor } from '../src/io/kafka/topic-layout.js
 import { quietKnownWarnings } from '../src/quiet-warnings.js';
 import { latencyDescription, setBenchLatency } from './support/emulator-load.js';
 import { type EmulatorProcess, startEmulatorProcess } from './support/emulator-process.js';
-import { fmt, markdownOf, type Table, textOf } from './support/table.js';
+import { fmt, markdownOf, runWhenEntry, type Table, textOf, writeResults } from './support/table.js';
 import { TopicFollower } from './support/topic-follower.js';
 import { measureWebhookLatency, quantile } from './support/webhook-latency.js';
 import { startWorkerProcess, type WorkerEvent, type WorkerMemory } from './support/worker-process.js';
@@ -567,14 +564,7 @@ async function main(): Promise<void> {
     '',
     ...tables.map(markdownOf),
   ].join('\n');
-  const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'scale.md');
-  await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, markdown);
+  await writeResults('scale', markdown);
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+runWhenEntry(import.meta.url, main);

@@ -27,7 +27,6 @@
  * never asserted. The figures are also written to bench/results/worker.md.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
@@ -50,7 +49,7 @@ import {
   runHeadOfLineBench,
   runProduceBench,
 } from './support/produce-path.js';
-import { fmt, markdownOf, type Table, textOf } from './support/table.js';
+import { fmt, markdownOf, runWhenEntry, type Table, textOf, writeResults } from './support/table.js';
 import { TopicFollower } from './support/topic-follower.js';
 import { measureWebhookLatency, type WebhookLatencyResult } from './support/webhook-latency.js';
 import {
@@ -819,14 +818,7 @@ async function main(): Promise<void> {
   console.log(`\nworker bench: ${fmt.seconds(seconds)}\n`);
   for (const table of tables) console.log(`${textOf(table)}\n`);
   const markdown = [`## Worker bench (${fmt.seconds(seconds)})`, '', ...tables.map(markdownOf)].join('\n');
-  const out = join(dirname(fileURLToPath(import.meta.url)), 'results', 'worker.md');
-  await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, markdown);
+  await writeResults('worker', markdown);
 }
 
-if (process.argv[1] !== undefined && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((error: unknown) => {
-    console.error(error);
-    process.exitCode = 1;
-  });
-}
+runWhenEntry(import.meta.url, main);

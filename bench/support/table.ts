@@ -1,3 +1,7 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
 /** A titled table with notes, printed as aligned text and written as markdown: the same figures in both. */
 export interface Table {
   readonly title: string;
@@ -45,3 +49,19 @@ export const fmt = {
   percent: (n: number) => (Number.isFinite(n) ? `${Math.round(n * 100)}%` : 'n/a'),
   seconds: (n: number) => `${n.toFixed(1)} s`,
 };
+
+/** Writes a benchmark's markdown to bench/results/<name>.md, which `bench/run.ts` gathers. */
+export async function writeResults(name: string, markdown: string): Promise<void> {
+  const out = join(dirname(fileURLToPath(import.meta.url)), '..', 'results', `${name}.md`);
+  await mkdir(dirname(out), { recursive: true });
+  await writeFile(out, markdown);
+}
+
+/** Runs a benchmark's `main` when its file is the one node was started with (not when imported). */
+export function runWhenEntry(moduleUrl: string, main: () => Promise<void>): void {
+  if (process.argv[1] === undefined || fileURLToPath(moduleUrl) !== process.argv[1]) return;
+  main().catch((error: unknown) => {
+    console.error(error);
+    process.exitCode = 1;
+  });
+}
