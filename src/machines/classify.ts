@@ -55,6 +55,12 @@ export interface ClassifiedFailure {
   readonly retryAfterMs: number | null;
   /** The changes cursor was refused: take a fresh start token, then resync in full. */
   readonly cursorInvalid: boolean;
+  /**
+   * The worker's own Kafka was away: no user's doing, and a give-up could not be reported
+   * on the error topic anyway, so the sync retries at the backoff's pace for as long as the
+   * outage lasts instead of waiting for the next trigger.
+   */
+  readonly retryWithoutLimit?: boolean;
 }
 
 export const MAX_MESSAGE_LENGTH = 500;

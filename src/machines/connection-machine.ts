@@ -10,7 +10,7 @@ import type {
 } from '../contract/checkpoint.js';
 import type { IncludeKind } from '../contract/inbound.js';
 import type { SyncMode } from '../contract/records.js';
-import { BACKOFF_CAP_MS, DEFAULT_MAX_ATTEMPTS, nextBackoff } from './backoff.js';
+import { BACKOFF_CAP_MS, type BackoffPolicy, DEFAULT_MAX_ATTEMPTS, nextBackoff } from './backoff.js';
 import { ClassifiedError, type ClassifiedFailure } from './classify.js';
 import { applyOptionsUpdate, scopeChangeNeedsRun } from './scope-change.js';
 
@@ -253,6 +253,14 @@ function newActiveSync(context: ConnectionContext, mode: SyncMode, correlationId
 }
 
 const nowMs = (context: ConnectionContext) => context.env.now().getTime();
+
+/** How many retries a failed sync gets: `maxAttempts`, or no limit while Kafka itself is away. */
+function retryPolicyFor(context: ConnectionContext, failure: ClassifiedFailure): BackoffPolicy {
+  return {
+    maxAttempts: failure.retryWithoutLimit ? Number.POSITIVE_INFINITY : context.maxAttempts,
+    capMs: BACKOFF_CAP_MS,
+  };
+}
 
 function backoffActive(context: ConnectionContext): boolean {
   return context.backoff !== null && new Date(context.backoff.until).getTime() > nowMs(context);
@@ -548,10 +556,7 @@ export const connectionMachine = setup({
         context.backoff?.attempt ?? 0,
         event.failure.retryAfterMs,
         context.env.random,
-        {
-          maxAttempts: context.maxAttempts,
-          capMs: BACKOFF_CAP_MS,
-        },
+        retryPolicyFor(context, event.failure),
       );
       if (decision.kind === 'give_up') return {};
       return {
@@ -650,10 +655,8 @@ export const connectionMachine = setup({
     worthRetrying: ({ context, event }) =>
       event.type === 'SYNC.FAILED' &&
       event.failure.retryable &&
-      nextBackoff(context.backoff?.attempt ?? 0, null, () => 0, {
-        maxAttempts: context.maxAttempts,
-        capMs: BACKOFF_CAP_MS,
-      }).kind === 'retry',
+      nextBackoff(context.backoff?.attempt ?? 0, null, () => 0, retryPolicyFor(context, event.failure))
+        .kind === 'retry',
   },
 }).createMachine({
   id: 'connection',

@@ -332,6 +332,31 @@ describe('backing off', () => {
     expect(h.checkpoint()).toMatchObject({ cursor: '5', activeSync: null, backoff: null });
     expect(h.runs).toHaveLength(3);
   });
+
+  it("retries without limit while the worker's own Kafka is away, at the backoff's cap", async () => {
+    const h = createHarness({ checkpoint: checkpoint({ cursor: '5' }), maxAttempts: 2 });
+    h.send(trigger('incremental'));
+    const kafkaAway = failure({ code: 'kafka_unavailable', retryWithoutLimit: true });
+    for (let attempt = 1; attempt <= 12; attempt++) {
+      h.lastRun().send({ type: 'SYNC.FAILED', failure: kafkaAway });
+      expect(h.state()).toBe('backing-off');
+      expect(h.checkpoint().backoff?.attempt).toBe(attempt);
+      await vi.advanceTimersByTimeAsync(70_000);
+    }
+    expect(h.errors).toHaveLength(0);
+    h.lastRun().send({ type: 'SYNC.DONE', cursor: '6', counts: {} });
+    expect(h.state()).toBe('idle');
+    expect(h.checkpoint()).toMatchObject({ cursor: '6', backoff: null });
+    // A Drive failure after the outage has its usual limit again.
+    h.send(trigger('incremental', 'm2'));
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      h.lastRun().send({ type: 'SYNC.FAILED', failure: failure() });
+      await vi.advanceTimersByTimeAsync(70_000);
+    }
+    h.lastRun().send({ type: 'SYNC.FAILED', failure: failure() });
+    expect(h.state()).toBe('idle');
+    expect(h.errors).toHaveLength(1);
+  });
 });
 
 describe('giving up on a full sync', () => {

@@ -96,6 +96,7 @@ export class KafkaProduceError extends ClassifiedError {
         code: type === null ? 'kafka_unavailable' : type.toLowerCase(),
         message: redactSecrets(`producing to Kafka failed: ${message}`).slice(0, 500),
         retryable: !permanent,
+        retryWithoutLimit: !permanent,
         httpStatus: null,
         retryAfterMs: null,
         cursorInvalid: false,
