@@ -20,12 +20,11 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { startApacheKafka } from '../src/embedded/apache-kafka.js';
 import { subscribe } from '../src/instrumentation.js';
 import { Murmur2Partitioner } from '../src/io/kafka/murmur2-partitioner.js';
-import { type TopicRole, topicConfigsFor } from '../src/io/kafka/topic-layout.js';
 import { quietKnownWarnings } from '../src/quiet-warnings.js';
 import type { RunningWorker } from '../src/worker.js';
 import { startEmulatorProcess } from './support/emulator-process.js';
 import { fmt, markdownOf, type Table, textOf } from './support/table.js';
-import { startBenchWorker, topicsFor, workerConfig } from './support/worker-run.js';
+import { runTopicSpecs, startBenchWorker, topicsFor, workerConfig } from './support/worker-run.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const PARTITIONS = 4;
@@ -95,13 +94,7 @@ async function main(): Promise<void> {
   const topics = topicsFor(run);
 
   const kafka = await startApacheKafka({ brokers: 1, heapMb: 1024 });
-  await kafka.createTopics(
-    (Object.entries(topics) as Array<[TopicRole, string]>).map(([role, name]) => ({
-      name,
-      partitions: PARTITIONS,
-      configs: topicConfigsFor(role),
-    })),
-  );
+  await kafka.createTopics(runTopicSpecs([topics], PARTITIONS));
   const emulator = await startEmulatorProcess();
   const client = new Kafka({
     clientId: 'bench-junk',

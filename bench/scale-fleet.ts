@@ -33,7 +33,6 @@ import type { OutboundRecord } from '../src/contract/records.js';
 import { startApacheKafka } from '../src/embedded/apache-kafka.js';
 import type { EmulatorAdminClient, GeneratedCorpusSummary } from '../src/emulator/admin-client.js';
 import { Murmur2Partitioner, partitionForKey } from '../src/io/kafka/murmur2-partitioner.js';
-import { type TopicRole, topicConfigsFor } from '../src/io/kafka/topic-layout.js';
 import { quietKnownWarnings } from '../src/quiet-warnings.js';
 import { expectRecordsMatchDrive, visibleTo } from '../test/support/drive-truth.js';
 import { type SpawnedWorker, spawnWorker } from '../test/support/spawned-worker.js';
@@ -49,6 +48,7 @@ import {
   driveCallsOf,
   fullSyncTrigger,
   type RunTopics,
+  runTopicSpecs,
   startBenchWorker,
   topicsFor,
   type WorkerEnvironment,
@@ -627,15 +627,7 @@ export async function runFleetBenchmark(options: {
   const runs = ['fleet-b', 'fleet-c'];
   const runTopics: RunTopics[] = runs.map(topicsFor);
   const kafka = await startApacheKafka({ brokers: 1, heapMb: 1024 });
-  await kafka.createTopics(
-    runTopics.flatMap((topics) =>
-      (Object.entries(topics) as Array<[TopicRole, string]>).map(([role, name]) => ({
-        name,
-        partitions: PARTITIONS,
-        configs: topicConfigsFor(role),
-      })),
-    ),
-  );
+  await kafka.createTopics(runTopicSpecs(runTopics, PARTITIONS));
   const emulator = await startEmulatorProcess();
   const follower = await TopicFollower.start(
     kafka.bootstrapServers,

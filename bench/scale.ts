@@ -27,7 +27,6 @@ import type { ConnectionCheckpoint } from '../src/contract/checkpoint.js';
 import { startApacheKafka } from '../src/embedded/apache-kafka.js';
 import { Murmur2Partitioner } from '../src/io/kafka/murmur2-partitioner.js';
 import { OWNER_EPOCH_HEADER } from '../src/io/kafka/owner-epoch.js';
-import { type TopicRole, topicConfigsFor } from '../src/io/kafka/topic-layout.js';
 import { quietKnownWarnings } from '../src/quiet-warnings.js';
 import { latencyDescription, setBenchLatency } from './support/emulator-load.js';
 import { type EmulatorProcess, startEmulatorProcess } from './support/emulator-process.js';
@@ -35,7 +34,13 @@ import { fmt, markdownOf, runWhenEntry, type Table, textOf, writeResults } from 
 import { TopicFollower } from './support/topic-follower.js';
 import { measureWebhookLatency, quantile } from './support/webhook-latency.js';
 import { startWorkerProcess, type WorkerEvent, type WorkerMemory } from './support/worker-process.js';
-import { type RunTopics, topicsFor, type WorkerEnvironment, workerVariables } from './support/worker-run.js';
+import {
+  type RunTopics,
+  runTopicSpecs,
+  topicsFor,
+  type WorkerEnvironment,
+  workerVariables,
+} from './support/worker-run.js';
 
 /** As many as KAFKA_CREATE_TOPICS_PARTITIONS makes by default. */
 const PARTITIONS = 12;
@@ -509,15 +514,7 @@ async function main(): Promise<void> {
   let emulator: EmulatorProcess | null = null;
   let producer: Producer | null = null;
   try {
-    await kafka.createTopics(
-      runTopics.flatMap((topics) =>
-        (Object.entries(topics) as Array<[TopicRole, string]>).map(([role, name]) => ({
-          name,
-          partitions: PARTITIONS,
-          configs: topicConfigsFor(role),
-        })),
-      ),
-    );
+    await kafka.createTopics(runTopicSpecs(runTopics, PARTITIONS));
     emulator = await startEmulatorProcess();
     const client = new Kafka({
       clientId: 'bench-scale',

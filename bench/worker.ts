@@ -36,7 +36,6 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import { startApacheKafka } from '../src/embedded/apache-kafka.js';
 import type { BatchMode, CorpusRequest, GeneratedCorpusSummary } from '../src/emulator/admin-client.js';
 import { Murmur2Partitioner } from '../src/io/kafka/murmur2-partitioner.js';
-import { type TopicRole, topicConfigsFor } from '../src/io/kafka/topic-layout.js';
 import { quietKnownWarnings } from '../src/quiet-warnings.js';
 import { drainQuota, latencyDescription, setBenchLatency } from './support/emulator-load.js';
 import { type EmulatorProcess, startEmulatorProcess } from './support/emulator-process.js';
@@ -57,6 +56,7 @@ import {
   type FullSyncRunResult,
   type RunTopics,
   runFullSyncs,
+  runTopicSpecs,
   topicsFor,
   type WorkerEnvironment,
   workerConfig,
@@ -722,13 +722,7 @@ export async function runWorkerBenchmark(options: {
   const produceTopics = produceCases.flatMap((_, i) => [`bench-produce-${i}-sink`, `bench-produce-${i}-raw`]);
   const kafka = await startApacheKafka({ brokers: 1, heapMb: 1024 });
   await kafka.createTopics([
-    ...runTopics.flatMap((topics) =>
-      (Object.entries(topics) as Array<[TopicRole, string]>).map(([role, name]) => ({
-        name,
-        partitions: PARTITIONS,
-        configs: topicConfigsFor(role),
-      })),
-    ),
+    ...runTopicSpecs(runTopics, PARTITIONS),
     ...produceTopics.map((name) => ({ name, partitions: PARTITIONS })),
     ...Object.values(HEAD_OF_LINE_TOPICS).map((name) => ({ name, partitions: PARTITIONS })),
   ]);

@@ -1,8 +1,10 @@
 import { performance } from 'node:perf_hooks';
 import type { Producer } from 'kafkajs';
 import { type Config, loadConfig } from '../../src/config.js';
+import type { EmbeddedTopic } from '../../src/embedded/apache-kafka.js';
 import type { EmulatorAdminClient } from '../../src/emulator/admin-client.js';
 import { subscribe } from '../../src/instrumentation.js';
+import { type TopicRole, topicConfigsFor } from '../../src/io/kafka/topic-layout.js';
 import { createLogger } from '../../src/logger.js';
 import { type RunningWorker, startWorker } from '../../src/worker.js';
 import type { TopicFollower } from './topic-follower.js';
@@ -24,6 +26,17 @@ export function topicsFor(run: string): RunTopics {
     errors: `bench-${run}-errors`,
     state: `bench-${run}-state`,
   };
+}
+
+/** The runs' topics as the embedded broker creates them, each with its role's settings (compaction for state). */
+export function runTopicSpecs(runs: readonly RunTopics[], partitions: number): EmbeddedTopic[] {
+  return runs.flatMap((topics) =>
+    (Object.entries(topics) as Array<[TopicRole, string]>).map(([role, name]) => ({
+      name,
+      partitions,
+      configs: topicConfigsFor(role),
+    })),
+  );
 }
 
 export interface BenchConnection {
